@@ -1,0 +1,8 @@
+//go:build tools
+
+// Package tools pins the binaries the test cluster builds.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+)
