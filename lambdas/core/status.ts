@@ -1,0 +1,86 @@
+// Refusals on /k8s are Kubernetes `Status` objects, so kubectl prints them the
+// way it prints the API server's own errors; elsewhere errors are
+// {error:{code,message}}. One error type carries both shapes.
+
+export type StatusReason =
+  | 'BadRequest'
+  | 'Unauthorized'
+  | 'Forbidden'
+  | 'NotFound'
+  | 'MethodNotAllowed'
+  | 'Conflict'
+  | 'RequestEntityTooLarge'
+  | 'TooManyRequests'
+  | 'InternalError'
+  | 'ServiceUnavailable'
+  | 'BadGateway'
+  | 'Timeout';
+
+const reasonForCode: Record<number, StatusReason> = {
+  400: 'BadRequest',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'NotFound',
+  405: 'MethodNotAllowed',
+  409: 'Conflict',
+  413: 'RequestEntityTooLarge',
+  429: 'TooManyRequests',
+  500: 'InternalError',
+  502: 'BadGateway',
+  503: 'ServiceUnavailable',
+  504: 'Timeout',
+};
+
+/** A refusal: HTTP status, a stable machine code and a message telling the caller what to do next. */
+export class AirlockError extends Error {
+  override name = 'AirlockError';
+  readonly status: number;
+  readonly code: string;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(status: number, code: string, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.details = details;
+  }
+}
+
+export interface KubernetesStatus {
+  kind: 'Status';
+  apiVersion: 'v1';
+  metadata: Record<string, never>;
+  status: 'Failure';
+  message: string;
+  reason: StatusReason;
+  details?: { name?: string; kind?: string; causes?: { reason: string; message: string; field?: string }[] };
+  code: number;
+}
+
+export function kubernetesStatus(error: AirlockError): KubernetesStatus {
+  const details: KubernetesStatus['details'] = { causes: [{ reason: error.code, message: error.message }] };
+  if (typeof error.details?.approvalId === 'string') {
+    details.name = error.details.approvalId;
+    details.kind = 'approval';
+  }
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `airlock: ${error.message}`,
+    reason: reasonForCode[error.status] ?? 'InternalError',
+    details,
+    code: error.status,
+  };
+}
+
+export function errorBody(error: AirlockError): { error: { code: string; message: string } & Record<string, unknown> } {
+  return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
+}
+
+/** Anything unexpected becomes a 500 that says nothing about internals. */
+export function asAirlockError(error: unknown): AirlockError {
+  if (error instanceof AirlockError) return error;
+  return new AirlockError(500, 'internal', 'internal error; the request was not forwarded');
+}
