@@ -1,0 +1,380 @@
+#!/usr/bin/env node
+// `airlock`: agent and admin commands, and kubectl's exec-credential plugin.
+// Exit codes: 0 ok, 1 refused/denied/failed, 2 usage error, 3 pending (a human has not decided yet).
+import { existsSync, readFileSync, realpathSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError } from 'commander';
+import { AirlockClient, ApiError } from './client.ts';
+import { forgetCachedToken, readCachedToken, readProfile, writeCachedToken, writeProfile, profileDir, type Profile } from './profile.ts';
+import { kubeconfigFor } from './kubeconfig.ts';
+
+export const EXIT = { ok: 0, refused: 1, usage: 2, pending: 3 } as const;
+const DEFAULT_ENDPOINT = `https://127.0.0.1:${process.env.AIRLOCK_PORT ?? 8787}`;
+
+class UsageError extends Error {}
+class ExitCode extends Error {
+  readonly code: number;
+  constructor(code: number) {
+    super(`exit ${code}`);
+    this.code = code;
+  }
+}
+
+interface GlobalOptions {
+  endpoint?: string;
+  json?: boolean;
+  endpointCa?: string;
+  home?: string;
+  adminKeyFile?: string;
+  profileDir?: string;
+}
+
+interface Io {
+  out(text: string): void;
+  err(text: string): void;
+}
+
+function readText(path: string, what: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    throw new UsageError(`cannot read ${what} ${path}`);
+  }
+}
+
+function airlockHome(options: GlobalOptions): string {
+  return resolve(options.home ?? process.env.AIRLOCK_HOME ?? './.airlock');
+}
+
+function resolveProfile(options: GlobalOptions): Profile | undefined {
+  return readProfile(options.profileDir ?? profileDir());
+}
+
+function endpointOf(options: GlobalOptions): string {
+  return options.endpoint ?? process.env.AIRLOCK_ENDPOINT ?? resolveProfile(options)?.endpoint ?? DEFAULT_ENDPOINT;
+}
+
+function caFileOf(options: GlobalOptions): string | undefined {
+  if (options.endpointCa) return resolve(options.endpointCa);
+  const fromProfile = resolveProfile(options)?.caFile;
+  if (fromProfile && !options.endpoint) return fromProfile;
+  const local = resolve(airlockHome(options), 'ca.crt');
+  return existsSync(local) ? local : undefined;
+}
+
+function baseClient(options: GlobalOptions): AirlockClient {
+  const caFile = caFileOf(options);
+  return new AirlockClient({ endpoint: endpointOf(options), caPem: caFile ? readText(caFile, 'CA file') : undefined });
+}
+
+function adminClient(options: GlobalOptions): AirlockClient {
+  const keyFile = options.adminKeyFile ?? process.env.AIRLOCK_ADMIN_KEY_FILE ?? resolve(airlockHome(options), 'admin.key');
+  if (!existsSync(keyFile)) throw new UsageError(`no admin key at ${keyFile} (local stack: AIRLOCK_HOME/admin.key; or --admin-key-file)`);
+  return baseClient(options).withAuthorization(`Bearer ${readText(keyFile, 'admin key').trim()}`);
+}
+
+function agentClient(options: GlobalOptions): { client: AirlockClient; profile: Profile } {
+  const profile = resolveProfile(options);
+  if (!profile?.agentId || !profile.secret) throw new UsageError('not logged in as an agent: airlock login --agent-id ID --secret-file FILE');
+  const basic = Buffer.from(`${profile.agentId}:${profile.secret}`).toString('base64');
+  return { client: baseClient(options).withAuthorization(`Basic ${basic}`), profile };
+}
+
+function table(rows: Record<string, unknown>[], columns: string[]): string {
+  if (rows.length === 0) return '(none)';
+  const cells = rows.map((row) => columns.map((column) => String(row[column] ?? '')));
+  const widths = columns.map((column, index) => Math.max(column.length, ...cells.map((cell) => cell[index]!.length)));
+  const line = (values: string[]) => values.map((value, index) => value.padEnd(widths[index]!)).join('  ').trimEnd();
+  return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join('\n');
+}
+
+async function sleep(ms: number): Promise<void> {
+  await new Promise((done) => setTimeout(done, ms));
+}
+
+interface Grant {
+  id: string;
+  connection: string;
+  status: string;
+  expiresAt?: string;
+  approvalId?: string;
+  reason?: string;
+}
+
+export function buildProgram(io: Io): Command {
+  const program = new Command('airlock')
+    .description('Airlock: the single access boundary for AI agents on production Kubernetes')
+    .option('--endpoint <url>', `Airlock endpoint (default: profile, AIRLOCK_ENDPOINT or ${DEFAULT_ENDPOINT})`)
+    .option('--json', 'machine-readable output')
+    .option('--endpoint-ca <file>', "CA certificate that signs the endpoint's certificate (default: profile, then AIRLOCK_HOME/ca.crt)")
+    .option('--home <dir>', 'local stack home (default: AIRLOCK_HOME or ./.airlock)')
+    .option('--admin-key-file <file>', 'admin key (default: AIRLOCK_HOME/admin.key)')
+    .option('--profile-dir <dir>', 'agent profile directory (default: AIRLOCK_PROFILE_DIR or ~/.config/airlock)')
+    .exitOverride()
+    .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) })
+    .showHelpAfterError();
+
+  const globals = () => program.opts<GlobalOptions>();
+  const print = (human: string, json: unknown) => io.out(globals().json ? JSON.stringify(json, null, 2) : human);
+
+  // ---------------------------------------------------------------- admin
+  const agents = program.command('agents').description('manage agents (admin)');
+  agents
+    .command('create <name>')
+    .description('register an agent; prints its id and key (shown once)')
+    .option('--principal-arn <arn>', 'on AWS: the IAM principal this agent signs in as (no key is issued)')
+    .action(async (name: string, options: { principalArn?: string }) => {
+      const { body } = await adminClient(globals()).call<{ id: string; name: string; secret?: string; principalArn?: string }>('POST', 'v1/agents', {
+        name,
+        ...(options.principalArn ? { principalArn: options.principalArn } : {}),
+      });
+      print(
+        [`agent:  ${body.name}`, `id:     ${body.id}`, body.secret ? `secret: ${body.secret}\n\nThe secret is shown once. Save it to a file (mode 0600) for: airlock login --agent-id ${body.id} --secret-file FILE` : `principal: ${body.principalArn}`].join('\n'),
+        body,
+      );
+    });
+  agents
+    .command('list')
+    .description('list agents')
+    .action(async () => {
+      const { body } = await adminClient(globals()).call<{ items: Record<string, unknown>[] }>('GET', 'v1/agents');
+      print(table(body.items, ['name', 'id', 'status', 'createdAt']), body);
+    });
+  agents
+    .command('disable <name>')
+    .description('disable an agent and revoke all its windows at once')
+    .action(async (name: string) => {
+      const { body } = await adminClient(globals()).call<{ name: string; windowsRevoked: number }>('POST', `v1/agents/${encodeURIComponent(name)}/disable`);
+      print(`agent ${body.name} disabled; ${body.windowsRevoked} window(s) revoked`, body);
+    });
+
+  const connections = program.command('connections').description('manage connections to clusters (admin)');
+  const connectionOptions = (command: Command) =>
+    command
+      .requiredOption('--server <url>', 'the cluster API server (https)')
+      .option('--ca-file <file>', "CA certificate for the server's TLS certificate")
+      .option('--ca-data <base64>', 'the same, base64-encoded PEM')
+      .option('--token-file <file>', 'a bearer token for the cluster (non-EKS)')
+      .option('--eks-cluster <name>', 'EKS cluster name (per-agent EKS tokens)')
+      .option('--region <region>', 'EKS cluster region')
+      .option('--role-arn <arn>', 'IAM role Airlock assumes for this cluster')
+      .requiredOption('--policy <file>', 'policy file (YAML or JSON)');
+  const connectionBody = (options: Record<string, string | undefined>) => {
+    const caPem = options.caFile ? readText(options.caFile, 'CA file') : options.caData ? Buffer.from(options.caData, 'base64').toString('utf8') : undefined;
+    if (!caPem) throw new UsageError('give --ca-file or --ca-data (the server certificate is always verified)');
+    const eks = options.eksCluster || options.region || options.roleArn;
+    if (!!options.tokenFile === !!eks) throw new UsageError('give --token-file, or --eks-cluster with --region and --role-arn');
+    if (eks && !(options.eksCluster && options.region && options.roleArn)) throw new UsageError('--eks-cluster needs --region and --role-arn');
+    return {
+      server: options.server,
+      caPem,
+      ...(options.tokenFile ? { token: readText(options.tokenFile, 'token file').trim() } : {}),
+      ...(eks ? { eks: { clusterName: options.eksCluster, region: options.region, roleArn: options.roleArn } } : {}),
+      policy: readText(options.policy!, 'policy file'),
+    };
+  };
+  connectionOptions(connections.command('create <name>').description('add a connection with its policy')).action(async (name: string, options: Record<string, string>) => {
+    const { body } = await adminClient(globals()).call<{ name: string; policyVersion: string }>('POST', 'v1/connections', { name, ...connectionBody(options) });
+    print(`connection ${body.name} created (policy ${body.policyVersion.slice(0, 19)})`, body);
+  });
+  connectionOptions(connections.command('update <name>').description('replace a connection (server, CA, credential, policy)')).action(async (name: string, options: Record<string, string>) => {
+    const { body } = await adminClient(globals()).call<{ name: string; policyVersion: string }>('PUT', `v1/connections/${encodeURIComponent(name)}`, connectionBody(options));
+    print(`connection ${body.name} updated (policy ${body.policyVersion.slice(0, 19)})`, body);
+  });
+  connections
+    .command('list')
+    .description('list connections')
+    .action(async () => {
+      const { body } = await adminClient(globals()).call<{ items: (Record<string, unknown> & { credential: { type: string } })[] }>('GET', 'v1/connections');
+      print(table(body.items.map((item) => ({ ...item, credential: item.credential.type })), ['name', 'server', 'credential', 'policyVersion']), body);
+    });
+  connections
+    .command('show <name>')
+    .description('show a connection and its policy (never its credential)')
+    .action(async (name: string) => {
+      const { body } = await adminClient(globals()).call<Record<string, unknown>>('GET', `v1/connections/${encodeURIComponent(name)}`);
+      const { caPem: _ca, ...shown } = body;
+      print(JSON.stringify(shown, null, 2), body);
+    });
+
+  program
+    .command('revoke')
+    .description('kill switch: end every window of an agent or on a connection, effective on the next request')
+    .option('--agent <name>')
+    .option('--connection <name>')
+    .action(async (options: { agent?: string; connection?: string }) => {
+      if (!!options.agent === !!options.connection) throw new UsageError('give exactly one of --agent or --connection');
+      const { body } = await adminClient(globals()).call<{ windowsRevoked: number }>('POST', 'v1/revocations', options);
+      print(`revoked ${options.agent ? `agent ${options.agent}` : `connection ${options.connection}`}: ${body.windowsRevoked} window(s) ended`, body);
+    });
+
+  const audit = program.command('audit').description('who did what (admin)');
+  audit
+    .command('list')
+    .description('recorded requests, newest first')
+    .option('--agent <name>')
+    .option('--connection <name>')
+    .option('--since <duration>', 'e.g. 1h, 30m, or an ISO time')
+    .option('--limit <n>', 'at most n items', '100')
+    .option('--events', 'state changes (windows, approvals, tokens) instead of requests')
+    .action(async (options: { agent?: string; connection?: string; since?: string; limit: string; events?: boolean }) => {
+      const query = new URLSearchParams();
+      for (const key of ['agent', 'connection', 'since', 'limit'] as const) if (options[key]) query.set(key, options[key]);
+      if (options.events) query.set('type', 'events');
+      const { body } = await adminClient(globals()).call<{ items: Record<string, unknown>[] }>('GET', `v1/audit?${query}`);
+      const columns = options.events ? ['time', 'type', 'agent', 'connection', 'subject', 'actor'] : ['time', 'id', 'agent', 'connection', 'verb', 'resource', 'namespace', 'name', 'decision', 'status'];
+      print(table(body.items, columns), body);
+    });
+  audit
+    .command('show <id>')
+    .description('one request: its record and its transcript from S3')
+    .action(async (id: string) => {
+      const { body } = await adminClient(globals()).call<unknown>('GET', `v1/audit/${encodeURIComponent(id)}`);
+      io.out(JSON.stringify(body, null, 2));
+    });
+
+  // ---------------------------------------------------------------- agent
+  program
+    .command('login')
+    .description('store an agent profile (mode 0600)')
+    .requiredOption('--agent-id <id>')
+    .requiredOption('--secret-file <file>', 'file holding the agent key')
+    .action(async (options: { agentId: string; secretFile: string }) => {
+      const global = globals();
+      const secret = readText(options.secretFile, 'secret file').trim();
+      const caFile = caFileOf(global);
+      const profile: Profile = { endpoint: endpointOf(global), agentId: options.agentId, secret, ...(caFile ? { caFile } : {}) };
+      // Prove the key works before storing it.
+      const basic = Buffer.from(`${options.agentId}:${secret}`).toString('base64');
+      await baseClient(global).withAuthorization(`Basic ${basic}`).call('GET', 'v1/access-requests');
+      const file = writeProfile(profile, global.profileDir ?? profileDir());
+      print(`logged in as ${options.agentId} at ${profile.endpoint} (profile ${file})`, { agentId: options.agentId, endpoint: profile.endpoint, profile: file });
+    });
+
+  const access = program.command('access').description('just-in-time access windows');
+  access
+    .command('request')
+    .description('ask for a window on a connection')
+    .requiredOption('--connection <name>')
+    .requiredOption('--duration <duration>', 'e.g. 30m (at most the policy maxWindow)')
+    .requiredOption('--reason <text>', 'why; shown to approvers and recorded')
+    .option('--ticket <id>', 'change or incident ticket')
+    .option('--wait', 'wait until the window is active, denied or expired')
+    .option('--timeout <seconds>', 'with --wait: give up after this long (exit 3)', '900')
+    .action(async (options: { connection: string; duration: string; reason: string; ticket?: string; wait?: boolean; timeout: string }) => {
+      const global = globals();
+      const { client, profile } = agentClient(global);
+      const { body } = await client.call<Grant>('POST', 'v1/access-requests', {
+        connection: options.connection,
+        duration: options.duration,
+        reason: options.reason,
+        ...(options.ticket ? { ticket: options.ticket } : {}),
+      });
+      writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, global.profileDir ?? profileDir());
+      forgetCachedToken(options.connection, global.profileDir ?? profileDir());
+      let grant = body;
+      if (options.wait && grant.status === 'pending') {
+        if (!global.json) io.err(`window ${grant.id} pending approval${grant.approvalId ? ` (approval ${grant.approvalId})` : ''}; waiting...`);
+        const deadline = Date.now() + Number(options.timeout) * 1000;
+        while (grant.status === 'pending' && Date.now() < deadline) {
+          await sleep(1000);
+          grant = (await client.call<Grant>('GET', `v1/access-requests/${grant.id}`)).body;
+        }
+      }
+      print(`window ${grant.id} on ${grant.connection}: ${grant.status}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.approvalId && grant.status === 'pending' ? ` (approval ${grant.approvalId})` : ''}`, {
+        id: grant.id,
+        status: grant.status,
+        ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}),
+        ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
+      });
+      if (grant.status === 'pending') throw new ExitCode(EXIT.pending);
+      if (grant.status !== 'active') throw new ExitCode(EXIT.refused);
+    });
+  access
+    .command('status [id]')
+    .description('one window, or all of yours')
+    .action(async (id: string | undefined) => {
+      const { client } = agentClient(globals());
+      if (id) {
+        const { body } = await client.call<Grant>('GET', `v1/access-requests/${encodeURIComponent(id)}`);
+        print(table([body as unknown as Record<string, unknown>], ['id', 'connection', 'status', 'expiresAt', 'reason']), body);
+        if (body.status === 'pending') throw new ExitCode(EXIT.pending);
+        return;
+      }
+      const { body } = await client.call<{ items: Record<string, unknown>[] }>('GET', 'v1/access-requests');
+      print(table(body.items, ['id', 'connection', 'status', 'expiresAt', 'reason']), body);
+    });
+
+  program
+    .command('kubeconfig')
+    .description('print a kubeconfig that reaches the connection through Airlock (CA pinned)')
+    .requiredOption('--connection <name>')
+    .action(async (options: { connection: string }) => {
+      const global = globals();
+      const caFile = caFileOf(global);
+      io.out(
+        kubeconfigFor({
+          endpoint: endpointOf(global),
+          connection: options.connection,
+          caPem: caFile ? readText(caFile, 'CA file') : undefined,
+          command: process.execPath,
+          args: [fileURLToPath(import.meta.url), ...(global.profileDir ? ['--profile-dir', resolve(global.profileDir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
+          env: process.env.AIRLOCK_PROFILE_DIR && !global.profileDir ? { AIRLOCK_PROFILE_DIR: resolve(process.env.AIRLOCK_PROFILE_DIR) } : {},
+        }),
+      );
+    });
+
+  program
+    .command('token')
+    .description('an ExecCredential for kubectl (client.authentication.k8s.io/v1)')
+    .requiredOption('--connection <name>')
+    .action(async (options: { connection: string }) => {
+      const global = globals();
+      const dir = global.profileDir ?? profileDir();
+      const { client, profile } = agentClient(global);
+      const window = profile.windows?.[options.connection];
+      let cached = readCachedToken(options.connection, dir);
+      if (!cached || Date.parse(cached.expiresAt) - Date.now() < 60_000 || (window && cached.window !== window)) {
+        const { body } = await client.call<{ token: string; expiresAt: string; window: string }>('POST', 'v1/tokens', {
+          connection: options.connection,
+          ...(window ? { window } : {}),
+        });
+        cached = { token: body.token, expiresAt: body.expiresAt, window: body.window };
+        writeCachedToken(options.connection, cached, dir);
+      }
+      io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: cached.token, expirationTimestamp: cached.expiresAt } }));
+    });
+
+  return program;
+}
+
+export async function runCli(argv: string[], io: Io = { out: (text) => process.stdout.write(`${text}\n`), err: (text) => process.stderr.write(`${text}\n`) }): Promise<number> {
+  const program = buildProgram(io);
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT.ok;
+  } catch (error) {
+    if (error instanceof ExitCode) return error.code;
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.exitCode === 0) return EXIT.ok;
+      return EXIT.usage;
+    }
+    if (error instanceof UsageError) {
+      io.err(`airlock: ${error.message}`);
+      return EXIT.usage;
+    }
+    if (error instanceof ApiError) {
+      if (program.opts<GlobalOptions>().json) io.out(JSON.stringify({ error: { status: error.status, code: error.code, message: error.message } }));
+      io.err(`airlock: ${error.message} (${error.code}, HTTP ${error.status})`);
+      return EXIT.refused;
+    }
+    io.err(`airlock: ${error instanceof Error ? error.message : String(error)}`);
+    return EXIT.refused;
+  }
+}
+
+
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  runCli(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,88 @@
+// HTTPS calls to the Airlock endpoint with its CA pinned (never insecure).
+import { request } from 'node:https';
+
+export class ApiError extends Error {
+  override name = 'ApiError';
+  readonly status: number;
+  readonly code: string;
+  readonly body: unknown;
+
+  constructor(status: number, code: string, message: string, body: unknown) {
+    super(message);
+    this.status = status;
+    this.code = code;
+    this.body = body;
+  }
+}
+
+export interface ClientOptions {
+  endpoint: string;
+  caPem?: string;
+  authorization?: string;
+}
+
+export interface ApiResponse<T> {
+  status: number;
+  body: T;
+}
+
+export class AirlockClient {
+  private readonly options: ClientOptions;
+
+  constructor(options: ClientOptions) {
+    this.options = options;
+  }
+
+  withAuthorization(authorization: string): AirlockClient {
+    return new AirlockClient({ ...this.options, authorization });
+  }
+
+  async call<T>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+    const url = new URL(path, this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`);
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = request(
+        url,
+        {
+          method,
+          ca: this.options.caPem,
+          headers: {
+            accept: 'application/json',
+            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+            ...(this.options.authorization ? { authorization: this.options.authorization } : {}),
+          },
+          timeout: 30_000,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: unknown = text;
+            try {
+              parsed = text ? JSON.parse(text) : {};
+            } catch {
+              // keep text
+            }
+            const status = res.statusCode ?? 0;
+            if (status >= 400) {
+              const error = (parsed as { error?: { code?: string; message?: string } }).error;
+              const message = error?.message ?? (parsed as { message?: string }).message ?? `HTTP ${status}`;
+              reject(new ApiError(status, error?.code ?? `http_${status}`, message, parsed));
+              return;
+            }
+            resolve({ status, body: parsed as T });
+          });
+        },
+      );
+      req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 30 s`)));
+      req.on('error', (error: Error & { code?: string }) => {
+        if (error.code === 'ECONNREFUSED') reject(new Error(`cannot reach Airlock at ${url.origin} (is it running? npm start)`));
+        else if (error.code?.includes('CERT') || error.code === 'SELF_SIGNED_CERT_IN_CHAIN' || error.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE') {
+          reject(new Error(`TLS verification of ${url.origin} failed (${error.code}); pass --ca-file with the gateway's CA`));
+        } else reject(error);
+      });
+      req.end(payload);
+    });
+  }
+}

@@ -1,0 +1,148 @@
+// The things Airlock keeps state about. Times are epoch milliseconds.
+import type { Policy } from './policy.ts';
+
+/** A non-human identity: one AI agent. */
+export interface Agent {
+  id: string;
+  name: string;
+  status: 'enabled' | 'disabled';
+  /** scrypt hash of the agent key (never the key itself). */
+  secretHash?: string;
+  /** IAM principal ARN for agents that authenticate with SigV4 on AWS. */
+  principalArn?: string;
+  createdAt: number;
+  disabledAt?: number;
+  /** Grants created before this instant are void (kill switch). */
+  revokedBefore?: number;
+}
+
+export type ConnectionCredential =
+  | { type: 'token'; token: string }
+  | { type: 'eks'; clusterName: string; region: string; roleArn: string };
+
+/** A cluster agents may reach, with the policy that scopes them. */
+export interface Connection {
+  name: string;
+  server: string;
+  /** PEM bundle the upstream's serving certificate must chain to. */
+  caPem: string;
+  credential: ConnectionCredential;
+  policy: Policy;
+  policyVersion: string;
+  createdAt: number;
+  updatedAt: number;
+  /** Grants created before this instant are void (kill switch). */
+  revokedBefore?: number;
+}
+
+export type GrantStatus = 'pending' | 'active' | 'denied' | 'expired' | 'revoked';
+
+/** A just-in-time access window for one agent on one connection. */
+export interface Grant {
+  id: string;
+  agentId: string;
+  agentName: string;
+  connection: string;
+  status: GrantStatus;
+  reason: string;
+  ticket?: string;
+  durationSeconds: number;
+  requestedAt: number;
+  activatedAt?: number;
+  expiresAt?: number;
+  endedAt?: number;
+  endReason?: string;
+  approvalId?: string;
+  executionArn?: string;
+  policyVersion: string;
+}
+
+export type ApprovalStatus = 'pending' | 'approved' | 'denied' | 'expired' | 'consumed' | 'cancelled';
+
+export interface ApprovalDecision {
+  approver: string;
+  decision: 'approve' | 'deny';
+  at: number;
+}
+
+/** A human decision on a window or on one exact request. */
+export interface Approval {
+  id: string;
+  kind: 'window' | 'request';
+  status: ApprovalStatus;
+  agentId: string;
+  agentName: string;
+  connection: string;
+  /** What is asked for, in words an approver reads. */
+  summary: string;
+  reason?: string;
+  ticket?: string;
+  /** The policy rule that asked for approval. */
+  rule: string;
+  approvers: string[];
+  minApprovals: number;
+  decisions: ApprovalDecision[];
+  createdAt: number;
+  expiresAt: number;
+  /** request approvals: fingerprint of the exact request */
+  fingerprint?: string;
+  /** request approvals: the request line, for the approver */
+  request?: { method: string; path: string; query: string; bodySha256: string; bodyPreview?: string };
+  /** window approvals: the grant it activates */
+  grantId?: string;
+  executionArn?: string;
+  taskToken?: string;
+  decidedAt?: number;
+  consumedAt?: number;
+  consumedBy?: string;
+  policyVersion: string;
+}
+
+export type Decision = 'allowed' | 'denied' | 'held' | 'error';
+
+/** One request through the proxy, written before anything is forwarded. */
+export interface RequestRecord {
+  id: string;
+  time: number;
+  agentId: string;
+  agent: string;
+  connection: string;
+  method: string;
+  path: string;
+  query: string;
+  verb: string;
+  apiGroup: string;
+  resource: string;
+  subresource: string;
+  namespace: string;
+  name: string;
+  decision: Decision;
+  /** Why: the rule, the refusal code, the approval. */
+  reason: string;
+  grantId?: string;
+  approvalId?: string;
+  policyVersion?: string;
+  phase: 'started' | 'complete' | 'incomplete';
+  status?: number;
+  requestBytes?: number;
+  responseBytes?: number;
+  durationMs?: number;
+  transcriptKey?: string;
+  /** Set when the transcript could not be written after the request was forwarded. */
+  transcriptError?: string;
+  userAgent?: string;
+  sourceIp?: string;
+}
+
+/** A state change worth an audit line (window requested, approved by X, expired, ...). */
+export interface AuditEvent {
+  id: string;
+  time: number;
+  type: string;
+  agent?: string;
+  agentId?: string;
+  connection?: string;
+  subject: string;
+  actor: string;
+  detail?: Record<string, string | number | boolean>;
+}

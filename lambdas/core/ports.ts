@@ -1,0 +1,67 @@
+// The small interfaces the core needs from the outside world. Adapters
+// (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
+import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from './model.ts';
+
+export interface ProxyContext {
+  agent: Agent | undefined;
+  connection: Connection | undefined;
+  grant: Grant | undefined;
+}
+
+/** Agents, connections, grants and approvals. Every state change is a conditional write. */
+export interface StateStore {
+  createAgent(agent: Agent): Promise<void>;
+  getAgent(id: string): Promise<Agent | undefined>;
+  getAgentByName(name: string): Promise<Agent | undefined>;
+  getAgentByPrincipal(principalArn: string): Promise<Agent | undefined>;
+  listAgents(): Promise<Agent[]>;
+  /** Disables (and revokes) an agent; returns the updated agent. */
+  disableAgent(id: string, at: number): Promise<Agent>;
+  setAgentRevokedBefore(id: string, at: number): Promise<void>;
+
+  putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void>;
+  getConnection(name: string): Promise<Connection | undefined>;
+  listConnections(): Promise<Connection[]>;
+  setConnectionRevokedBefore(name: string, at: number): Promise<void>;
+
+  createGrant(grant: Grant): Promise<void>;
+  getGrant(id: string): Promise<Grant | undefined>;
+  /** Conditional transition: applies `changes` only if the grant is in one of `from`. Returns the new grant or undefined if the condition failed. */
+  transitionGrant(id: string, from: GrantStatus[], changes: Partial<Grant>): Promise<Grant | undefined>;
+  listGrants(filter: { agentId?: string; connection?: string }): Promise<Grant[]>;
+
+  /** Agent, connection and grant in one read: the proxy's per-request state check. */
+  getProxyContext(agentId: string, connection: string, grantId: string): Promise<ProxyContext>;
+
+  createApproval(approval: Approval): Promise<void>;
+  getApproval(id: string): Promise<Approval | undefined>;
+  /** Conditional update guarded by the approval's current status (and optional extra checks). */
+  updateApproval(id: string, expect: { status: Approval['status'][]; decisionsCount?: number }, changes: Partial<Approval>): Promise<Approval | undefined>;
+  /** The approval currently bound to a request fingerprint, if any. */
+  getApprovalIdForFingerprint(fingerprint: string): Promise<string | undefined>;
+  bindFingerprint(fingerprint: string, approvalId: string, previousApprovalId: string | undefined, expiresAt: number): Promise<boolean>;
+  listApprovals(filter: { agentId?: string; status?: Approval['status'] }): Promise<Approval[]>;
+}
+
+export interface RecordQuery {
+  agent?: string;
+  connection?: string;
+  since?: number;
+  limit?: number;
+}
+
+/** The write-ahead request log and the audit events. */
+export interface RecordStore {
+  /** Must succeed before anything is forwarded. */
+  begin(record: RequestRecord): Promise<void>;
+  complete(id: string, changes: Partial<RequestRecord>): Promise<void>;
+  get(id: string): Promise<RequestRecord | undefined>;
+  query(query: RecordQuery): Promise<RequestRecord[]>;
+  putEvent(event: AuditEvent): Promise<void>;
+  queryEvents(query: RecordQuery): Promise<AuditEvent[]>;
+}
+
+export interface TranscriptStore {
+  put(key: string, body: string): Promise<void>;
+  get(key: string): Promise<string | undefined>;
+}

@@ -1,0 +1,165 @@
+// Airlock tokens: what an agent presents on /k8s. EdDSA (Ed25519) JWS via
+// `jose`, ≤ 15 minutes, never past the window's end, bound to
+// {agent, connection, window}. The cluster never sees them and never accepts
+// them: the gateway swaps them for the connection's own credential.
+import { SignJWT, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, decodeProtectedHeader, type JWK, type CryptoKey, type KeyObject } from 'jose';
+import { AirlockError } from './status.ts';
+import { newId } from './ids.ts';
+
+export const TOKEN_MAX_TTL_SECONDS = 900;
+/** Tokens are small; anything bigger is refused before any parsing. */
+export const TOKEN_MAX_LENGTH = 4096;
+const TOKEN_TYPE = 'airlock+jwt';
+const ALGORITHM = 'EdDSA';
+const CLOCK_TOLERANCE_SECONDS = 5;
+
+export interface SigningKeyJwk {
+  kid: string;
+  /** Private JWK (OKP/Ed25519). */
+  jwk: JWK;
+}
+
+/** The current signing key plus older ones still accepted for verification (rotation). */
+export interface SigningKeySet {
+  current: SigningKeyJwk;
+  previous?: SigningKeyJwk[];
+}
+
+export async function generateSigningKey(): Promise<SigningKeyJwk> {
+  const { privateKey } = await generateKeyPair(ALGORITHM, { crv: 'Ed25519', extractable: true });
+  const jwk = await exportJWK(privateKey);
+  return { kid: newId('tok').slice(4, 16), jwk };
+}
+
+export interface TokenClaims {
+  tokenId: string;
+  agentId: string;
+  agentName: string;
+  connection: string;
+  grantId: string;
+  issuedAt: number;
+  expiresAt: number;
+}
+
+export interface IssueInput {
+  agentId: string;
+  agentName: string;
+  connection: string;
+  grantId: string;
+  /** The window's end (epoch ms): the token never outlives it. */
+  windowExpiresAt: number;
+}
+
+type Key = CryptoKey | KeyObject;
+
+function publicJwk(jwk: JWK): JWK {
+  const { d: _d, ...rest } = jwk;
+  return rest;
+}
+
+export class TokenService {
+  private readonly issuer: string;
+  private readonly now: () => number;
+  private readonly keySet: SigningKeySet;
+  private signingKey: Promise<Key> | undefined;
+  private readonly verifyKeys = new Map<string, Promise<Key>>();
+
+  constructor(keySet: SigningKeySet, options: { issuer: string; now?: () => number }) {
+    this.keySet = keySet;
+    this.issuer = options.issuer;
+    this.now = options.now ?? Date.now;
+  }
+
+  private keyForSigning(): Promise<Key> {
+    this.signingKey ??= importJWK(this.keySet.current.jwk, ALGORITHM) as Promise<Key>;
+    return this.signingKey;
+  }
+
+  private keyForVerifying(kid: string): Promise<Key> | undefined {
+    const cached = this.verifyKeys.get(kid);
+    if (cached) return cached;
+    const entry = [this.keySet.current, ...(this.keySet.previous ?? [])].find((key) => key.kid === kid);
+    if (!entry) return undefined;
+    const key = importJWK(publicJwk(entry.jwk), ALGORITHM) as Promise<Key>;
+    this.verifyKeys.set(kid, key);
+    return key;
+  }
+
+  async issue(input: IssueInput): Promise<{ token: string; expiresAt: number; tokenId: string }> {
+    const nowMs = this.now();
+    const expiresAt = Math.min(nowMs + TOKEN_MAX_TTL_SECONDS * 1000, input.windowExpiresAt);
+    if (expiresAt <= nowMs + 1000) {
+      throw new AirlockError(403, 'window_ending', 'the access window ends now; request a new window');
+    }
+    const tokenId = newId('tok');
+    const token = await new SignJWT({ win: input.grantId, agn: input.agentName })
+      .setProtectedHeader({ alg: ALGORITHM, typ: TOKEN_TYPE, kid: this.keySet.current.kid })
+      .setIssuer(this.issuer)
+      .setSubject(input.agentId)
+      .setAudience(input.connection)
+      .setJti(tokenId)
+      .setIssuedAt(Math.floor(nowMs / 1000))
+      .setNotBefore(Math.floor(nowMs / 1000))
+      .setExpirationTime(Math.floor(expiresAt / 1000))
+      .sign(await this.keyForSigning());
+    return { token, expiresAt: Math.floor(expiresAt / 1000) * 1000, tokenId };
+  }
+
+  /** Verifies signature, type, issuer, audience (= connection) and time. Throws AirlockError(401). */
+  async verify(token: string, connection: string): Promise<TokenClaims> {
+    if (token.length === 0) throw invalid('missing_token', 'no token: send "Authorization: Bearer <airlock token>" (use `airlock kubeconfig`)');
+    if (token.length > TOKEN_MAX_LENGTH) throw invalid('malformed_token', 'token is too large to be an Airlock token');
+    if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
+      throw invalid('malformed_token', 'token is not an Airlock token (expected a signed JWT from POST /v1/tokens)');
+    }
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw invalid('malformed_token', 'token header cannot be decoded');
+    }
+    if (header.alg !== ALGORITHM) throw invalid('malformed_token', `token algorithm "${String(header.alg)}" is not accepted`);
+    if (header.typ !== TOKEN_TYPE) throw invalid('malformed_token', 'token is not an Airlock token (wrong type)');
+    const key = typeof header.kid === 'string' ? this.keyForVerifying(header.kid) : undefined;
+    if (!key) throw invalid('invalid_token', 'token was signed by a key this gateway does not know');
+    try {
+      const { payload } = await jwtVerify(token, await key, {
+        algorithms: [ALGORITHM],
+        typ: TOKEN_TYPE,
+        issuer: this.issuer,
+        currentDate: new Date(this.now()),
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+        maxTokenAge: TOKEN_MAX_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS,
+        requiredClaims: ['sub', 'aud', 'jti', 'exp', 'iat', 'nbf'],
+      });
+      const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
+      if (audience.length !== 1 || audience[0] !== connection) {
+        throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not "${connection}"; get a token for this connection`);
+      }
+      if (typeof payload.win !== 'string' || typeof payload.agn !== 'string' || typeof payload.sub !== 'string') {
+        throw invalid('malformed_token', 'token is missing Airlock claims');
+      }
+      return {
+        tokenId: payload.jti!,
+        agentId: payload.sub,
+        agentName: payload.agn,
+        connection,
+        grantId: payload.win,
+        issuedAt: payload.iat! * 1000,
+        expiresAt: payload.exp! * 1000,
+      };
+    } catch (error) {
+      if (error instanceof AirlockError) throw error;
+      if (error instanceof errors.JWTExpired) throw invalid('token_expired', 'token expired: get a new one (`airlock token`; kubectl does this for you)');
+      if (error instanceof errors.JWTClaimValidationFailed) {
+        throw invalid('invalid_token', `token claim "${error.claim}" is not valid (${error.reason})`);
+      }
+      if (error instanceof errors.JWSSignatureVerificationFailed) throw invalid('invalid_token', 'token signature does not verify');
+      throw invalid('malformed_token', 'token cannot be verified');
+    }
+  }
+}
+
+function invalid(code: string, message: string): AirlockError {
+  return new AirlockError(401, code, message);
+}

@@ -1,0 +1,312 @@
+// Admin surface: agents, connections (+ policy), revocation, audit.
+import { X509Certificate } from 'node:crypto';
+import { z } from 'zod';
+import type { Agent, Connection, ConnectionCredential, Grant } from '../core/model.ts';
+import { AirlockError } from '../core/status.ts';
+import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
+import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
+import { parsePolicy } from '../core/policy.ts';
+import { parseDuration } from '../core/durations.ts';
+import { authenticateAdmin } from '../runtime/auth.ts';
+import { httpHandler, jsonBody, pathParameter, queryParameter, router, type RouteHandler } from '../runtime/http.ts';
+import type { Services } from '../runtime/services.ts';
+import { servicesFromEnvironment } from '../runtime/environment.ts';
+
+const name = z.string().regex(NAME_PATTERN, 'use lowercase letters, digits and dashes (a DNS label, at most 63 characters)');
+
+const CreateAgent = z.strictObject({
+  name,
+  principalArn: z
+    .string()
+    .regex(/^arn:aws[\w-]*:iam::\d{12}:(user|role)\/[\w+=,.@/-]{1,512}$/, 'an IAM user or role ARN')
+    .optional(),
+});
+
+const ConnectionInput = z.strictObject({
+  server: z
+    .string()
+    .max(2048)
+    .refine((value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === 'https:' && !url.username && !url.password && !url.search && !url.hash;
+      } catch {
+        return false;
+      }
+    }, 'an https:// URL without credentials, query or fragment'),
+  caPem: z.string().min(1, 'the CA bundle that signs the server certificate').max(64 * 1024),
+  token: z.string().min(1).max(16 * 1024).optional(),
+  eks: z
+    .strictObject({
+      clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
+      region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region'),
+      roleArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'an IAM role ARN'),
+    })
+    .optional(),
+  policy: z.string().min(1, 'the policy file text (YAML or JSON)').max(64 * 1024),
+});
+
+const CreateConnection = ConnectionInput.extend({ name });
+
+const Revocation = z
+  .strictObject({ agent: name.optional(), connection: name.optional() })
+  .refine((value) => (value.agent === undefined) !== (value.connection === undefined), 'give exactly one of agent or connection');
+
+function agentView(agent: Agent) {
+  return {
+    id: agent.id,
+    name: agent.name,
+    status: agent.status,
+    createdAt: new Date(agent.createdAt).toISOString(),
+    ...(agent.principalArn ? { principalArn: agent.principalArn } : {}),
+    ...(agent.disabledAt ? { disabledAt: new Date(agent.disabledAt).toISOString() } : {}),
+  };
+}
+
+function connectionView(connection: Connection, detailed: boolean) {
+  const credential =
+    connection.credential.type === 'token'
+      ? { type: 'token' }
+      : { type: 'eks', clusterName: connection.credential.clusterName, region: connection.credential.region, roleArn: connection.credential.roleArn };
+  return {
+    name: connection.name,
+    server: connection.server,
+    credential, // never the secret itself
+    policyVersion: connection.policyVersion,
+    createdAt: new Date(connection.createdAt).toISOString(),
+    updatedAt: new Date(connection.updatedAt).toISOString(),
+    ...(detailed ? { policy: connection.policy, caPem: connection.caPem } : {}),
+  };
+}
+
+function validateCa(pem: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/g);
+  if (!blocks) throw new AirlockError(400, 'invalid_request', 'caPem: no PEM certificate found');
+  for (const block of blocks) {
+    try {
+      new X509Certificate(block);
+    } catch {
+      throw new AirlockError(400, 'invalid_request', 'caPem: a certificate in the bundle cannot be parsed');
+    }
+  }
+  return `${blocks.join('\n')}\n`;
+}
+
+function credentialOf(input: z.infer<typeof ConnectionInput>): ConnectionCredential {
+  if ((input.token === undefined) === (input.eks === undefined)) {
+    throw new AirlockError(400, 'invalid_request', 'give exactly one credential: token (a bearer token file) or eks (cluster, region, role)');
+  }
+  if (input.token !== undefined) {
+    const token = input.token.trim();
+    if (/\s/.test(token)) throw new AirlockError(400, 'invalid_request', 'token: must be a single bearer token');
+    return { type: 'token', token };
+  }
+  return { type: 'eks', ...input.eks! };
+}
+
+async function revokeGrants(services: Services, grants: Grant[], actor: string, why: string): Promise<number> {
+  let revoked = 0;
+  const now = services.now();
+  for (const grant of grants) {
+    const updated = await services.state.transitionGrant(grant.id, ['pending', 'active'], { status: 'revoked', endedAt: now, endReason: why });
+    if (!updated) continue;
+    revoked++;
+    await services.records.putEvent({
+      id: newId('evt'),
+      time: now,
+      type: 'window.revoked',
+      agent: grant.agentName,
+      agentId: grant.agentId,
+      connection: grant.connection,
+      subject: grant.id,
+      actor,
+      detail: { why },
+    });
+    await services.onWindowRevoked?.(updated);
+  }
+  return revoked;
+}
+
+export function adminRoutes(getServices: () => Promise<Services>): RouteHandler {
+  const admin = async (event: Parameters<RouteHandler>[0]) => {
+    const services = await getServices();
+    const actor = authenticateAdmin(event, services.config.admin);
+    return { services, actor };
+  };
+
+  return router({
+    'POST /v1/agents': async (event) => {
+      const { services, actor } = await admin(event);
+      const input = jsonBody(event, CreateAgent);
+      const secret = input.principalArn ? undefined : newAgentKey();
+      const agent: Agent = {
+        id: newId('agt'),
+        name: input.name,
+        status: 'enabled',
+        createdAt: services.now(),
+        ...(secret ? { secretHash: await hashAgentKey(secret) } : {}),
+        ...(input.principalArn ? { principalArn: input.principalArn } : {}),
+      };
+      await services.state.createAgent(agent);
+      await services.records.putEvent({ id: newId('evt'), time: agent.createdAt, type: 'agent.created', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      return { status: 201, body: { id: agent.id, name: agent.name, ...(secret ? { secret } : { principalArn: agent.principalArn }) } };
+    },
+
+    'GET /v1/agents': async (event) => {
+      const { services } = await admin(event);
+      const agents = await services.state.listAgents();
+      return { status: 200, body: { items: agents.sort((a, b) => a.name.localeCompare(b.name)).map(agentView) } };
+    },
+
+    'POST /v1/agents/{name}/disable': async (event) => {
+      const { services, actor } = await admin(event);
+      const agentName = pathParameter(event, 'name');
+      const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
+      if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
+      const disabled = await services.state.disableAgent(agent.id, services.now());
+      await services.records.putEvent({ id: newId('evt'), time: services.now(), type: 'agent.disabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'agent disabled');
+      return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked } };
+    },
+
+    'POST /v1/connections': async (event) => {
+      const { services, actor } = await admin(event);
+      const input = jsonBody(event, CreateConnection);
+      const parsed = parsePolicy(input.policy);
+      const now = services.now();
+      const connection: Connection = {
+        name: input.name,
+        server: input.server.replace(/\/$/, ''),
+        caPem: validateCa(input.caPem),
+        credential: credentialOf(input),
+        policy: parsed.policy,
+        policyVersion: parsed.version,
+        createdAt: now,
+        updatedAt: now,
+      };
+      await services.state.putConnection(connection, 'create');
+      await services.records.putEvent({ id: newId('evt'), time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
+      return { status: 201, body: connectionView(connection, true) };
+    },
+
+    'PUT /v1/connections/{name}': async (event) => {
+      const { services, actor } = await admin(event);
+      const connectionName = pathParameter(event, 'name');
+      const existing = NAME_PATTERN.test(connectionName) ? await services.state.getConnection(connectionName) : undefined;
+      if (!existing) throw new AirlockError(404, 'connection_not_found', `no connection named "${connectionName.slice(0, 64)}"`);
+      const input = jsonBody(event, ConnectionInput);
+      const parsed = parsePolicy(input.policy);
+      const connection: Connection = {
+        ...existing,
+        server: input.server.replace(/\/$/, ''),
+        caPem: validateCa(input.caPem),
+        credential: credentialOf(input),
+        policy: parsed.policy,
+        policyVersion: parsed.version,
+        updatedAt: services.now(),
+      };
+      await services.state.putConnection(connection, 'replace');
+      await services.records.putEvent({ id: newId('evt'), time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
+      return { status: 200, body: connectionView(connection, true) };
+    },
+
+    'GET /v1/connections': async (event) => {
+      const { services } = await admin(event);
+      const connections = await services.state.listConnections();
+      return { status: 200, body: { items: connections.sort((a, b) => a.name.localeCompare(b.name)).map((connection) => connectionView(connection, false)) } };
+    },
+
+    'GET /v1/connections/{name}': async (event) => {
+      const { services } = await admin(event);
+      const connectionName = pathParameter(event, 'name');
+      const connection = NAME_PATTERN.test(connectionName) ? await services.state.getConnection(connectionName) : undefined;
+      if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${connectionName.slice(0, 64)}"`);
+      return { status: 200, body: connectionView(connection, true) };
+    },
+
+    'POST /v1/revocations': async (event) => {
+      const { services, actor } = await admin(event);
+      const input = jsonBody(event, Revocation);
+      const now = services.now();
+      if (input.agent) {
+        const agent = await services.state.getAgentByName(input.agent);
+        if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${input.agent}"`);
+        // The marker voids every window started before now, even one an index has not shown yet.
+        await services.state.setAgentRevokedBefore(agent.id, now);
+        const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'revoked by admin');
+        return { status: 200, body: { agent: agent.name, windowsRevoked: revoked, revokedBefore: new Date(now).toISOString() } };
+      }
+      const connection = await services.state.getConnection(input.connection!);
+      if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
+      await services.state.setConnectionRevokedBefore(connection.name, now);
+      const revoked = await revokeGrants(services, await services.state.listGrants({ connection: connection.name }), actor, 'revoked by admin');
+      return { status: 200, body: { connection: connection.name, windowsRevoked: revoked, revokedBefore: new Date(now).toISOString() } };
+    },
+
+    'GET /v1/audit': async (event) => {
+      const { services } = await admin(event);
+      const agent = queryParameter(event, 'agent');
+      const connection = queryParameter(event, 'connection');
+      const sinceText = queryParameter(event, 'since');
+      const limitText = queryParameter(event, 'limit');
+      const type = queryParameter(event, 'type') ?? 'requests';
+      for (const [field, value] of [['agent', agent], ['connection', connection]] as const) {
+        if (value !== undefined && !NAME_PATTERN.test(value)) throw new AirlockError(400, 'invalid_query', `${field}: not a name`);
+      }
+      let since: number | undefined;
+      if (sinceText !== undefined) {
+        const seconds = parseDuration(sinceText);
+        const instant = Date.parse(sinceText);
+        if (seconds !== undefined) since = services.now() - seconds * 1000;
+        else if (!Number.isNaN(instant)) since = instant;
+        else throw new AirlockError(400, 'invalid_query', 'since: a duration (1h, 30m) or an ISO time');
+      }
+      const limit = limitText === undefined ? 100 : Number(limitText);
+      if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AirlockError(400, 'invalid_query', 'limit: 1..1000');
+      const query = { agent, connection, since, limit };
+      if (type === 'events') {
+        const events = await services.records.queryEvents(query);
+        return { status: 200, body: { items: events.map((e) => ({ ...e, time: new Date(e.time).toISOString() })) } };
+      }
+      if (type !== 'requests') throw new AirlockError(400, 'invalid_query', 'type: requests or events');
+      const items = await services.records.query(query);
+      return {
+        status: 200,
+        body: {
+          items: items.map((record) => ({
+            id: record.id,
+            time: new Date(record.time).toISOString(),
+            agent: record.agent,
+            connection: record.connection,
+            verb: record.verb,
+            resource: record.subresource ? `${record.resource}/${record.subresource}` : record.resource,
+            namespace: record.namespace,
+            name: record.name,
+            decision: record.decision,
+            status: record.status ?? null,
+            reason: record.reason,
+            phase: record.phase,
+            ...(record.approvalId ? { approvalId: record.approvalId } : {}),
+          })),
+        },
+      };
+    },
+
+    'GET /v1/audit/{id}': async (event) => {
+      const { services } = await admin(event);
+      const id = pathParameter(event, 'id');
+      const record = isId(id, 'req') ? await services.records.get(id) : undefined;
+      if (!record) throw new AirlockError(404, 'record_not_found', `no request ${id.slice(0, 64)}`);
+      const transcript = record.transcriptKey ? await services.transcripts.get(record.transcriptKey) : undefined;
+      return {
+        status: 200,
+        body: {
+          record: { ...record, time: new Date(record.time).toISOString() },
+          transcript: transcript ? (JSON.parse(transcript) as unknown) : null,
+        },
+      };
+    },
+  });
+}
+
+export const handler = httpHandler(adminRoutes(servicesFromEnvironment));

@@ -1,0 +1,63 @@
+// /k8s/{connection}/{proxy+}: the Kubernetes API through the gateway. A
+// response-streaming handler (API Gateway STREAM -> InvokeWithResponseStream):
+// status and headers first, then the body as it arrives (watch, logs -f).
+import middy from '@middy/core';
+import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import type { ProxyRequest, ProxyResponse } from '../proxy/gateway.ts';
+import { statusResponse } from '../proxy/gateway.ts';
+import { AirlockError } from '../core/status.ts';
+import { rawBody } from '../runtime/http.ts';
+import type { Services } from '../runtime/services.ts';
+import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { logger } from '../runtime/logger.ts';
+
+/** API Gateway event -> the gateway's request. Header names are lower-cased; every value is kept. */
+export function proxyRequestFromEvent(event: APIGatewayProxyEvent): ProxyRequest {
+  const match = /^\/k8s\/([^/]*)(\/.*)?$/.exec(event.path);
+  const headers: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(event.multiValueHeaders ?? {})) {
+    if (values) (headers[name.toLowerCase()] ??= []).push(...values);
+  }
+  for (const [name, value] of Object.entries(event.headers ?? {})) {
+    if (value !== undefined && !headers[name.toLowerCase()]) headers[name.toLowerCase()] = [value];
+  }
+  const query: Record<string, string[]> = {};
+  for (const [name, values] of Object.entries(event.multiValueQueryStringParameters ?? {})) {
+    if (values) query[name] = [...values];
+  }
+  return {
+    connection: match?.[1] ?? '',
+    path: match?.[2] ?? '/',
+    method: event.httpMethod.toUpperCase(),
+    query,
+    headers,
+    body: rawBody(event),
+    sourceIp: event.requestContext?.identity?.sourceIp ?? undefined,
+  };
+}
+
+// Work that must finish after the body has streamed (record completion, transcript).
+const pendingWork = new WeakMap<object, Promise<void>>();
+
+export function createProxyHandler(getServices: () => Promise<Services>) {
+  return middy<APIGatewayProxyEvent, ProxyResponse, Error, Context>({
+    executionMode: executionModeStreamifyResponse,
+    requestEnd: async (request) => {
+      await pendingWork.get(request.context);
+    },
+  }).handler(async (event, context) => {
+    let services: Services;
+    try {
+      services = await getServices();
+    } catch (error) {
+      logger.error('gateway cannot start', { error: error instanceof Error ? error.message : String(error) });
+      return statusResponse(new AirlockError(503, 'gateway_unavailable', 'the gateway cannot check requests right now, so nothing was forwarded'), '-');
+    }
+    const { response, done } = await services.gateway.handle(proxyRequestFromEvent(event));
+    pendingWork.set(context, done);
+    return response;
+  });
+}
+
+export const handler = createProxyHandler(servicesFromEnvironment);

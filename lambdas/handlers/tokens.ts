@@ -1,0 +1,65 @@
+// POST /v1/tokens {connection, window?} -> {token, expiresAt}
+// Only a valid agent credential with an open window on that connection gets a
+// token; the token never outlives the window.
+import { z } from 'zod';
+import type { Grant } from '../core/model.ts';
+import { AirlockError } from '../core/status.ts';
+import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
+import { assertWindowOpen } from '../core/windows.ts';
+import { authenticateAgent } from '../runtime/auth.ts';
+import { httpHandler, jsonBody, router, type RouteHandler } from '../runtime/http.ts';
+import type { Services } from '../runtime/services.ts';
+import { servicesFromEnvironment } from '../runtime/environment.ts';
+
+const TokenRequest = z.strictObject({
+  connection: z.string().regex(NAME_PATTERN, 'not a connection name'),
+  window: z.string().refine((value) => isId(value, 'gr'), 'not a window id').optional(),
+});
+
+export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler {
+  return router({
+    'POST /v1/tokens': async (event) => {
+      const services = await getServices();
+      const { state, tokens, records } = services;
+      const now = services.now();
+      const agent = await authenticateAgent(event, state, now);
+      const input = jsonBody(event, TokenRequest);
+      const connection = await state.getConnection(input.connection);
+      if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
+
+      let grant: Grant | undefined;
+      if (input.window) {
+        grant = await state.getGrant(input.window);
+      } else {
+        // Newest open window; the caller may name one to avoid index lag.
+        const grants = await state.listGrants({ agentId: agent.id });
+        grant = grants
+          .filter((candidate) => candidate.connection === connection.name && candidate.status === 'active' && (candidate.expiresAt ?? 0) > now)
+          .sort((a, b) => (b.expiresAt ?? 0) - (a.expiresAt ?? 0))[0];
+      }
+      assertWindowOpen({ agent, connection, grant }, { agentId: agent.id, connection: connection.name }, now);
+
+      const issued = await tokens.issue({
+        agentId: agent.id,
+        agentName: agent.name,
+        connection: connection.name,
+        grantId: grant!.id,
+        windowExpiresAt: grant!.expiresAt!,
+      });
+      await records.putEvent({
+        id: newId('evt'),
+        time: now,
+        type: 'token.issued',
+        agent: agent.name,
+        agentId: agent.id,
+        connection: connection.name,
+        subject: issued.tokenId,
+        actor: agent.name,
+        detail: { window: grant!.id, expiresAt: new Date(issued.expiresAt).toISOString() },
+      });
+      return { status: 200, body: { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), window: grant!.id } };
+    },
+  });
+}
+
+export const handler = httpHandler(tokensRoutes(servicesFromEnvironment));

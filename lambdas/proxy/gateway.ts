@@ -1,0 +1,477 @@
+// The single path. Every agent request to /k8s/{connection}/... runs these
+// steps in this order, and any step that cannot be checked refuses:
+//
+//   1 token      signature, type, issuer, expiry, audience = connection
+//   2 state      agent enabled, window active/unexpired/unrevoked (read now)
+//   3 request    parse verb/group/resource/subresource/namespace/name
+//   4 scope      policy: deny > approve > allow > default deny
+//   5 approval   risky request: one-time approval of this exact request
+//   6 record     write-ahead record; if it cannot be written, refuse (503)
+//   7 forward    connection credential, CA-verified TLS, agent auth and
+//                Impersonate-* never forwarded; the response is streamed
+//   8 complete   record status/bytes/duration, transcript (redacted) to S3
+import { createHash } from 'node:crypto';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Agent, Connection, Grant, RequestRecord } from '../core/model.ts';
+import type { RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
+import { parseKubeRequest, type KubeRequest } from '../core/kube-request.ts';
+import { evaluatePolicy, type PolicyDecision } from '../core/policy.ts';
+import { AirlockError, asAirlockError, kubernetesStatus } from '../core/status.ts';
+import { assertWindowOpen } from '../core/windows.ts';
+import { newId, NAME_PATTERN } from '../core/ids.ts';
+import { redactBody, redactHeaders, type RedactionContext } from '../core/redaction.ts';
+import type { TokenClaims, TokenService } from '../core/tokens.ts';
+import type { Forwarder } from './forwarder.ts';
+import type { UpstreamAuth } from './upstream-auth.ts';
+
+export interface ProxyRequest {
+  connection: string;
+  /** Path after /k8s/{connection}. */
+  path: string;
+  method: string;
+  query: Record<string, string[]>;
+  /** Lower-cased names; every value the client sent. */
+  headers: Record<string, string[]>;
+  body: Buffer;
+  sourceIp?: string;
+}
+
+export interface ProxyResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: Readable | string;
+}
+
+/** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
+export interface RequestApprovalGate {
+  authorize(input: HeldRequest): Promise<string>;
+}
+
+export interface HeldRequest {
+  requestId: string;
+  agent: Agent;
+  connection: Connection;
+  grant: Grant;
+  kube: KubeRequest;
+  method: string;
+  body: Buffer;
+  bodySha256: string;
+  decision: PolicyDecision;
+}
+
+export interface GatewayLog {
+  info(message: string, fields: Record<string, unknown>): void;
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface GatewayOptions {
+  state: StateStore;
+  records: RecordStore;
+  transcripts: TranscriptStore;
+  tokens: TokenService;
+  upstreamAuth: UpstreamAuth;
+  forwarder: Forwarder;
+  approvals?: RequestApprovalGate;
+  log: GatewayLog;
+  now?: () => number;
+  /** Largest request body accepted (default 3 MiB). */
+  maxRequestBodyBytes?: number;
+  /** How much of a response body is captured for the transcript (default 1 MiB). */
+  transcriptCaptureBytes?: number;
+}
+
+/** Request headers that may reach the cluster. Everything else — Authorization, Impersonate-*, X-Remote-*, cookies — is dropped. */
+const FORWARDED_REQUEST_HEADERS = ['accept', 'content-type', 'user-agent', 'kubectl-command', 'kubectl-session'];
+/** Response headers passed back to the agent. */
+const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'warning', 'audit-id', 'retry-after', 'x-content-type-options', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'];
+/** Headers that ask the cluster to treat the request as someone else. Refused outright. */
+const IDENTITY_HEADER = /^(impersonate-|x-remote-)/;
+
+export interface GatewayResult {
+  response: ProxyResponse;
+  /** Settles once the record is complete and the transcript written (after the body has streamed). */
+  done: Promise<void>;
+}
+
+export class Gateway {
+  private readonly options: Required<Pick<GatewayOptions, 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'now'>> & GatewayOptions;
+
+  constructor(options: GatewayOptions) {
+    this.options = { maxRequestBodyBytes: 3 * 1024 * 1024, transcriptCaptureBytes: 1024 * 1024, now: Date.now, ...options };
+  }
+
+  async handle(request: ProxyRequest): Promise<GatewayResult> {
+    const { state, records, now } = this.options;
+    const started = now();
+    const requestId = newId('req');
+    const trace: Partial<RequestRecord> & { id: string } = {
+      id: requestId,
+      time: started,
+      agentId: '-',
+      agent: '(unauthenticated)',
+      connection: request.connection,
+      method: request.method,
+      path: request.path,
+      query: '',
+      userAgent: request.headers['user-agent']?.[0]?.slice(0, 256),
+      sourceIp: request.sourceIp,
+    };
+    try {
+      if (!NAME_PATTERN.test(request.connection)) throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection.slice(0, 64)}"`);
+      if (request.body.length > this.options.maxRequestBodyBytes) {
+        throw new AirlockError(413, 'body_too_large', `request body is ${request.body.length} bytes; the limit is ${this.options.maxRequestBodyBytes}`);
+      }
+
+      // 1 token
+      const claims = await this.authenticate(request);
+      trace.agentId = claims.agentId;
+      trace.agent = claims.agentName;
+      trace.grantId = claims.grantId;
+
+      // 2 state, read now
+      const context = await state.getProxyContext(claims.agentId, request.connection, claims.grantId);
+      assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, now());
+      const { agent, connection, grant } = context;
+      trace.agent = agent.name;
+      trace.policyVersion = connection.policyVersion;
+
+      // 3 request
+      const kube = parseKubeRequest(request.method, request.path, request.query);
+      Object.assign(trace, {
+        query: kube.query,
+        verb: kube.verb,
+        apiGroup: kube.apiGroup,
+        resource: kube.resource,
+        subresource: kube.subresource,
+        namespace: kube.namespace,
+        name: kube.name,
+      });
+      for (const header of Object.keys(request.headers)) {
+        if (IDENTITY_HEADER.test(header)) {
+          throw new AirlockError(403, 'impersonation_refused', `the ${header} header is not allowed through Airlock: requests always run as the connection's identity`);
+        }
+      }
+
+      // 4 scope
+      const decision = evaluatePolicy(connection.policy, kube);
+      trace.reason = decision.reason;
+      if (decision.effect === 'deny') {
+        throw new AirlockError(403, 'forbidden_by_policy', `${describe(kube)} is not allowed on "${connection.name}": ${decision.reason}`);
+      }
+
+      // 5 approval
+      const bodySha256 = createHash('sha256').update(request.body).digest('hex');
+      if (decision.effect === 'approve') {
+        if (!this.options.approvals) {
+          throw new AirlockError(403, 'approval_required', `${describe(kube)} needs a human approval (${decision.reason}), and approvals are not configured on this gateway`);
+        }
+        trace.approvalId = await this.options.approvals.authorize({ requestId, agent, connection, grant, kube, method: request.method, body: request.body, bodySha256, decision });
+      }
+
+      // 6 write-ahead record
+      const record = this.recordOf(trace, kube, 'allowed', decision.reason);
+      try {
+        await records.begin(record);
+      } catch (error) {
+        this.options.log.error('write-ahead record failed; refusing', { requestId, error: errorName(error) });
+        const refusal = new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
+        return { response: statusResponse(refusal, requestId), done: Promise.resolve() };
+      }
+
+      // 7 forward
+      return await this.forward(request, record, kube, agent, connection, grant, started);
+    } catch (error) {
+      const refusal = asAirlockError(error);
+      if (!(error instanceof AirlockError)) this.options.log.error('unexpected error in the proxy path', { requestId, error: errorName(error) });
+      const response = statusResponse(refusal, requestId);
+      const done = this.recordRefusal(trace, refusal, request, response.body as string, started);
+      return { response, done };
+    }
+  }
+
+  private async authenticate(request: ProxyRequest): Promise<TokenClaims> {
+    const authorization = request.headers.authorization ?? [];
+    if (authorization.length > 1) throw new AirlockError(400, 'duplicate_authorization', 'more than one Authorization header');
+    const match = /^Bearer ([^\s]+)$/.exec(authorization[0] ?? '');
+    const token = match?.[1] ?? '';
+    try {
+      return await this.options.tokens.verify(token, request.connection);
+    } catch (error) {
+      // A token for another connection when this one does not exist: say so plainly.
+      if (error instanceof AirlockError && error.code === 'wrong_connection' && !(await this.options.state.getConnection(request.connection))) {
+        throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection}"`);
+      }
+      throw error;
+    }
+  }
+
+  private recordOf(trace: Partial<RequestRecord> & { id: string }, kube: KubeRequest | undefined, decision: RequestRecord['decision'], reason: string): RequestRecord {
+    return {
+      id: trace.id,
+      time: trace.time!,
+      agentId: trace.agentId!,
+      agent: trace.agent!,
+      connection: trace.connection!,
+      method: trace.method!,
+      path: trace.path!.slice(0, 2048),
+      query: (kube?.query ?? trace.query ?? '').slice(0, 2048),
+      verb: kube?.verb ?? trace.verb ?? '-',
+      apiGroup: kube?.apiGroup ?? trace.apiGroup ?? '',
+      resource: kube?.resource ?? trace.resource ?? '',
+      subresource: kube?.subresource ?? trace.subresource ?? '',
+      namespace: kube?.namespace ?? trace.namespace ?? '',
+      name: kube?.name ?? trace.name ?? '',
+      decision,
+      reason,
+      grantId: trace.grantId,
+      approvalId: trace.approvalId,
+      policyVersion: trace.policyVersion,
+      phase: 'started',
+      userAgent: trace.userAgent,
+      sourceIp: trace.sourceIp,
+    };
+  }
+
+  private async forward(
+    request: ProxyRequest,
+    record: RequestRecord,
+    kube: KubeRequest,
+    agent: Agent,
+    connection: Connection,
+    grant: Grant,
+    started: number,
+  ): Promise<GatewayResult> {
+    const { forwarder, upstreamAuth, now } = this.options;
+    const headers: Record<string, string> = {};
+    for (const name of FORWARDED_REQUEST_HEADERS) {
+      const value = request.headers[name]?.[0];
+      if (value !== undefined) headers[name] = value;
+    }
+    // Kubernetes puts this into its own audit log: one id across both logs.
+    headers['audit-id'] = record.id;
+
+    let upstream: IncomingMessage;
+    try {
+      const credential = await upstreamAuth.credentialFor({ agentId: agent.id, agentName: agent.name, grantId: grant.id }, connection);
+      headers.authorization = credential.authorization;
+      upstream = await forwarder.forward({
+        server: connection.server,
+        caPem: connection.caPem,
+        method: request.method,
+        pathAndQuery: kube.query ? `${kube.path}?${kube.query}` : kube.path,
+        headers,
+        body: request.body,
+      });
+    } catch (error) {
+      const refusal = new AirlockError(502, 'upstream_unavailable', `the cluster behind "${connection.name}" could not be reached: ${error instanceof Error ? error.message : 'unknown error'}`);
+      const response = statusResponse(refusal, record.id);
+      const done = this.finish(record, request, { status: 502, headers: {}, captured: Buffer.from(response.body as string), complete: true, bytes: Buffer.byteLength(response.body as string), contentType: 'application/json' }, started, refusal.message);
+      return { response, done };
+    }
+
+    const responseHeaders: Record<string, string> = {};
+    for (const name of FORWARDED_RESPONSE_HEADERS) {
+      const value = upstream.headers[name];
+      if (typeof value === 'string') responseHeaders[name] = value;
+    }
+    responseHeaders['x-airlock-request-id'] = record.id;
+
+    const capture = new CaptureStream(this.options.transcriptCaptureBytes);
+    const body = upstream.pipe(capture);
+    let aborted = false;
+    // The client went away (kubectl ^C on a watch): stop the upstream request too.
+    capture.once('close', () => {
+      if (!capture.writableFinished) {
+        aborted = true;
+        upstream.destroy();
+      }
+    });
+    upstream.once('error', () => {
+      aborted = true;
+      capture.destroy();
+    });
+    const done = new Promise<void>((resolve) => {
+      let settled = false;
+      const settle = () => {
+        if (settled) return;
+        settled = true;
+        resolve();
+      };
+      capture.once('end', settle);
+      capture.once('close', settle);
+      capture.once('error', settle);
+    }).then(() =>
+      this.finish(
+        record,
+        request,
+        {
+          status: upstream.statusCode ?? 0,
+          headers: responseHeaders,
+          captured: capture.captured(),
+          complete: !capture.truncated && !aborted,
+          bytes: capture.bytes,
+          contentType: responseHeaders['content-type'] ?? '',
+        },
+        started,
+        aborted ? 'stream ended by client or upstream' : undefined,
+        now,
+      ),
+    );
+    return { response: { statusCode: upstream.statusCode ?? 502, headers: responseHeaders, body }, done };
+  }
+
+  private async finish(
+    record: RequestRecord,
+    request: ProxyRequest,
+    response: { status: number; headers: Record<string, string>; captured: Buffer; complete: boolean; bytes: number; contentType: string },
+    started: number,
+    note?: string,
+    now: () => number = this.options.now,
+  ): Promise<void> {
+    const durationMs = now() - started;
+    const transcriptKey = transcriptKeyFor(record);
+    const context: RedactionContext = { secretsResource: record.resource === 'secrets' };
+    const transcript = {
+      id: record.id,
+      time: new Date(record.time).toISOString(),
+      agent: record.agent,
+      agentId: record.agentId,
+      connection: record.connection,
+      decision: record.decision,
+      reason: record.reason,
+      ...(note ? { note } : {}),
+      request: {
+        method: record.method,
+        path: record.path,
+        query: record.query,
+        headers: redactHeaders(flattenHeaders(request.headers)),
+        body: redactBody(request.body, true, request.body.length, request.headers['content-type']?.[0] ?? '', context).body,
+        bytes: request.body.length,
+      },
+      response: {
+        status: response.status,
+        headers: response.headers,
+        body: redactBody(response.captured, response.complete, response.bytes, response.contentType, context).body,
+        bytes: response.bytes,
+      },
+      durationMs,
+    };
+    const transcriptError = await this.writeTranscript(transcriptKey, transcript);
+    try {
+      await this.options.records.complete(record.id, {
+        phase: transcriptError ? 'incomplete' : 'complete',
+        status: response.status,
+        requestBytes: request.body.length,
+        responseBytes: response.bytes,
+        durationMs,
+        transcriptKey,
+        ...(transcriptError ? { transcriptError } : {}),
+      });
+    } catch (error) {
+      // The write-ahead record exists (phase "started"), so the request is not
+      // unrecorded; an auditor sees it as not completed.
+      this.options.log.error('could not complete the record', { requestId: record.id, error: errorName(error) });
+    }
+  }
+
+  private async writeTranscript(key: string, transcript: unknown): Promise<string | undefined> {
+    const body = JSON.stringify(transcript);
+    let lastError: unknown;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        await this.options.transcripts.put(key, body);
+        return undefined;
+      } catch (error) {
+        // A retry after a write that did land finds the object there: that is success.
+        if ((error as { name?: string }).name === 'PreconditionFailed') return undefined;
+        lastError = error;
+        await new Promise((resolve) => setTimeout(resolve, 50 * 4 ** attempt));
+      }
+    }
+    this.options.log.error('transcript write failed', { key, error: errorName(lastError) });
+    return `transcript not written: ${errorName(lastError)}`;
+  }
+
+  private async recordRefusal(
+    trace: Partial<RequestRecord> & { id: string },
+    refusal: AirlockError,
+    request: ProxyRequest,
+    statusBody: string,
+    started: number,
+  ): Promise<void> {
+    const record = this.recordOf(trace, undefined, refusal.status === 403 && refusal.code === 'approval_required' ? 'held' : refusal.status >= 500 ? 'error' : 'denied', trace.reason && refusal.code === 'forbidden_by_policy' ? trace.reason : `${refusal.code}: ${refusal.message}`);
+    try {
+      await this.options.records.begin(record);
+    } catch (error) {
+      this.options.log.error('could not record a refusal', { requestId: record.id, code: refusal.code, error: errorName(error) });
+      return;
+    }
+    await this.finish(record, request, { status: refusal.status, headers: {}, captured: Buffer.from(statusBody), complete: true, bytes: Buffer.byteLength(statusBody), contentType: 'application/json' }, started);
+  }
+}
+
+/** Predictable, sortable transcript keys: transcripts/{connection}/{yyyy}/{mm}/{dd}/{id}.json */
+export function transcriptKeyFor(record: { id: string; connection: string; time: number }): string {
+  const day = new Date(record.time).toISOString().slice(0, 10).replaceAll('-', '/');
+  const connection = NAME_PATTERN.test(record.connection) ? record.connection : '_invalid';
+  return `transcripts/${connection}/${day}/${record.id}.json`;
+}
+
+function describe(kube: KubeRequest): string {
+  if (kube.kind !== 'resource') return `${kube.verb} ${kube.path}`;
+  const resource = kube.subresource ? `${kube.resource}/${kube.subresource}` : kube.resource;
+  const target = kube.name ? `${resource}/${kube.name}` : resource;
+  const group = kube.apiGroup ? `.${kube.apiGroup}` : '';
+  return `${kube.verb} ${target}${group}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}`;
+}
+
+export function statusResponse(error: AirlockError, requestId: string): { statusCode: number; headers: Record<string, string>; body: string } {
+  return {
+    statusCode: error.status,
+    headers: { 'content-type': 'application/json', 'x-airlock-request-id': requestId, 'cache-control': 'no-store' },
+    body: JSON.stringify(kubernetesStatus(error)),
+  };
+}
+
+function flattenHeaders(headers: Record<string, string[]>): Record<string, string> {
+  return Object.fromEntries(Object.entries(headers).map(([name, values]) => [name, values.join(', ')]));
+}
+
+function errorName(error: unknown): string {
+  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 300);
+  return String(error).slice(0, 300);
+}
+
+/** Passes bytes through unchanged, counting them and keeping the first `limit` for the transcript. */
+class CaptureStream extends Transform {
+  bytes = 0;
+  truncated = false;
+  private readonly chunks: Buffer[] = [];
+  private kept = 0;
+  private readonly limit: number;
+
+  constructor(limit: number) {
+    super();
+    this.limit = limit;
+  }
+
+  override _transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
+    this.bytes += chunk.length;
+    if (this.kept < this.limit) {
+      const slice = chunk.subarray(0, this.limit - this.kept);
+      this.chunks.push(Buffer.from(slice));
+      this.kept += slice.length;
+      if (slice.length < chunk.length) this.truncated = true;
+    } else {
+      this.truncated = true;
+    }
+    callback(null, chunk);
+  }
+
+  captured(): Buffer {
+    return Buffer.concat(this.chunks);
+  }
+}
+

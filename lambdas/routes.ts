@@ -1,0 +1,86 @@
+// Every HTTP route, in one table: the CDK construct builds API Gateway from it
+// and the local server routes with it, so both expose the same surface.
+
+/** Which Lambda function serves a route (one per concern). */
+export type FunctionName = 'tokens' | 'access' | 'proxy' | 'admin' | 'approvals' | 'health';
+
+/**
+ * Who may call: `agent` (agent key, or IAM principal mapped to an agent on AWS),
+ * `admin` (local admin key; IAM on AWS), `approver` (a signed link), `none`.
+ */
+export type RouteAuth = 'agent' | 'admin' | 'approver' | 'none';
+
+export interface Route {
+  method: 'GET' | 'POST' | 'PUT' | 'ANY';
+  /** API Gateway resource template. */
+  resource: string;
+  function: FunctionName;
+  auth: RouteAuth;
+  /** Response streaming (API Gateway responseTransferMode STREAM). */
+  streaming?: boolean;
+}
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', resource: '/healthz', function: 'health', auth: 'none' },
+  { method: 'POST', resource: '/v1/tokens', function: 'tokens', auth: 'agent' },
+  { method: 'POST', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
+  { method: 'GET', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
+  { method: 'GET', resource: '/v1/access-requests/{id}', function: 'access', auth: 'agent' },
+  { method: 'GET', resource: '/v1/approvals/{id}', function: 'access', auth: 'agent' },
+  { method: 'GET', resource: '/approvals/{id}', function: 'approvals', auth: 'approver' },
+  { method: 'POST', resource: '/approvals/{id}', function: 'approvals', auth: 'approver' },
+  { method: 'POST', resource: '/v1/agents', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/agents', function: 'admin', auth: 'admin' },
+  { method: 'POST', resource: '/v1/agents/{name}/disable', function: 'admin', auth: 'admin' },
+  { method: 'POST', resource: '/v1/connections', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/connections', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/connections/{name}', function: 'admin', auth: 'admin' },
+  { method: 'PUT', resource: '/v1/connections/{name}', function: 'admin', auth: 'admin' },
+  { method: 'POST', resource: '/v1/revocations', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/audit', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
+  { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'agent', streaming: true },
+];
+
+export interface RouteMatch {
+  route: Route;
+  pathParameters: Record<string, string>;
+}
+
+/** Matches a raw (undecoded) path the way API Gateway does: literal segments, {param}, {proxy+}. */
+export function matchRoute(method: string, path: string): RouteMatch | undefined {
+  const segments = path.split('/').slice(1);
+  for (const route of ROUTES) {
+    if (route.method !== 'ANY' && route.method !== method) continue;
+    const template = route.resource.split('/').slice(1);
+    const parameters: Record<string, string> = {};
+    let matched = true;
+    for (let index = 0; index < template.length; index++) {
+      const part = template[index]!;
+      if (part.endsWith('+}')) {
+        const rest = segments.slice(index).join('/');
+        if (rest === '') matched = false;
+        else parameters[part.slice(1, -2)] = rest;
+        break;
+      }
+      const segment = segments[index];
+      if (segment === undefined) {
+        matched = false;
+        break;
+      }
+      if (part.startsWith('{')) {
+        if (segment === '') {
+          matched = false;
+          break;
+        }
+        parameters[part.slice(1, -1)] = segment;
+      } else if (part !== segment) {
+        matched = false;
+        break;
+      }
+      if (index === template.length - 1 && segments.length !== template.length) matched = false;
+    }
+    if (matched) return { route, pathParameters: parameters };
+  }
+  return undefined;
+}

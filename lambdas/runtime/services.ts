@@ -1,0 +1,103 @@
+// Wiring: one configuration -> the adapters and core services every handler
+// uses. Lambda builds the configuration from its environment; the local stack
+// builds it with endpoint overrides pointing at the embedded emulators. Same
+// classes, same SDK calls.
+import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { S3Client } from '@aws-sdk/client-s3';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { DynamoRecordStore, DynamoStateStore } from '../adapters/dynamodb.ts';
+import { S3TranscriptStore } from '../adapters/s3.ts';
+import type { RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
+import type { Grant } from '../core/model.ts';
+import { TokenService, type SigningKeySet } from '../core/tokens.ts';
+import { Forwarder } from '../proxy/forwarder.ts';
+import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
+import { ConnectionUpstreamAuth, type EksCredentialSource } from '../proxy/upstream-auth.ts';
+import { logger } from './logger.ts';
+
+export interface GatewaySecrets {
+  signingKeys: SigningKeySet;
+  /** HMAC key for approval links. */
+  linkKey: Buffer;
+}
+
+export interface SecretSource {
+  load(): Promise<GatewaySecrets>;
+}
+
+export type AdminAuthConfig =
+  /** Local: a bearer key; only its SHA-256 is held. */
+  | { mode: 'key'; keySha256: string }
+  /** AWS: API Gateway has already enforced IAM on admin routes. */
+  | { mode: 'iam' };
+
+export interface AirlockConfig {
+  region: string;
+  stateTable: string;
+  recordsTable: string;
+  transcriptBucket: string;
+  /** Token issuer, and base of links in emails. */
+  publicUrl: string;
+  secrets: SecretSource;
+  admin: AdminAuthConfig;
+  /** Endpoint overrides for the local emulators. */
+  endpoints?: { dynamodb?: string; s3?: string; sfn?: string; sns?: string };
+  credentials?: AwsCredentialIdentity;
+  recordRetentionDays?: number;
+  maxRequestBodyBytes?: number;
+  /** EKS token source (AWS only). */
+  eks?: EksCredentialSource;
+  now?: () => number;
+}
+
+export interface Services {
+  config: AirlockConfig;
+  state: StateStore;
+  records: RecordStore;
+  transcripts: TranscriptStore;
+  tokens: TokenService;
+  secrets: GatewaySecrets;
+  forwarder: Forwarder;
+  gateway: Gateway;
+  now: () => number;
+  /** The one-time approval step for risky requests (wired with the workflows). */
+  approvals?: RequestApprovalGate;
+  /** Called after a window is revoked: stops its workflow. */
+  onWindowRevoked?: (grant: Grant) => Promise<void>;
+}
+
+export function awsClientConfig(config: AirlockConfig, service: keyof NonNullable<AirlockConfig['endpoints']>) {
+  const endpoint = config.endpoints?.[service];
+  return {
+    region: config.region,
+    ...(endpoint ? { endpoint } : {}),
+    ...(config.credentials ? { credentials: config.credentials } : {}),
+    ...(service === 's3' && endpoint ? { forcePathStyle: true } : {}),
+    maxAttempts: 2,
+  };
+}
+
+export async function createServices(config: AirlockConfig, extra: { approvals?: RequestApprovalGate } = {}): Promise<Services> {
+  const dynamodb = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
+  const s3 = new S3Client(awsClientConfig(config, 's3'));
+  const state = new DynamoStateStore(dynamodb, config.stateTable);
+  const records = new DynamoRecordStore(dynamodb, config.recordsTable, { retentionDays: config.recordRetentionDays });
+  const transcripts = new S3TranscriptStore(s3, config.transcriptBucket);
+  const secrets = await config.secrets.load();
+  const now = config.now ?? Date.now;
+  const tokens = new TokenService(secrets.signingKeys, { issuer: config.publicUrl, now });
+  const forwarder = new Forwarder();
+  const gateway = new Gateway({
+    state,
+    records,
+    transcripts,
+    tokens,
+    upstreamAuth: new ConnectionUpstreamAuth(config.eks),
+    forwarder,
+    approvals: extra.approvals,
+    log: logger,
+    now,
+    maxRequestBodyBytes: config.maxRequestBodyBytes,
+  });
+  return { config, state, records, transcripts, tokens, secrets, forwarder, gateway, now, approvals: extra.approvals };
+}
