@@ -2,6 +2,7 @@
 // form, and the check of one Kubernetes request against it.
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
+import { z } from 'zod';
 import { formatDuration, parseDuration } from './durations.ts';
 import { KUBE_VERBS, type KubeRequest } from './kube-request.ts';
 import { AirlockError } from './status.ts';
@@ -52,21 +53,9 @@ const MAX_APPROVERS = 100;
 export const WINDOW_LIMITS = { min: 60, max: 12 * 3600, default: 3600 } as const;
 export const APPROVAL_TIMEOUT_LIMITS = { min: 60, max: 24 * 3600, default: 15 * 60 } as const;
 
-const EFFECTS: readonly RuleEffect[] = ['allow', 'deny', 'approve'];
+const EFFECTS = ['allow', 'deny', 'approve'] as const satisfies readonly RuleEffect[];
 const WINDOW_APPROVALS = ['required', 'none'] as const;
-const RULE_FIELDS = ['effect', 'verbs', 'apiGroups', 'resources', 'namespaces', 'names'] as const;
 const LIST_FIELDS = ['verbs', 'apiGroups', 'resources', 'namespaces', 'names'] as const;
-type ListField = (typeof LIST_FIELDS)[number];
-
-const FILE_FIELDS = ['maxWindow', 'windowApproval', 'rules', 'approvers', 'minApprovals', 'approvalTimeout'];
-const STORED_FIELDS = [
-  'maxWindowSeconds',
-  'windowApproval',
-  'rules',
-  'approvers',
-  'minApprovals',
-  'approvalTimeoutSeconds',
-];
 
 // Names people reach for that mean one of ours (beyond simple typos).
 const FIELD_ALIASES: Record<string, string> = {
@@ -125,13 +114,6 @@ export class PolicyError extends AirlockError {
 
 // ---------------------------------------------------------------- validation
 
-class Issues {
-  readonly list: PolicyIssue[] = [];
-  add(path: string, message: string): void {
-    if (this.list.length < MAX_ISSUES) this.list.push({ path, message });
-  }
-}
-
 function quote(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
   if (value === null) return 'null';
@@ -174,24 +156,37 @@ function closest(word: string, allowed: readonly string[], aliases: Record<strin
   return bestDistance <= Math.min(2, Math.floor(lower.length / 2)) ? best : undefined;
 }
 
-function checkKnownFields(value: Record<string, unknown>, allowed: readonly string[], at: string, issues: Issues): void {
-  for (const key of Object.keys(value)) {
-    if (allowed.includes(key)) continue;
-    const hint = closest(key, allowed, FIELD_ALIASES);
-    const path = at ? `${at}.${key}` : key;
-    issues.add(path, `unknown field '${key}'${hint ? ` — did you mean '${hint}'?` : ` (known fields: ${allowed.join(', ')})`}`);
-  }
+function didYouMean(input: unknown, allowed: readonly string[]): string {
+  const hint = typeof input === 'string' ? closest(input, allowed) : undefined;
+  return hint ? `; did you mean '${hint}'?` : '';
 }
 
-function field(value: Record<string, unknown>, key: string): unknown {
-  return Object.hasOwn(value, key) ? value[key] : undefined;
+// zod error maps; each gets the raw issue, with the offending input.
+type RawIssue = { code?: string; input?: unknown };
+const says =
+  (missing: string, wrong: (input: unknown) => string) =>
+  ({ input }: RawIssue) =>
+    input === undefined ? missing : wrong(input);
+const notMapping = (message: string) => ({
+  error: ({ code, input }: RawIssue) => (code === 'invalid_type' ? `${message}, not ${quote(input)}` : undefined),
+});
+const notString = ({ input }: RawIssue) => `must be a string, not ${quote(input)}`;
+const notEmail = ({ input }: RawIssue) => `${quote(input)} is not an email address`;
+
+/** A string, refused with `problem`'s message when it returns one. */
+function entry(problem: (value: string) => string | undefined) {
+  return z.string({ error: notString }).superRefine((value, ctx) => {
+    const message = problem(value);
+    if (message) ctx.addIssue(message);
+  });
 }
 
-function checkVerb(verb: string): string | undefined {
-  if (verb === '*' || (KUBE_VERBS as readonly string[]).includes(verb)) return undefined;
-  const hint = closest(verb, KUBE_VERBS);
-  return `${quote(verb)} is not a Kubernetes verb (${KUBE_VERBS.join(', ')}, or *)${hint ? `; did you mean '${hint}'?` : ''}`;
-}
+const verb = z.enum(['*', ...KUBE_VERBS], {
+  error: (issue) =>
+    typeof issue.input === 'string'
+      ? `${quote(issue.input)} is not a Kubernetes verb (${KUBE_VERBS.join(', ')}, or *)${didYouMean(issue.input, KUBE_VERBS)}`
+      : notString(issue),
+});
 
 function checkApiGroup(group: string): string | undefined {
   if (group === '' || group === '*') return undefined;
@@ -212,7 +207,7 @@ function checkResource(entry: string): string | undefined {
   for (const part of parts) {
     if (part !== '*' && !RESOURCE_NAME.test(part)) return `${quote(entry)} is not a resource; ${shape}`;
   }
-  const plural = SINGULARS[parts[0]!];
+  const plural = Object.hasOwn(SINGULARS, parts[0]!) ? SINGULARS[parts[0]!] : undefined;
   if (plural) return `${quote(entry)}: resources are plural; did you mean '${[plural, ...parts.slice(1)].join('/')}'?`;
   return undefined;
 }
@@ -230,197 +225,149 @@ function checkName(name: string): string | undefined {
   return undefined;
 }
 
-const LIST_CHECKS: Record<ListField, { example: string; check: (entry: string) => string | undefined }> = {
-  verbs: { example: '[get, list]', check: checkVerb },
-  apiGroups: { example: '["", apps]', check: checkApiGroup },
-  resources: { example: '[pods, pods/log]', check: checkResource },
-  namespaces: { example: '[prod]', check: checkNamespace },
-  names: { example: '[web-0]', check: checkName },
+const list = (item: z.ZodType<string>, example: string) =>
+  z
+    .array(item, { error: `must be a list, e.g. ${example}` })
+    .refine((items) => items.length > 0, 'an empty list matches nothing; omit the field to match anything')
+    .optional();
+
+const ruleSchema = z.strictObject(
+  {
+    effect: z.enum(EFFECTS, {
+      error: says('required: allow, deny or approve', (input) => `${quote(input)} is not an effect (allow, deny or approve)${didYouMean(input, EFFECTS)}`),
+    }),
+    verbs: list(verb, '[get, list]'),
+    apiGroups: list(entry(checkApiGroup), '["", apps]'),
+    resources: list(entry(checkResource), '[pods, pods/log]'),
+    namespaces: list(entry(checkNamespace), '[prod]'),
+    names: list(entry(checkName), '[web-0]'),
+  },
+  notMapping('must be a mapping with an effect, e.g. {effect: allow, verbs: [get]}'),
+);
+
+const rules = z
+  .array(ruleSchema, { error: says('required: a list of rules (with none, every request is denied)', () => 'must be a list of rules') })
+  .refine((items) => items.length > 0, 'an empty list denies every request; add at least one rule');
+
+const isEmail = (value: unknown): value is string => typeof value === 'string' && value.length <= 254 && EMAIL.test(value);
+
+const approvers = z.array(z.string({ error: notEmail }).refine(isEmail, { error: notEmail }), {
+  error: says('required', () => 'must be a list of email addresses, e.g. [oncall@example.com]'),
+});
+
+const windowApproval = z.enum(WINDOW_APPROVALS, {
+  error: says('required', (input) => `${quote(input)} is not one of ${WINDOW_APPROVALS.join(', ')}`),
+});
+
+/** A whole number in [min, max]; one message for every way to miss it. */
+const wholeNumber = (min: number, max: number, error: (issue: RawIssue) => string) =>
+  z.number({ error }).refine((n) => Number.isInteger(n) && n >= min && n <= max, { error });
+
+const minApprovals = wholeNumber(1, Infinity, says('required', (input) => `must be a whole number of at least 1, not ${quote(input)}`));
+
+type Limits = { min: number; max: number; default: number };
+
+/** Seconds, as stored. */
+const seconds = ({ min, max }: Limits) =>
+  wholeNumber(min, max, ({ input }) => `must be an integer number of seconds between ${min} and ${max}, not ${quote(input)}`);
+
+/** A duration as people write it (30m, 1h30m), read as seconds. */
+function duration(limits: Limits) {
+  const notDuration = (input: unknown) => `${quote(input)} is not a duration (e.g. 30m, 1h, 1h30m)`;
+  return z
+    .string({ error: ({ input }) => notDuration(input) })
+    .transform((text, ctx) => {
+      const seconds = parseDuration(text);
+      if (seconds === undefined) ctx.addIssue(notDuration(text));
+      else if (seconds < limits.min) ctx.addIssue(`${text} is shorter than the ${formatDuration(limits.min)} minimum`);
+      else if (seconds > limits.max) ctx.addIssue(`${text} is longer than the ${formatDuration(limits.max)} maximum`);
+      return seconds ?? limits.default;
+    })
+    .default(limits.default);
+}
+
+/**
+ * Checks between fields. They run even when a field failed (see evenIfInvalid), so one pass
+ * names every problem; a field that failed still holds its raw input here.
+ */
+function checkAcross(value: Partial<Record<'windowApproval' | 'rules' | 'approvers' | 'minApprovals', unknown>>, ctx: z.RefinementCtx): void {
+  const add = (path: (string | number)[], message: string) => ctx.addIssue({ code: 'custom', path, message });
+  const listed: unknown[] = Array.isArray(value.approvers) ? value.approvers : [];
+  if (listed.length > MAX_APPROVERS) add(['approvers'], `at most ${MAX_APPROVERS} approvers`);
+  const people = new Set<string>();
+  listed.forEach((approver, index) => {
+    if (!isEmail(approver)) return;
+    // Duplicates would let minApprovals count one person twice.
+    if (people.has(approver.toLowerCase())) add(['approvers', index], `${quote(approver)} is listed twice`);
+    people.add(approver.toLowerCase());
+  });
+  const wanted = value.minApprovals;
+  if (people.size > 0 && typeof wanted === 'number' && Number.isInteger(wanted) && wanted > people.size) {
+    add(['minApprovals'], `${wanted} approvals can never be reached with ${people.size} approver(s)`);
+  }
+  if (listed.length > 0) return;
+  // Nobody could approve: the window or the request would wait until it times out.
+  if (value.windowApproval !== 'none') {
+    const which = value.windowApproval === undefined ? 'required, the default' : 'required';
+    add(['windowApproval'], `windows need approval (${which}) but no approvers are listed; add approvers or set windowApproval: none`);
+  }
+  (Array.isArray(value.rules) ? value.rules : []).forEach((rule: unknown, index) => {
+    if (isRecord(rule) && rule.effect === 'approve') add(['rules', index, 'effect'], 'approve needs someone to approve, but no approvers are listed');
+  });
+}
+
+const evenIfInvalid = { when: (payload: { value: unknown }) => isRecord(payload.value) };
+
+const notPolicy = notMapping('a policy must be a mapping with rules');
+
+const fileShape = {
+  maxWindow: duration(WINDOW_LIMITS),
+  windowApproval: windowApproval.optional(),
+  rules,
+  approvers: approvers.default(() => []),
+  minApprovals: minApprovals.default(1),
+  approvalTimeout: duration(APPROVAL_TIMEOUT_LIMITS),
 };
 
-function readList(value: unknown, listField: ListField, at: string, issues: Issues): string[] | undefined {
-  const { example, check } = LIST_CHECKS[listField];
-  if (!Array.isArray(value)) {
-    issues.add(at, `must be a list, e.g. ${example}`);
-    return undefined;
-  }
-  if (value.length === 0) {
-    issues.add(at, 'an empty list matches nothing; omit the field to match anything');
-    return undefined;
-  }
-  const result: string[] = [];
-  value.forEach((entry: unknown, index) => {
-    const problem = typeof entry === 'string' ? check(entry) : `must be a string, not ${quote(entry)}`;
-    if (problem) issues.add(`${at}[${index}]`, problem);
-    else result.push(entry as string);
-  });
-  return result.length === value.length ? result : undefined;
-}
+const fileSchema = z
+  .strictObject(fileShape, notPolicy)
+  .superRefine(checkAcross, evenIfInvalid)
+  // Fail closed: windows need approval unless the policy says otherwise.
+  .transform(({ maxWindow, windowApproval = 'required', approvalTimeout, ...rest }): Policy => ({
+    maxWindowSeconds: maxWindow,
+    windowApproval,
+    ...rest,
+    approvalTimeoutSeconds: approvalTimeout,
+  }));
 
-function readRule(value: unknown, at: string, issues: Issues): PolicyRule | undefined {
-  if (!isRecord(value)) {
-    issues.add(at, `must be a mapping with an effect, e.g. {effect: allow, verbs: [get]}, not ${quote(value)}`);
-    return undefined;
-  }
-  checkKnownFields(value, RULE_FIELDS, at, issues);
-  const effect = field(value, 'effect');
-  let ruleEffect: RuleEffect | undefined;
-  if (effect === undefined) {
-    issues.add(`${at}.effect`, 'required: allow, deny or approve');
-  } else if (typeof effect === 'string' && (EFFECTS as readonly string[]).includes(effect)) {
-    ruleEffect = effect as RuleEffect;
-  } else {
-    const hint = typeof effect === 'string' ? closest(effect, EFFECTS) : undefined;
-    issues.add(`${at}.effect`, `${quote(effect)} is not an effect (allow, deny or approve)${hint ? `; did you mean '${hint}'?` : ''}`);
-  }
-  const rule: PolicyRule = { effect: ruleEffect ?? 'deny' };
-  for (const listField of LIST_FIELDS) {
-    const raw = field(value, listField);
-    if (raw === undefined) continue;
-    const list = readList(raw, listField, `${at}.${listField}`, issues);
-    if (list) rule[listField] = list;
-  }
-  return ruleEffect ? rule : undefined;
-}
+// Stored policies are complete; a missing field means damage, not a default.
+const storedShape = {
+  maxWindowSeconds: seconds(WINDOW_LIMITS),
+  windowApproval,
+  rules,
+  approvers,
+  minApprovals,
+  approvalTimeoutSeconds: seconds(APPROVAL_TIMEOUT_LIMITS),
+};
 
-function readDuration(
-  value: unknown,
-  at: string,
-  limits: { min: number; max: number; default: number },
-  issues: Issues,
-): number {
-  if (value === undefined) return limits.default;
-  const seconds = typeof value === 'string' ? parseDuration(value) : undefined;
-  if (seconds === undefined) {
-    issues.add(at, `${quote(value)} is not a duration (e.g. 30m, 1h, 1h30m)`);
-  } else if (seconds < limits.min) {
-    issues.add(at, `${value} is shorter than the ${formatDuration(limits.min)} minimum`);
-  } else if (seconds > limits.max) {
-    issues.add(at, `${value} is longer than the ${formatDuration(limits.max)} maximum`);
-  }
-  return seconds ?? limits.default;
-}
-
-function readSeconds(
-  value: unknown,
-  at: string,
-  limits: { min: number; max: number },
-  issues: Issues,
-): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < limits.min || value > limits.max) {
-    issues.add(at, `must be an integer number of seconds between ${limits.min} and ${limits.max}, not ${quote(value)}`);
-    return limits.min;
-  }
-  return value;
-}
-
-function readApprovers(value: unknown, issues: Issues): string[] {
-  if (value === undefined) return [];
-  if (!Array.isArray(value)) {
-    issues.add('approvers', 'must be a list of email addresses, e.g. [oncall@example.com]');
-    return [];
-  }
-  if (value.length > MAX_APPROVERS) issues.add('approvers', `at most ${MAX_APPROVERS} approvers`);
-  const seen = new Set<string>();
-  const approvers: string[] = [];
-  value.forEach((entry: unknown, index) => {
-    const at = `approvers[${index}]`;
-    if (typeof entry !== 'string' || entry.length > 254 || !EMAIL.test(entry)) {
-      issues.add(at, `${quote(entry)} is not an email address`);
-    } else if (seen.has(entry.toLowerCase())) {
-      // Duplicates would let minApprovals count one person twice.
-      issues.add(at, `${quote(entry)} is listed twice`);
-    } else {
-      seen.add(entry.toLowerCase());
-      approvers.push(entry);
-    }
-  });
-  return approvers;
-}
-
-type Form = 'file' | 'stored';
+const storedSchema = z.strictObject(storedShape, notPolicy).superRefine(checkAcross, evenIfInvalid);
 
 /** Validates a policy in file form (durations as text) or stored form (seconds); throws PolicyError. */
-function readPolicy(raw: unknown, form: Form): Policy {
-  const issues = new Issues();
-  if (!isRecord(raw)) {
-    throw new PolicyError([{ path: '', message: `a policy must be a mapping with rules, not ${quote(raw)}` }]);
-  }
-  checkKnownFields(raw, form === 'file' ? FILE_FIELDS : STORED_FIELDS, '', issues);
-  if (form === 'stored') {
-    // Stored policies are complete; a missing field means damage, not a default.
-    for (const key of ['windowApproval', 'approvers', 'minApprovals']) {
-      if (field(raw, key) === undefined) issues.add(key, 'required');
-    }
-  }
-
-  const maxWindowSeconds =
-    form === 'file'
-      ? readDuration(field(raw, 'maxWindow'), 'maxWindow', WINDOW_LIMITS, issues)
-      : readSeconds(field(raw, 'maxWindowSeconds'), 'maxWindowSeconds', WINDOW_LIMITS, issues);
-  const approvalTimeoutSeconds =
-    form === 'file'
-      ? readDuration(field(raw, 'approvalTimeout'), 'approvalTimeout', APPROVAL_TIMEOUT_LIMITS, issues)
-      : readSeconds(field(raw, 'approvalTimeoutSeconds'), 'approvalTimeoutSeconds', APPROVAL_TIMEOUT_LIMITS, issues);
-
-  // Fail closed: windows need approval unless the policy says otherwise.
-  let windowApproval: Policy['windowApproval'] = 'required';
-  const rawWindowApproval = field(raw, 'windowApproval');
-  if (rawWindowApproval !== undefined) {
-    if (rawWindowApproval === 'required' || rawWindowApproval === 'none') windowApproval = rawWindowApproval;
-    else issues.add('windowApproval', `${quote(rawWindowApproval)} is not one of ${WINDOW_APPROVALS.join(', ')}`);
-  }
-
-  const rules: PolicyRule[] = [];
-  const rawRules = field(raw, 'rules');
-  if (rawRules === undefined) {
-    issues.add('rules', 'required: a list of rules (with none, every request is denied)');
-  } else if (!Array.isArray(rawRules)) {
-    issues.add('rules', 'must be a list of rules');
-  } else if (rawRules.length === 0) {
-    issues.add('rules', 'an empty list denies every request; add at least one rule');
-  } else {
-    rawRules.forEach((rawRule: unknown, index) => {
-      const rule = readRule(rawRule, `rules[${index}]`, issues);
-      if (rule) rules.push(rule);
+function readPolicy(raw: unknown, form: 'file' | 'stored'): Policy {
+  const result = (form === 'file' ? fileSchema : storedSchema).safeParse(raw, { reportInput: true });
+  if (result.success) return result.data;
+  const issues = result.error.issues.flatMap((issue): PolicyIssue[] => {
+    const at = z.core.toDotPath(issue.path);
+    if (issue.code !== 'unrecognized_keys') return [{ path: at, message: issue.message }];
+    const allowed = Object.keys(at ? ruleSchema.shape : form === 'file' ? fileShape : storedShape);
+    // zod lists inherited keys too (a YAML !!binary Buffer has enumerable methods): report the written ones.
+    return issue.keys.filter((key) => Object.hasOwn(issue.input as object, key)).map((key) => {
+      const hint = closest(key, allowed, FIELD_ALIASES);
+      const message = `unknown field '${key}'${hint ? ` — did you mean '${hint}'?` : ` (known fields: ${allowed.join(', ')})`}`;
+      return { path: at ? `${at}.${key}` : key, message };
     });
-  }
-
-  const approvers = readApprovers(field(raw, 'approvers'), issues);
-
-  let minApprovals = 1;
-  const rawMin = field(raw, 'minApprovals');
-  if (rawMin !== undefined) {
-    if (typeof rawMin !== 'number' || !Number.isInteger(rawMin) || rawMin < 1) {
-      issues.add('minApprovals', `must be a whole number of at least 1, not ${quote(rawMin)}`);
-    } else if (approvers.length > 0 && rawMin > approvers.length) {
-      issues.add('minApprovals', `${rawMin} approvals can never be reached with ${approvers.length} approver(s)`);
-    } else {
-      minApprovals = rawMin;
-    }
-  }
-
-  // Nobody could approve: the window or the request would wait until it times out.
-  const rawApprovers = field(raw, 'approvers');
-  if (!Array.isArray(rawApprovers) || rawApprovers.length === 0) {
-    if (windowApproval === 'required') {
-      const which = rawWindowApproval === undefined ? 'required, the default' : 'required';
-      issues.add(
-        'windowApproval',
-        `windows need approval (${which}) but no approvers are listed; add approvers or set windowApproval: none`,
-      );
-    }
-    if (Array.isArray(rawRules)) {
-      rawRules.forEach((rawRule: unknown, index) => {
-        if (isRecord(rawRule) && field(rawRule, 'effect') === 'approve') {
-          issues.add(`rules[${index}].effect`, 'approve needs someone to approve, but no approvers are listed');
-        }
-      });
-    }
-  }
-
-  if (issues.list.length > 0) throw new PolicyError(issues.list);
-  return { maxWindowSeconds, windowApproval, rules, approvers, minApprovals, approvalTimeoutSeconds };
+  });
+  throw new PolicyError(issues.slice(0, MAX_ISSUES));
 }
 
 // ---------------------------------------------------------------- versions
