@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
-import { forgetCachedToken, readCachedToken, readProfile, writeCachedToken, writeProfile, profileDir, type Profile } from './profile.ts';
+import { readProfile, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, pending: 3 } as const;
@@ -218,11 +218,20 @@ export function buildProgram(io: Io): Command {
     .option('--since <duration>', 'e.g. 1h, 30m, or an ISO time')
     .option('--limit <n>', 'at most n items', '100')
     .option('--events', 'state changes (windows, approvals, tokens) instead of requests')
-    .action(async (options: { agent?: string; connection?: string; since?: string; limit: string; events?: boolean }) => {
+    .option('--cursor <cursor>', 'continue from a previous page (see "cursor" in --json output)')
+    .option('--all', 'follow every page')
+    .action(async (options: { agent?: string; connection?: string; since?: string; limit: string; events?: boolean; cursor?: string; all?: boolean }) => {
       const query = new URLSearchParams();
-      for (const key of ['agent', 'connection', 'since', 'limit'] as const) if (options[key]) query.set(key, options[key]);
+      for (const key of ['agent', 'connection', 'since', 'limit', 'cursor'] as const) if (options[key]) query.set(key, options[key]);
       if (options.events) query.set('type', 'events');
-      const { body } = await adminClient(globals()).call<{ items: Record<string, unknown>[] }>('GET', `v1/audit?${query}`);
+      const client = adminClient(globals());
+      const body: { items: Record<string, unknown>[]; cursor?: string } = { items: [] };
+      do {
+        const page = (await client.call<{ items: Record<string, unknown>[]; cursor?: string }>('GET', `v1/audit?${query}`)).body;
+        body.items.push(...page.items);
+        body.cursor = page.cursor;
+        if (page.cursor) query.set('cursor', page.cursor);
+      } while (options.all && body.cursor);
       const columns = options.events ? ['time', 'type', 'agent', 'connection', 'subject', 'actor'] : ['time', 'id', 'agent', 'connection', 'verb', 'resource', 'namespace', 'name', 'decision', 'status'];
       print(table(body.items, columns), body);
     });
@@ -272,15 +281,15 @@ export function buildProgram(io: Io): Command {
         ...(options.ticket ? { ticket: options.ticket } : {}),
       });
       writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, global.profileDir ?? profileDir());
-      forgetCachedToken(options.connection, global.profileDir ?? profileDir());
       let grant = body;
       if (options.wait && grant.status === 'pending') {
-        if (!global.json) io.err(`window ${grant.id} pending approval${grant.approvalId ? ` (approval ${grant.approvalId})` : ''}; waiting...`);
+        if (!global.json) io.err(`window ${grant.id} pending approval${grant.approvalId ? ` (approval ${grant.approvalId}; approvers have been emailed)` : ''}; waiting...`);
         const deadline = Date.now() + Number(options.timeout) * 1000;
         while (grant.status === 'pending' && Date.now() < deadline) {
           await sleep(1000);
           grant = (await client.call<Grant>('GET', `v1/access-requests/${grant.id}`)).body;
         }
+        if (!global.json) io.err(`window ${grant.id}: ${grant.status}`);
       }
       print(`window ${grant.id} on ${grant.connection}: ${grant.status}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.approvalId && grant.status === 'pending' ? ` (approval ${grant.approvalId})` : ''}`, {
         id: grant.id,
@@ -304,6 +313,39 @@ export function buildProgram(io: Io): Command {
       }
       const { body } = await client.call<{ items: Record<string, unknown>[] }>('GET', 'v1/access-requests');
       print(table(body.items, ['id', 'connection', 'status', 'expiresAt', 'reason']), body);
+    });
+
+  const approvals = program.command('approvals').description('one-time approvals of held requests and windows');
+  approvals
+    .command('wait <id>')
+    .description('wait for a human decision: exit 0 approved, 1 denied/expired, 3 still pending at --timeout')
+    .option('--timeout <seconds>', 'give up waiting after this long', '900')
+    .action(async (id: string, options: { timeout: string }) => {
+      const global = globals();
+      const { client } = agentClient(global);
+      const timeout = Number(options.timeout);
+      if (!Number.isFinite(timeout) || timeout < 0) throw new UsageError('--timeout: seconds');
+      const deadline = Date.now() + timeout * 1000;
+      let last = '';
+      let approval: { id: string; status: string; approvals: number; minApprovals: number; summary: string; expiresAt: string };
+      for (;;) {
+        approval = (await client.call<typeof approval>('GET', `v1/approvals/${encodeURIComponent(id)}`)).body;
+        const progress = `${approval.status} (${approval.approvals}/${approval.minApprovals} approvals, expires ${approval.expiresAt})`;
+        if (progress !== last && !global.json) io.err(`approval ${approval.id}: ${progress}`);
+        last = progress;
+        if (approval.status !== 'pending' || Date.now() >= deadline) break;
+        await sleep(1000);
+      }
+      print(
+        approval.status === 'approved'
+          ? `approved: retry the same request now (once): ${approval.summary}`
+          : approval.status === 'pending'
+            ? `still pending after ${timeout} s`
+            : `${approval.status}: ${approval.summary}`,
+        approval,
+      );
+      if (approval.status === 'pending') throw new ExitCode(EXIT.pending);
+      if (approval.status !== 'approved') throw new ExitCode(EXIT.refused);
     });
 
   program
@@ -330,20 +372,16 @@ export function buildProgram(io: Io): Command {
     .description('an ExecCredential for kubectl (client.authentication.k8s.io/v1)')
     .requiredOption('--connection <name>')
     .action(async (options: { connection: string }) => {
-      const global = globals();
-      const dir = global.profileDir ?? profileDir();
-      const { client, profile } = agentClient(global);
+      const { client, profile } = agentClient(globals());
+      // No token cache on disk: kubectl keeps the credential in memory until
+      // expirationTimestamp, and asking each time means a revoked window or a
+      // disabled agent gets no token at all.
       const window = profile.windows?.[options.connection];
-      let cached = readCachedToken(options.connection, dir);
-      if (!cached || Date.parse(cached.expiresAt) - Date.now() < 60_000 || (window && cached.window !== window)) {
-        const { body } = await client.call<{ token: string; expiresAt: string; window: string }>('POST', 'v1/tokens', {
-          connection: options.connection,
-          ...(window ? { window } : {}),
-        });
-        cached = { token: body.token, expiresAt: body.expiresAt, window: body.window };
-        writeCachedToken(options.connection, cached, dir);
-      }
-      io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: cached.token, expirationTimestamp: cached.expiresAt } }));
+      const { body } = await client.call<{ token: string; expiresAt: string; window: string }>('POST', 'v1/tokens', {
+        connection: options.connection,
+        ...(window ? { window } : {}),
+      });
+      io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: body.token, expirationTimestamp: body.expiresAt } }));
     });
 
   return program;

@@ -1,6 +1,6 @@
-// The agent's profile: endpoint, pinned CA, agent id and key, cached tokens.
+// The agent's profile: endpoint, pinned CA, agent id and key.
 // Every file here is mode 0600 in a 0700 directory.
-import { chmodSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -11,12 +11,6 @@ export interface Profile {
   secret?: string;
   /** The newest window per connection, so token requests name it. */
   windows?: Record<string, string>;
-}
-
-export interface CachedToken {
-  token: string;
-  expiresAt: string;
-  window: string;
 }
 
 export function profileDir(): string {
@@ -44,25 +38,4 @@ export function writeProfile(profile: Profile, dir = profileDir()): string {
   const file = join(dir, 'profile.json');
   writePrivate(file, `${JSON.stringify(profile, null, 2)}\n`);
   return file;
-}
-
-function tokenFile(connection: string, dir: string): string {
-  return join(dir, 'tokens', `${connection}.json`);
-}
-
-export function readCachedToken(connection: string, dir = profileDir()): CachedToken | undefined {
-  try {
-    return JSON.parse(readFileSync(tokenFile(connection, dir), 'utf8')) as CachedToken;
-  } catch {
-    return undefined;
-  }
-}
-
-export function writeCachedToken(connection: string, token: CachedToken, dir = profileDir()): void {
-  ensureDir(join(dir, 'tokens'));
-  writePrivate(tokenFile(connection, dir), JSON.stringify(token));
-}
-
-export function forgetCachedToken(connection: string, dir = profileDir()): void {
-  rmSync(tokenFile(connection, dir), { force: true });
 }

@@ -1,14 +1,18 @@
 // Every HTTP route, in one table: the CDK construct builds API Gateway from it
 // and the local server routes with it, so both expose the same surface.
 
-/** Which Lambda function serves a route (one per concern). */
+/** Which Lambda function serves a route (one per concern; the state machines' tasks run in a seventh, `workflow`). */
 export type FunctionName = 'tokens' | 'access' | 'proxy' | 'admin' | 'approvals' | 'health';
 
 /**
- * Who may call: `agent` (agent key, or IAM principal mapped to an agent on AWS),
- * `admin` (local admin key; IAM on AWS), `approver` (a signed link), `none`.
+ * Who may call:
+ * - `agent`: an agent key (HTTP Basic), checked by the function;
+ * - `agent-iam`: on AWS, SigV4 verified by API Gateway (AWS_IAM), the caller's principal mapped to an agent;
+ * - `admin`: the local admin key; on AWS, SigV4 verified by API Gateway (AWS_IAM);
+ * - `proxy`: an Airlock token, checked by the gateway;
+ * - `approver`: a signed approval link; `none`: public.
  */
-export type RouteAuth = 'agent' | 'admin' | 'approver' | 'none';
+export type RouteAuth = 'agent' | 'agent-iam' | 'admin' | 'proxy' | 'approver' | 'none';
 
 export interface Route {
   method: 'GET' | 'POST' | 'PUT' | 'ANY';
@@ -20,13 +24,21 @@ export interface Route {
   streaming?: boolean;
 }
 
-export const ROUTES: readonly Route[] = [
-  { method: 'GET', resource: '/healthz', function: 'health', auth: 'none' },
+const AGENT_ROUTES: readonly Route[] = [
   { method: 'POST', resource: '/v1/tokens', function: 'tokens', auth: 'agent' },
   { method: 'POST', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/access-requests/{id}', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/approvals/{id}', function: 'access', auth: 'agent' },
+];
+
+/** The agent routes again under /v1/iam: the same handlers, for agents that sign with SigV4 as their IAM principal. */
+export const IAM_PREFIX = '/v1/iam';
+
+export const ROUTES: readonly Route[] = [
+  { method: 'GET', resource: '/healthz', function: 'health', auth: 'none' },
+  ...AGENT_ROUTES,
+  ...AGENT_ROUTES.map((route) => ({ ...route, resource: route.resource.replace(/^\/v1/, IAM_PREFIX), auth: 'agent-iam' as const })),
   { method: 'GET', resource: '/approvals/{id}', function: 'approvals', auth: 'approver' },
   { method: 'POST', resource: '/approvals/{id}', function: 'approvals', auth: 'approver' },
   { method: 'POST', resource: '/v1/agents', function: 'admin', auth: 'admin' },
@@ -39,7 +51,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', resource: '/v1/revocations', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
-  { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'agent', streaming: true },
+  { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
 ];
 
 export interface RouteMatch {

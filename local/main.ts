@@ -10,6 +10,7 @@ console.log(`  CA certificate:   ${show(stack.caFile)}   (clients pin it; never 
 console.log(`  admin key:        ${show(stack.adminKeyFile)}   (mode 0600; the CLI reads it for admin commands)`);
 console.log(`  approval emails:  ${show(stack.outboxDir)}/*.eml   (links are also printed here)`);
 console.log(`  state:            ${show(stack.home)}   (survives restarts)`);
+console.log(`  emulators:        DynamoDB ${stack.endpoints.dynamodb}, S3/SNS ${stack.endpoints.s3}   (AWS SDK/CLI with any credentials)`);
 console.log('Next: npx airlock agents create my-agent   (see README "First run")');
 
 let stopping = false;

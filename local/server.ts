@@ -133,7 +133,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, handlers: Local
       },
     },
   };
-  const context = lambdaContext(match.route.function, requestId);
+  const context = lambdaContextFor(match.route.function, requestId);
   const handler = handlers[match.route.function];
 
   if (isStreamingHandler(handler)) {
@@ -159,7 +159,8 @@ async function handle(req: IncomingMessage, res: ServerResponse, handlers: Local
   res.end(responseBody);
 }
 
-function lambdaContext(functionName: string, requestId: string): Context {
+/** The Lambda context object the runtime passes; the local stack makes one per invocation. */
+export function lambdaContextFor(functionName: string, requestId: string = randomUUID()): Context {
   return {
     callbackWaitsForEmptyEventLoop: false,
     functionName: `airlock-${functionName}`,

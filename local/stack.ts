@@ -1,29 +1,31 @@
 // All of Airlock in one process, on embedded emulators: dynalite (DynamoDB),
-// fauxqs (S3/SNS), the same handlers behind a local HTTPS server. State lives
+// fauxqs (S3/SNS) in a worker thread, the same handlers behind a local HTTPS server. State lives
 // in AIRLOCK_HOME and survives restarts.
 import { createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import type { Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { CreateTableCommand, DescribeTableCommand, DynamoDBClient, ResourceNotFoundException } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { startFauxqs, type FauxqsServer } from 'fauxqs';
+import { startEmulators, type EmulatorEndpoints } from './emulators.ts';
 import { createLocalServer, type LocalHandlers } from './server.ts';
 import { createCertificateAuthority, loadCertificateAuthority } from './tls.ts';
 import { recordsTableDefinition, stateTableDefinition } from '../lambdas/adapters/dynamodb.ts';
-import { generateSigningKey, type SigningKeySet } from '../lambdas/core/tokens.ts';
+import { deriveGatewaySecrets } from '../lambdas/core/keys.ts';
 import { awsClientConfig, createServices, type AirlockConfig, type GatewaySecrets, type SecretSource, type Services } from '../lambdas/runtime/services.ts';
 import { httpHandler } from '../lambdas/runtime/http.ts';
+import { approvalRoutes } from '../lambdas/handlers/approvals.ts';
+import { createWorkflowHandler } from '../lambdas/handlers/workflow.ts';
+import { LocalStepFunctions } from './stepfunctions.ts';
+import { LocalMailRelay } from './mail.ts';
+import { lambdaContextFor } from './server.ts';
 import { tokensRoutes } from '../lambdas/handlers/tokens.ts';
 import { accessRoutes } from '../lambdas/handlers/access.ts';
 import { adminRoutes } from '../lambdas/handlers/admin.ts';
 import { healthRoutes } from '../lambdas/handlers/health.ts';
 import { createProxyHandler } from '../lambdas/handlers/proxy.ts';
 
-const require = createRequire(import.meta.url);
-const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => HttpServer;
 
 export const LOCAL_CREDENTIALS = { accessKeyId: 'airlock-local', secretAccessKey: 'airlock-local-secret' };
 export const LOCAL_REGION = 'us-east-1';
@@ -32,6 +34,10 @@ export interface LocalStackOptions {
   home?: string;
   port?: number;
   host?: string;
+  /** Wait-state overrides in ms (tests shorten windows with `{ WaitUntilExpiry: 1500 }`). */
+  waitOverrides?: Record<string, number>;
+  /** Where console lines go (default: console.log). */
+  log?: (line: string) => void;
   /** Overrides for tests (e.g. a fake clock); merged into the configuration. */
   configure?: (config: AirlockConfig) => AirlockConfig;
 }
@@ -43,14 +49,53 @@ export interface LocalStack {
   adminKeyFile: string;
   adminKey: string;
   outboxDir: string;
-  endpoints: { dynamodb: string; s3: string };
+  endpoints: EmulatorEndpoints & { sfn: string };
   services: Services;
-  fauxqs: FauxqsServer;
+  stepFunctions: LocalStepFunctions;
+  mail: LocalMailRelay;
+  /** Workflows resumed at start-up (after a restart). */
+  resumed: { windows: number; approvals: number };
   stop(): Promise<void>;
 }
 
 export const TABLES = { state: 'airlock-state', records: 'airlock-records' };
 export const TRANSCRIPT_BUCKET = 'airlock-transcripts';
+export const STATE_MACHINES = {
+  window: fileURLToPath(new URL('../state-machines/access-window.asl.json', import.meta.url)),
+  approval: fileURLToPath(new URL('../state-machines/approval.asl.json', import.meta.url)),
+};
+
+/**
+ * After a restart nothing runs: Step Functions executions do not survive the
+ * local process. DynamoDB is the truth, so every window still pending or
+ * active, and every held request still pending, gets its workflow back; each
+ * starts at its "prepare" step, which reads where things stand. Links already
+ * emailed stay valid (they are signed, not tied to an execution); nobody is
+ * emailed twice. A window never outlives expiresAt either way: the gateway
+ * checks it on every request.
+ */
+async function resumeWorkflows(services: Services, log: (line: string) => void): Promise<{ windows: number; approvals: number }> {
+  const resumed = { windows: 0, approvals: 0 };
+  if (!services.workflows) return resumed;
+  for (const connection of await services.state.listConnections()) {
+    for (const grant of await services.state.listGrants({ connection: connection.name })) {
+      if (grant.status !== 'pending' && grant.status !== 'active') continue;
+      const executionArn = await services.workflows.startWindow(grant.id);
+      await services.state.transitionGrant(grant.id, ['pending', 'active'], { executionArn });
+      resumed.windows++;
+    }
+  }
+  for (const agent of await services.state.listAgents()) {
+    for (const approval of await services.state.listApprovals({ agentId: agent.id, status: 'pending' })) {
+      if (approval.kind !== 'request') continue; // window approvals resume with their window
+      const executionArn = await services.workflows.startApproval(approval.id);
+      await services.state.updateApproval(approval.id, { status: ['pending'] }, { executionArn });
+      resumed.approvals++;
+    }
+  }
+  if (resumed.windows || resumed.approvals) log(`[airlock] resumed ${resumed.windows} window workflow(s) and ${resumed.approvals} approval workflow(s) from DynamoDB`);
+  return resumed;
+}
 
 function writeSecretFile(path: string, content: string): void {
   writeFileSync(path, content, { mode: 0o600 });
@@ -77,7 +122,7 @@ async function ensureTls(home: string): Promise<{ certPem: string; keyPem: strin
   return { certPem: readFileSync(certFile, 'utf8'), keyPem: readFileSync(keyFile, 'utf8'), caFile };
 }
 
-/** Token-signing key and approval-link key, in one 0600 file. */
+/** The master secret (token-signing and approval-link keys derive from it), in one 0600 file. */
 class FileSecretSource implements SecretSource {
   private readonly file: string;
 
@@ -86,12 +131,9 @@ class FileSecretSource implements SecretSource {
   }
 
   async load(): Promise<GatewaySecrets> {
-    if (!existsSync(this.file)) {
-      const current = await generateSigningKey();
-      writeSecretFile(this.file, JSON.stringify({ signingKeys: { current }, linkKey: randomBytes(32).toString('base64') }, null, 2));
-    }
-    const stored = JSON.parse(readFileSync(this.file, 'utf8')) as { signingKeys: SigningKeySet; linkKey: string };
-    return { signingKeys: stored.signingKeys, linkKey: Buffer.from(stored.linkKey, 'base64') };
+    if (!existsSync(this.file)) writeSecretFile(this.file, `${JSON.stringify({ current: randomBytes(48).toString('base64url') }, null, 2)}\n`);
+    const stored = JSON.parse(readFileSync(this.file, 'utf8')) as { current: string; previous?: string };
+    return deriveGatewaySecrets(stored.current, stored.previous);
   }
 }
 
@@ -127,13 +169,29 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const tls = await ensureTls(home);
   const admin = ensureAdminKey(home);
 
-  // Emulators, both on loopback with ports chosen by the OS.
-  mkdirSync(join(home, 'dynamodb'), { recursive: true });
-  const dynamo = dynalite({ path: join(home, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
-  const dynamoPort = await listen(dynamo, 0, '127.0.0.1');
-  mkdirSync(join(home, 'fauxqs'), { recursive: true });
-  const fauxqs = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false, dataDir: join(home, 'fauxqs'), defaultRegion: LOCAL_REGION });
-  const endpoints = { dynamodb: `http://127.0.0.1:${dynamoPort}`, s3: `http://127.0.0.1:${fauxqs.port}`, sns: `http://127.0.0.1:${fauxqs.port}` };
+  // Emulators on loopback, ports chosen by the OS, in their own thread.
+  const emulators = await startEmulators(home, LOCAL_REGION);
+  const log = options.log ?? ((line: string) => console.log(line));
+  const mail = new LocalMailRelay({ endpoint: emulators.endpoints.sns, region: LOCAL_REGION, credentials: LOCAL_CREDENTIALS, outboxDir, log });
+  const approvalTopicArn = await mail.start();
+
+  // The state machines run here, their tasks calling the same workflow handler the Lambda runs.
+  const ready: { services?: Services } = {};
+  const getServices = async () => {
+    if (!ready.services) throw new Error('local stack not started');
+    return ready.services;
+  };
+  const workflowHandler = createWorkflowHandler(getServices);
+  const workflowFunctionArn = `arn:aws:lambda:${LOCAL_REGION}:000000000000:function:airlock-workflow`;
+  const stepFunctions = new LocalStepFunctions({
+    region: LOCAL_REGION,
+    accountId: '000000000000',
+    definitions: { 'airlock-access-window': STATE_MACHINES.window, 'airlock-approval': STATE_MACHINES.approval },
+    substitutions: { WorkflowFunctionArn: workflowFunctionArn },
+    functions: { [workflowFunctionArn]: (payload) => workflowHandler(payload, lambdaContextFor('workflow')) },
+    waitOverrides: options.waitOverrides,
+  });
+  const endpoints = { ...emulators.endpoints, sfn: await stepFunctions.listen() };
 
   const port = options.port ?? Number(process.env.AIRLOCK_PORT ?? 8787);
   let config: AirlockConfig = {
@@ -142,10 +200,15 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     recordsTable: TABLES.records,
     transcriptBucket: TRANSCRIPT_BUCKET,
     publicUrl: `https://${host}:${port}`, // fixed below once the port is known
-    secrets: new FileSecretSource(join(home, 'keys.json')),
+    secrets: new FileSecretSource(join(home, 'secret.json')),
     admin: { mode: 'key', keySha256: createHash('sha256').update(admin.key).digest('hex') },
     endpoints,
     credentials: LOCAL_CREDENTIALS,
+    workflows: {
+      windowStateMachineArn: stepFunctions.stateMachineArn('airlock-access-window'),
+      approvalStateMachineArn: stepFunctions.stateMachineArn('airlock-approval'),
+      approvalTopicArn,
+    },
   };
 
   const dynamoClient = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
@@ -162,17 +225,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   s3.destroy();
 
   // Handlers are built before the services (the issuer needs the bound port).
-  const ready: { services?: Services } = {};
-  const getServices = async () => {
-    if (!ready.services) throw new Error('local stack not started');
-    return ready.services;
-  };
   const handlers: LocalHandlers = {
     health: httpHandler(healthRoutes),
     tokens: httpHandler(tokensRoutes(getServices)),
     access: httpHandler(accessRoutes(getServices)),
     admin: httpHandler(adminRoutes(getServices)),
-    approvals: httpHandler(async () => ({ status: 501, body: { error: { code: 'not_available', message: 'approvals are not available yet' } } })),
+    approvals: httpHandler(approvalRoutes(getServices)),
     proxy: createProxyHandler(getServices),
   };
   const server = createLocalServer({ certPem: tls.certPem, keyPem: tls.keyPem, handlers });
@@ -181,7 +239,9 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   config = { ...config, publicUrl: url };
   if (options.configure) config = options.configure(config);
   const services = await createServices(config);
+  if (services.notifier) services.notifier = mail.wrap(services.notifier);
   ready.services = services;
+  const resumed = await resumeWorkflows(services, log);
 
   let stopped = false;
   return {
@@ -193,15 +253,18 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     outboxDir,
     endpoints,
     services,
-    fauxqs,
+    stepFunctions,
+    mail,
+    resumed,
     async stop() {
       if (stopped) return;
       stopped = true;
       server.closeAllConnections();
       await new Promise<void>((done) => server.close(() => done()));
       services.forwarder.close();
-      await fauxqs.stop();
-      await new Promise<void>((done) => dynamo.close(() => done()));
+      await stepFunctions.stop();
+      mail.stop();
+      await emulators.stop();
     },
   };
 }

@@ -17,7 +17,7 @@ import {
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
 import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from '../core/model.ts';
-import type { ProxyContext, RecordQuery, RecordStore, StateStore } from '../core/ports.ts';
+import type { Page, ProxyContext, RecordQuery, RecordStore, StateStore } from '../core/ports.ts';
 import { AirlockError } from '../core/status.ts';
 
 type Item = Record<string, unknown>;
@@ -422,8 +422,9 @@ export class DynamoRecordStore implements RecordStore {
     return cleanRecord<RequestRecord>(out.Item);
   }
 
-  async query(query: RecordQuery): Promise<RequestRecord[]> {
-    return (await this.queryType('request', query)).map((item) => cleanRecord<RequestRecord>(item));
+  async query(query: RecordQuery): Promise<Page<RequestRecord>> {
+    const page = await this.queryType('request', query);
+    return { ...page, items: page.items.map((item) => cleanRecord<RequestRecord>(item)) };
   }
 
   async putEvent(event: AuditEvent): Promise<void> {
@@ -436,47 +437,61 @@ export class DynamoRecordStore implements RecordStore {
     );
   }
 
-  async queryEvents(query: RecordQuery): Promise<AuditEvent[]> {
-    return (await this.queryType('event', query)).map((item) => cleanRecord<AuditEvent>(item));
+  async queryEvents(query: RecordQuery): Promise<Page<AuditEvent>> {
+    const page = await this.queryType('event', query);
+    return { ...page, items: page.items.map((item) => cleanRecord<AuditEvent>(item)) };
   }
 
-  private async queryType(recordType: string, query: RecordQuery): Promise<Item[]> {
+  /** Newest first. The cursor carries the partition (day) being read and DynamoDB's LastEvaluatedKey. */
+  private async queryType(recordType: string, query: RecordQuery): Promise<Page<Item>> {
     const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
     const since = query.since ?? 0;
+    const now = Date.now();
     const partitions: { index: string; key: string; value: string }[] = query.agent
       ? [{ index: 'byAgent', key: 'agent', value: query.agent }]
       : query.connection
         ? [{ index: 'byConnection', key: 'connection', value: query.connection }]
-        : daysBetween(Math.max(since, Date.now() - 31 * 86_400_000), Date.now())
+        : daysBetween(Math.max(since, now - 31 * 86_400_000), now)
             .reverse()
             .map((day) => ({ index: 'byDay', key: 'day', value: day }));
+    let position = { partition: 0, key: undefined as Item | undefined };
+    if (query.cursor) {
+      try {
+        const decoded = JSON.parse(Buffer.from(query.cursor, 'base64url').toString('utf8')) as { p: number; k?: Item };
+        if (!Number.isInteger(decoded.p) || decoded.p < 0 || decoded.p >= partitions.length) throw new Error('bad partition');
+        position = { partition: decoded.p, key: decoded.k };
+      } catch {
+        throw new AirlockError(400, 'invalid_query', 'cursor: not a cursor from a previous page');
+      }
+    }
+    const both = query.agent !== undefined && query.connection !== undefined;
     const items: Item[] = [];
-    for (const partition of partitions) {
-      let ExclusiveStartKey: Item | undefined;
+    for (let partition = position.partition; partition < partitions.length; partition++) {
+      const target = partitions[partition]!;
+      let ExclusiveStartKey = partition === position.partition ? position.key : undefined;
       do {
         const out = await this.doc.send(
           new QueryCommand({
             TableName: this.table,
-            IndexName: partition.index,
-            KeyConditionExpression: `#k = :k AND #t >= :since`,
-            FilterExpression: 'recordType = :type' + (query.agent && query.connection ? ' AND #c = :c' : ''),
-            ExpressionAttributeNames: { '#k': partition.key, '#t': 'time', ...(query.agent && query.connection ? { '#c': 'connection' } : {}) },
-            ExpressionAttributeValues: {
-              ':k': partition.value,
-              ':since': since,
-              ':type': recordType,
-              ...(query.agent && query.connection ? { ':c': query.connection } : {}),
-            },
+            IndexName: target.index,
+            KeyConditionExpression: '#k = :k AND #t >= :since',
+            FilterExpression: 'recordType = :type' + (both ? ' AND #c = :c' : ''),
+            ExpressionAttributeNames: { '#k': target.key, '#t': 'time', ...(both ? { '#c': 'connection' } : {}) },
+            ExpressionAttributeValues: { ':k': target.value, ':since': since, ':type': recordType, ...(both ? { ':c': query.connection } : {}) },
             ScanIndexForward: false,
+            Limit: limit - items.length,
             ExclusiveStartKey,
           }),
         );
         items.push(...(out.Items ?? []));
         ExclusiveStartKey = out.LastEvaluatedKey;
-      } while (ExclusiveStartKey && items.length < limit);
-      if (items.length >= limit) break;
+        if (items.length >= limit) {
+          const next = ExclusiveStartKey ? { p: partition, k: ExclusiveStartKey } : partition + 1 < partitions.length ? { p: partition + 1 } : undefined;
+          return { items, ...(next ? { cursor: Buffer.from(JSON.stringify(next)).toString('base64url') } : {}) };
+        }
+      } while (ExclusiveStartKey);
     }
-    return items.slice(0, limit);
+    return { items };
   }
 }
 

@@ -82,8 +82,13 @@ export interface Approval {
   approvers: string[];
   minApprovals: number;
   decisions: ApprovalDecision[];
+  /** Approvers already emailed (so a resumed workflow does not email twice). */
+  notified: string[];
   createdAt: number;
+  /** Pending: the decision deadline. Approved: the deadline for using it (decidedAt + timeoutSeconds). */
   expiresAt: number;
+  /** The policy's approvalTimeout at the time of the request. */
+  timeoutSeconds: number;
   /** request approvals: fingerprint of the exact request */
   fingerprint?: string;
   /** request approvals: the request line, for the approver */

@@ -48,6 +48,14 @@ export interface RecordQuery {
   connection?: string;
   since?: number;
   limit?: number;
+  /** Opaque continuation from a previous page. */
+  cursor?: string;
+}
+
+export interface Page<T> {
+  items: T[];
+  /** Present when more items match. */
+  cursor?: string;
 }
 
 /** The write-ahead request log and the audit events. */
@@ -56,12 +64,33 @@ export interface RecordStore {
   begin(record: RequestRecord): Promise<void>;
   complete(id: string, changes: Partial<RequestRecord>): Promise<void>;
   get(id: string): Promise<RequestRecord | undefined>;
-  query(query: RecordQuery): Promise<RequestRecord[]>;
+  query(query: RecordQuery): Promise<Page<RequestRecord>>;
   putEvent(event: AuditEvent): Promise<void>;
-  queryEvents(query: RecordQuery): Promise<AuditEvent[]>;
+  queryEvents(query: RecordQuery): Promise<Page<AuditEvent>>;
 }
 
 export interface TranscriptStore {
   put(key: string, body: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
+}
+
+/** The state machines (Step Functions). */
+export interface Workflows {
+  /** Starts the access-window workflow for a pending grant; returns the execution id. */
+  startWindow(grantId: string): Promise<string>;
+  /** Starts the approval workflow for one held request; returns the execution id. */
+  startApproval(approvalId: string): Promise<string>;
+  /** Stops an execution (revocation); a finished or unknown execution is not an error. */
+  stop(executionArn: string, cause: string): Promise<void>;
+  /** Resumes a workflow waiting on a human decision. */
+  sendSuccess(taskToken: string, output: Record<string, unknown>): Promise<void>;
+  sendFailure(taskToken: string, error: string, cause: string): Promise<void>;
+}
+
+/** Messages to people (SNS on AWS; the outbox locally). */
+export interface Notifier {
+  /** One message for one approver; delivery is routed by the `approver` attribute. */
+  toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
+  /** An event for anyone subscribed to Airlock's notifications (window ended, ...). */
+  event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
 }

@@ -1,8 +1,11 @@
 // Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}.
 import { z } from 'zod';
-import type { Agent, Grant } from '../core/model.ts';
+import type { Approval, Connection, Grant } from '../core/model.ts';
+import { formatDuration } from '../core/durations.ts';
+import { activateWindow, endPendingWindow } from '../runtime/window-lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
+import { recordEvent } from '../runtime/events.ts';
 import { windowDurationSeconds } from '../core/windows.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, pathParameter, router, type RouteHandler } from '../runtime/http.ts';
@@ -34,42 +37,59 @@ export function grantView(grant: Grant, now: number) {
   };
 }
 
-/** Starts a window: direct activation, or the access-window workflow (approval first). */
-export interface WindowStarter {
-  start(grant: Grant, agent: Agent, services: Services): Promise<Grant>;
-}
-
-/** Without workflows: only windows that need no approval can open. */
-export const immediateWindows: WindowStarter = {
-  async start(grant, _agent, services) {
-    const connection = await services.state.getConnection(grant.connection);
-    if (connection?.policy.windowApproval !== 'none') {
+/**
+ * Opens a window: with `windowApproval: none` it is active at once; with
+ * `required` an approval is created and the access-window workflow waits for
+ * it. Either way the workflow (when configured) ends the window at expiresAt.
+ */
+export async function startWindow(services: Services, grant: Grant, connection: Connection): Promise<Grant> {
+  const { state } = services;
+  const now = services.now();
+  const policy = connection.policy;
+  let pending = grant;
+  if (policy.windowApproval === 'required') {
+    if (!services.workflows || !services.notifier) {
       throw new AirlockError(501, 'approval_unavailable', 'this connection requires window approval, and approvals are not configured on this gateway');
     }
-    await services.state.createGrant(grant);
-    const now = services.now();
-    const active = await services.state.transitionGrant(grant.id, ['pending'], {
-      status: 'active',
-      activatedAt: now,
-      expiresAt: now + grant.durationSeconds * 1000,
-    });
-    if (!active) throw new AirlockError(409, 'window_changed', 'the window changed while it was being opened');
-    await services.records.putEvent({
-      id: newId('evt'),
-      time: now,
-      type: 'window.activated',
-      agent: grant.agentName,
+    const approval: Approval = {
+      id: newId('apr'),
+      kind: 'window',
+      status: 'pending',
       agentId: grant.agentId,
+      agentName: grant.agentName,
       connection: grant.connection,
-      subject: grant.id,
-      actor: 'policy (windowApproval: none)',
-      detail: { expiresAt: new Date(active.expiresAt!).toISOString() },
-    });
-    return active;
-  },
-};
+      summary: `access window on ${grant.connection} for ${formatDuration(grant.durationSeconds)}`,
+      reason: grant.reason,
+      ...(grant.ticket ? { ticket: grant.ticket } : {}),
+      rule: 'windowApproval: required',
+      approvers: policy.approvers,
+      minApprovals: policy.minApprovals,
+      decisions: [],
+      notified: [],
+      createdAt: now,
+      expiresAt: now + policy.approvalTimeoutSeconds * 1000,
+      timeoutSeconds: policy.approvalTimeoutSeconds,
+      grantId: grant.id,
+      policyVersion: connection.policyVersion,
+    };
+    await state.createApproval(approval);
+    pending = { ...grant, approvalId: approval.id };
+  }
+  await state.createGrant(pending);
+  let current: Grant = pending;
+  if (policy.windowApproval === 'none') current = (await activateWindow(services, grant.id, 'policy (windowApproval: none)')) ?? pending;
+  if (!services.workflows) return current;
+  try {
+    const executionArn = await services.workflows.startWindow(grant.id);
+    return (await state.transitionGrant(grant.id, ['pending', 'active'], { executionArn })) ?? current;
+  } catch (error) {
+    if (current.status === 'active') return current; // it still ends at expiresAt: the gateway checks the clock on every request
+    await endPendingWindow(services, grant.id, 'failed');
+    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${error instanceof Error ? error.name : 'error'})`);
+  }
+}
 
-export function accessRoutes(getServices: () => Promise<Services>, windows: WindowStarter = immediateWindows): RouteHandler {
+export function accessRoutes(getServices: () => Promise<Services>): RouteHandler {
   return router({
     'POST /v1/access-requests': async (event) => {
       const services = await getServices();
@@ -91,8 +111,7 @@ export function accessRoutes(getServices: () => Promise<Services>, windows: Wind
         requestedAt: now,
         policyVersion: connection.policyVersion,
       };
-      await services.records.putEvent({
-        id: newId('evt'),
+      await recordEvent(services.records, {
         time: now,
         type: 'window.requested',
         agent: agent.name,
@@ -102,7 +121,7 @@ export function accessRoutes(getServices: () => Promise<Services>, windows: Wind
         actor: agent.name,
         detail: { duration: input.duration, reason: input.reason, ...(input.ticket ? { ticket: input.ticket } : {}) },
       });
-      const started = await windows.start(grant, agent, services);
+      const started = await startWindow(services, grant, connection);
       return { status: started.status === 'active' ? 201 : 202, body: grantView(started, services.now()) };
     },
 

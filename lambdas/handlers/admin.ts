@@ -8,6 +8,8 @@ import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
 import { parsePolicy } from '../core/policy.ts';
 import { parseDuration } from '../core/durations.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
+import { recordEvent, recordEventAfter } from '../runtime/events.ts';
+import { revokeWindow } from '../runtime/window-lifecycle.ts';
 import { httpHandler, jsonBody, pathParameter, queryParameter, router, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
@@ -106,24 +108,7 @@ function credentialOf(input: z.infer<typeof ConnectionInput>): ConnectionCredent
 
 async function revokeGrants(services: Services, grants: Grant[], actor: string, why: string): Promise<number> {
   let revoked = 0;
-  const now = services.now();
-  for (const grant of grants) {
-    const updated = await services.state.transitionGrant(grant.id, ['pending', 'active'], { status: 'revoked', endedAt: now, endReason: why });
-    if (!updated) continue;
-    revoked++;
-    await services.records.putEvent({
-      id: newId('evt'),
-      time: now,
-      type: 'window.revoked',
-      agent: grant.agentName,
-      agentId: grant.agentId,
-      connection: grant.connection,
-      subject: grant.id,
-      actor,
-      detail: { why },
-    });
-    await services.onWindowRevoked?.(updated);
-  }
+  for (const grant of grants) if (await revokeWindow(services, grant, actor, why)) revoked++;
   return revoked;
 }
 
@@ -147,8 +132,8 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         ...(secret ? { secretHash: await hashAgentKey(secret) } : {}),
         ...(input.principalArn ? { principalArn: input.principalArn } : {}),
       };
+      await recordEvent(services.records, { time: agent.createdAt, type: 'agent.created', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
       await services.state.createAgent(agent);
-      await services.records.putEvent({ id: newId('evt'), time: agent.createdAt, type: 'agent.created', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
       return { status: 201, body: { id: agent.id, name: agent.name, ...(secret ? { secret } : { principalArn: agent.principalArn }) } };
     },
 
@@ -164,7 +149,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
       if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
       const disabled = await services.state.disableAgent(agent.id, services.now());
-      await services.records.putEvent({ id: newId('evt'), time: services.now(), type: 'agent.disabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      await recordEventAfter(services.records, { time: services.now(), type: 'agent.disabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
       const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'agent disabled');
       return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked } };
     },
@@ -184,8 +169,8 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         createdAt: now,
         updatedAt: now,
       };
+      await recordEvent(services.records, { time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'create');
-      await services.records.putEvent({ id: newId('evt'), time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       return { status: 201, body: connectionView(connection, true) };
     },
 
@@ -205,8 +190,8 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         policyVersion: parsed.version,
         updatedAt: services.now(),
       };
+      await recordEvent(services.records, { time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'replace');
-      await services.records.putEvent({ id: newId('evt'), time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       return { status: 200, body: connectionView(connection, true) };
     },
 
@@ -263,23 +248,26 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       }
       const limit = limitText === undefined ? 100 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AirlockError(400, 'invalid_query', 'limit: 1..1000');
-      const query = { agent, connection, since, limit };
+      const cursor = queryParameter(event, 'cursor');
+      if (cursor !== undefined && !/^[A-Za-z0-9_-]{1,4096}$/.test(cursor)) throw new AirlockError(400, 'invalid_query', 'cursor: not a cursor from a previous page');
+      const query = { agent, connection, since, limit, cursor };
       if (type === 'events') {
         const events = await services.records.queryEvents(query);
-        return { status: 200, body: { items: events.map((e) => ({ ...e, time: new Date(e.time).toISOString() })) } };
+        return { status: 200, body: { items: events.items.map((e) => ({ ...e, time: new Date(e.time).toISOString() })), ...(events.cursor ? { cursor: events.cursor } : {}) } };
       }
       if (type !== 'requests') throw new AirlockError(400, 'invalid_query', 'type: requests or events');
-      const items = await services.records.query(query);
+      const page = await services.records.query(query);
       return {
         status: 200,
         body: {
-          items: items.map((record) => ({
+          ...(page.cursor ? { cursor: page.cursor } : {}),
+          items: page.items.map((record) => ({
             id: record.id,
             time: new Date(record.time).toISOString(),
             agent: record.agent,
             connection: record.connection,
             verb: record.verb,
-            resource: record.subresource ? `${record.resource}/${record.subresource}` : record.resource,
+            resource: record.resource ? (record.subresource ? `${record.resource}/${record.subresource}` : record.resource) : record.path,
             namespace: record.namespace,
             name: record.name,
             decision: record.decision,

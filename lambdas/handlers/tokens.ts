@@ -4,7 +4,8 @@
 import { z } from 'zod';
 import type { Grant } from '../core/model.ts';
 import { AirlockError } from '../core/status.ts';
-import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
+import { NAME_PATTERN, isId } from '../core/ids.ts';
+import { recordEvent } from '../runtime/events.ts';
 import { assertWindowOpen } from '../core/windows.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, router, type RouteHandler } from '../runtime/http.ts';
@@ -46,8 +47,8 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
         grantId: grant!.id,
         windowExpiresAt: grant!.expiresAt!,
       });
-      await records.putEvent({
-        id: newId('evt'),
+      // Not returned unless its issue is on record.
+      await recordEvent(records, {
         time: now,
         type: 'token.issued',
         agent: agent.name,

@@ -99,7 +99,12 @@ export class Gateway {
   private readonly options: Required<Pick<GatewayOptions, 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'now'>> & GatewayOptions;
 
   constructor(options: GatewayOptions) {
-    this.options = { maxRequestBodyBytes: 3 * 1024 * 1024, transcriptCaptureBytes: 1024 * 1024, now: Date.now, ...options };
+    this.options = {
+      ...options,
+      maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
+      transcriptCaptureBytes: options.transcriptCaptureBytes ?? 1024 * 1024,
+      now: options.now ?? Date.now,
+    };
   }
 
   async handle(request: ProxyRequest): Promise<GatewayResult> {
@@ -149,7 +154,9 @@ export class Gateway {
         name: kube.name,
       });
       for (const header of Object.keys(request.headers)) {
-        if (IDENTITY_HEADER.test(header)) {
+        // Discovery is answered the same for everyone, so kubectl --as reaches the real
+        // request and prints the refusal there (the headers are never forwarded anyway).
+        if (IDENTITY_HEADER.test(header) && kube.kind !== 'discovery') {
           throw new AirlockError(403, 'impersonation_refused', `the ${header} header is not allowed through Airlock: requests always run as the connection's identity`);
         }
       }
@@ -184,6 +191,7 @@ export class Gateway {
       return await this.forward(request, record, kube, agent, connection, grant, started);
     } catch (error) {
       const refusal = asAirlockError(error);
+      if (typeof refusal.details?.approvalId === 'string') trace.approvalId = refusal.details.approvalId;
       if (!(error instanceof AirlockError)) this.options.log.error('unexpected error in the proxy path', { requestId, error: errorName(error) });
       const response = statusResponse(refusal, requestId);
       const done = this.recordRefusal(trace, refusal, request, response.body as string, started);

@@ -9,6 +9,7 @@ import type { StateStore } from '../core/ports.ts';
 import { AirlockError } from '../core/status.ts';
 import { isId } from '../core/ids.ts';
 import { header } from './http.ts';
+import { IAM_PREFIX } from '../routes.ts';
 import type { AdminAuthConfig } from './services.ts';
 
 /** Successful key checks are remembered briefly: scrypt is slow on purpose, polling should not pay it every time. */
@@ -23,7 +24,9 @@ function rememberKey(cacheKey: string, now: number): void {
 export async function authenticateAgent(event: APIGatewayProxyEvent, state: StateStore, now: number): Promise<Agent> {
   const authorization = header(event, 'authorization');
   let agent: Agent | undefined;
-  const iamCaller = event.requestContext?.identity?.userArn;
+  // Only the /v1/iam routes are IAM-authorized; elsewhere a userArn cannot be present.
+  const iamCaller = event.resource?.startsWith(`${IAM_PREFIX}/`) ? event.requestContext?.identity?.userArn : undefined;
+  if (event.resource?.startsWith(`${IAM_PREFIX}/`) && !iamCaller) throw new AirlockError(401, 'missing_credentials', 'sign this request with AWS SigV4');
   if (iamCaller) {
     // Only set on routes where API Gateway's IAM authorization verified the SigV4 signature.
     agent = await state.getAgentByPrincipal(principalOf(iamCaller));

@@ -1,11 +1,13 @@
 // On Lambda: the configuration comes from the function's environment (set by
-// the CDK construct) and services are built once per container, on first use.
+// the CDK construct, see aws-config.ts) and services are built once per
+// container, on first use. Tests and the local stack build their own.
 import type { AirlockConfig, Services } from './services.ts';
 import { createServices } from './services.ts';
+import { configFromEnvironment } from './aws-config.ts';
 
 type ServicesFactory = (config: AirlockConfig) => Promise<Services>;
 
-let configure: (() => Promise<AirlockConfig>) | undefined;
+let configure: () => Promise<AirlockConfig> = configFromEnvironment;
 let factory: ServicesFactory = (config) => createServices(config);
 let services: Promise<Services> | undefined;
 
@@ -20,7 +22,6 @@ export function setConfigurationSource(source: () => Promise<AirlockConfig>, bui
 }
 
 export function servicesFromEnvironment(): Promise<Services> {
-  if (!configure) return Promise.reject(new Error('no configuration source registered'));
   services ??= configure().then(factory);
   // A failed start (e.g. secrets unreadable) is retried on the next request, not cached.
   services.catch(() => (services = undefined));

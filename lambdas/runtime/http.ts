@@ -6,6 +6,7 @@ import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-l
 import type { z } from 'zod';
 import { AirlockError, asAirlockError, errorBody } from '../core/status.ts';
 import { logger } from './logger.ts';
+import { IAM_PREFIX } from '../routes.ts';
 
 export interface HttpResult {
   status: number;
@@ -48,10 +49,11 @@ export function httpHandler(route: RouteHandler) {
     });
 }
 
-/** Dispatches on API Gateway's resource template. */
+/** Dispatches on API Gateway's resource template; /v1/iam/... routes share the /v1/... handlers. */
 export function router(routes: Record<string, RouteHandler>): RouteHandler {
   return async (event, context) => {
-    const handler = routes[`${event.httpMethod} ${event.resource}`];
+    const resource = event.resource.startsWith(`${IAM_PREFIX}/`) ? `/v1${event.resource.slice(IAM_PREFIX.length)}` : event.resource;
+    const handler = routes[`${event.httpMethod} ${resource}`];
     if (!handler) throw new AirlockError(404, 'not_found', `no route ${event.httpMethod} ${event.resource}`);
     return handler(event, context);
   };

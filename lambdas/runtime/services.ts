@@ -7,19 +7,21 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { DynamoRecordStore, DynamoStateStore } from '../adapters/dynamodb.ts';
 import { S3TranscriptStore } from '../adapters/s3.ts';
-import type { RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
-import type { Grant } from '../core/model.ts';
-import { TokenService, type SigningKeySet } from '../core/tokens.ts';
+import type { Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
+import { ApprovalLinks } from '../core/approvals.ts';
+import { SFNClient } from '@aws-sdk/client-sfn';
+import { SNSClient } from '@aws-sdk/client-sns';
+import { StepFunctionsWorkflows } from '../adapters/sfn.ts';
+import { SnsNotifier } from '../adapters/sns.ts';
+import { RequestApprovals } from '../proxy/approval-gate.ts';
+import { TokenService } from '../core/tokens.ts';
+import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth, type EksCredentialSource } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
 
-export interface GatewaySecrets {
-  signingKeys: SigningKeySet;
-  /** HMAC key for approval links. */
-  linkKey: Buffer;
-}
+export type { GatewaySecrets };
 
 export interface SecretSource {
   load(): Promise<GatewaySecrets>;
@@ -47,11 +49,17 @@ export interface AirlockConfig {
   maxRequestBodyBytes?: number;
   /** EKS token source (AWS only). */
   eks?: EksCredentialSource;
+  /** Step Functions state machines and the approval topic (absent: windows that need approval are refused). */
+  workflows?: { windowStateMachineArn?: string; approvalStateMachineArn?: string; approvalTopicArn?: string };
   now?: () => number;
 }
 
 export interface Services {
   config: AirlockConfig;
+  /** Step Functions; absent when not configured (windows needing approval are then refused). */
+  workflows?: Workflows;
+  notifier?: Notifier;
+  links: ApprovalLinks;
   state: StateStore;
   records: RecordStore;
   transcripts: TranscriptStore;
@@ -62,8 +70,6 @@ export interface Services {
   now: () => number;
   /** The one-time approval step for risky requests (wired with the workflows). */
   approvals?: RequestApprovalGate;
-  /** Called after a window is revoked: stops its workflow. */
-  onWindowRevoked?: (grant: Grant) => Promise<void>;
 }
 
 export function awsClientConfig(config: AirlockConfig, service: keyof NonNullable<AirlockConfig['endpoints']>) {
@@ -77,7 +83,7 @@ export function awsClientConfig(config: AirlockConfig, service: keyof NonNullabl
   };
 }
 
-export async function createServices(config: AirlockConfig, extra: { approvals?: RequestApprovalGate } = {}): Promise<Services> {
+export async function createServices(config: AirlockConfig): Promise<Services> {
   const dynamodb = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
   const s3 = new S3Client(awsClientConfig(config, 's3'));
   const state = new DynamoStateStore(dynamodb, config.stateTable);
@@ -86,6 +92,14 @@ export async function createServices(config: AirlockConfig, extra: { approvals?:
   const secrets = await config.secrets.load();
   const now = config.now ?? Date.now;
   const tokens = new TokenService(secrets.signingKeys, { issuer: config.publicUrl, now });
+  const links = new ApprovalLinks(secrets.linkKey, now);
+  const { windowStateMachineArn, approvalStateMachineArn, approvalTopicArn } = config.workflows ?? {};
+  const workflows =
+    windowStateMachineArn && approvalStateMachineArn
+      ? new StepFunctionsWorkflows(new SFNClient(awsClientConfig(config, 'sfn')), { window: windowStateMachineArn, approval: approvalStateMachineArn })
+      : undefined;
+  const notifier = approvalTopicArn ? new SnsNotifier(new SNSClient(awsClientConfig(config, 'sns')), approvalTopicArn) : undefined;
+  const approvals = workflows ? new RequestApprovals({ state, records, workflows, now }) : undefined;
   const forwarder = new Forwarder();
   const gateway = new Gateway({
     state,
@@ -94,10 +108,10 @@ export async function createServices(config: AirlockConfig, extra: { approvals?:
     tokens,
     upstreamAuth: new ConnectionUpstreamAuth(config.eks),
     forwarder,
-    approvals: extra.approvals,
+    approvals,
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
   });
-  return { config, state, records, transcripts, tokens, secrets, forwarder, gateway, now, approvals: extra.approvals };
+  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, now };
 }

@@ -1,7 +1,7 @@
 // A local stack per test file, in-process, on a temp AIRLOCK_HOME and a free
 // port; the CLI runs in-process too (same code as `npx airlock`), and kubectl
 // runs for real with a kubeconfig from `airlock kubeconfig`.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { request } from 'node:https';
@@ -31,12 +31,21 @@ export interface TestStack {
   createAgent(name: string): Promise<TestAgent>;
   createConnection(name: string, options: { cluster: ClusterInfo; policy: string; token?: string; server?: string }): Promise<void>;
   https(method: string, path: string, options?: { headers?: Record<string, string | string[]>; body?: string | Buffer }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  /** The link emailed to `approver` for `approvalId` (waits for the outbox). */
+  approvalLink(approvalId: string, approver: string): Promise<string>;
+  /** Opens the link (GET) and submits the form with `decision` (POST), as a browser would. */
+  decide(link: string, decision: 'approve' | 'deny'): Promise<{ status: number; body: string }>;
   stop(): Promise<void>;
 }
 
-export async function startTestStack(options: LocalStackOptions = {}): Promise<TestStack> {
-  const dir = mkdtempSync(join(tmpdir(), 'airlock-test-'));
-  const stack = await startLocalStack({ home: join(dir, 'home'), port: 0, ...options });
+/** Pulls the one-line status message out of an approval page. */
+export function pageStatus(html: string): string {
+  return /<p class="status">([\s\S]*?)<\/p>/.exec(html)?.[1]?.replace(/<[^>]+>/g, '') ?? '';
+}
+
+/** `dir` reuses an earlier stack's directory (its AIRLOCK_HOME and agent profiles): a restart. */
+export async function startTestStack(options: LocalStackOptions = {}, dir = mkdtempSync(join(tmpdir(), 'airlock-test-'))): Promise<TestStack> {
+  const stack = await startLocalStack({ home: join(dir, 'home'), port: 0, log: () => undefined, ...options });
   const caPem = readFileSync(stack.caFile, 'utf8');
   const globals = ['--endpoint', stack.url, '--home', stack.home];
 
@@ -86,7 +95,9 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<T
     },
     https(method, path, { headers = {}, body } = {}) {
       return new Promise((resolve, reject) => {
-        const req = request(new URL(path, stack.url), { method, ca: caPem, headers }, (res) => {
+        // Raw path on purpose: URL() would normalize '..', '%2e%2e' and '.' away before they reach the server.
+        const { hostname, port } = new URL(stack.url);
+        const req = request({ hostname, port, path, method, ca: caPem, headers }, (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (text += chunk));
@@ -95,6 +106,27 @@ export async function startTestStack(options: LocalStackOptions = {}): Promise<T
         req.on('error', reject);
         req.end(body);
       });
+    },
+    async approvalLink(approvalId, approver) {
+      const deadline = Date.now() + 15_000;
+      while (Date.now() < deadline) {
+        await stack.mail.poll();
+        const file = readdirSync(stack.outboxDir).find((name) => name.includes(approvalId) && name.endsWith(`-${approver}.eml`));
+        if (file) {
+          const link = /https:\/\/\S+\/approvals\/\S+/.exec(readFileSync(join(stack.outboxDir, file), 'utf8'))?.[0];
+          if (link) return link;
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`no email for ${approvalId} to ${approver} in ${stack.outboxDir}`);
+    },
+    async decide(link, decision) {
+      const url = new URL(link);
+      const page = await testStack.https('GET', url.pathname + url.search);
+      const form = /name="form" value="([^"]+)"/.exec(page.body)?.[1];
+      if (!form) return { status: page.status, body: page.body };
+      const body = new URLSearchParams({ sig: url.searchParams.get('sig')!, form, decision }).toString();
+      return testStack.https('POST', url.pathname, { headers: { 'content-type': 'application/x-www-form-urlencoded' }, body });
     },
     stop: () => stack.stop(),
   };

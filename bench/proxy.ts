@@ -1,0 +1,103 @@
+// Direct vs. through Airlock: GET one object and LIST, sequential and 16
+// concurrent, in one run against the same kube-apiserver.
+import { down, up } from '../test/cluster/harness.ts';
+import { writeFileSync } from 'node:fs';
+import { agentToken, httpsClient, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
+
+const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 400);
+const CONCURRENT_WORKERS = 16;
+const CONCURRENT_EACH = Number(process.env.BENCH_CONCURRENT_EACH ?? 60);
+const WARMUP = 30;
+
+const PATHS = {
+  get: '/api/v1/namespaces/prod/configmaps/app-config',
+  list: '/api/v1/namespaces/prod/pods',
+};
+
+async function sequential(target: Target, path: string): Promise<Stats> {
+  const client = httpsClient(target);
+  try {
+    for (let i = 0; i < WARMUP; i++) await client.get(path);
+    const samples: number[] = [];
+    const started = performance.now();
+    for (let i = 0; i < SEQUENTIAL; i++) {
+      const { status, ms } = await client.get(path);
+      if (status !== 200) throw new Error(`${path}: HTTP ${status}`);
+      samples.push(ms);
+    }
+    return stats(samples, performance.now() - started);
+  } finally {
+    client.close();
+  }
+}
+
+async function concurrent(target: Target, path: string): Promise<Stats> {
+  const client = httpsClient(target, CONCURRENT_WORKERS);
+  try {
+    await Promise.all(Array.from({ length: CONCURRENT_WORKERS }, () => client.get(path)));
+    const samples: number[] = [];
+    const started = performance.now();
+    await Promise.all(
+      Array.from({ length: CONCURRENT_WORKERS }, async () => {
+        for (let i = 0; i < CONCURRENT_EACH; i++) {
+          const { status, ms } = await client.get(path);
+          if (status !== 200) throw new Error(`${path}: HTTP ${status}`);
+          samples.push(ms);
+        }
+      }),
+    );
+    return stats(samples, performance.now() - started);
+  } finally {
+    client.close();
+  }
+}
+
+const f = (n: number) => n.toFixed(2).padStart(7);
+
+export async function runProxyBench(): Promise<number> {
+  const cluster = await up({ ownerPid: process.pid });
+  const stack = await startStackProcess();
+  try {
+    const policy = `${stack.dir}/policy.yaml`;
+    writeFileSync(policy, 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n');
+    const created = await stack.cli(['connections', 'create', 'bench', '--server', cluster.info.server, '--ca-file', cluster.info.caFile, '--token-file', cluster.info.connectionTokenFile, '--policy', policy]);
+    if (created.code) throw new Error(created.stderr);
+    const token = await agentToken(stack, 'bench', 'bench-agent');
+    const direct: Target = { base: cluster.info.server, ca: cluster.info.caPem, token: cluster.info.connectionToken };
+    const proxied: Target = { base: `${stack.url}/k8s/bench`, ca: readText(`${stack.home}/ca.crt`), token };
+
+    console.log(`Airlock proxy benchmark — ${SEQUENTIAL} sequential, ${CONCURRENT_WORKERS}×${CONCURRENT_EACH} concurrent, per case; recording on`);
+    console.log('case                      direct p50   p99    rps | airlock p50   p99    rps | added p50   p99 | rps ratio');
+    let proxiedRequests = WARMUP * 2 + CONCURRENT_WORKERS * 2;
+    const results: Record<string, { direct: Stats; airlock: Stats }> = {};
+    for (const [name, path] of Object.entries(PATHS)) {
+      for (const mode of ['sequential', 'concurrent'] as const) {
+        const run = mode === 'sequential' ? sequential : concurrent;
+        const directStats = await run(direct, path);
+        const airlockStats = await run(proxied, path);
+        proxiedRequests += airlockStats.count;
+        results[`${name} ${mode}`] = { direct: directStats, airlock: airlockStats };
+        console.log(
+          `${`${name.toUpperCase()} ${mode}`.padEnd(22)} ${f(directStats.p50)} ${f(directStats.p99)} ${directStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50)} ${f(airlockStats.p99)} ${airlockStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50 - directStats.p50)} ${f(airlockStats.p99 - directStats.p99)} | ${(airlockStats.rps / directStats.rps).toFixed(2)}`,
+        );
+      }
+    }
+
+    // Every proxied request has exactly one completed record.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const audit = await stack.cli(['--json', 'audit', 'list', '--agent', 'bench-agent', '--limit', '1000', '--all']);
+    const items = (JSON.parse(audit.stdout) as { items: { id: string; status: number; decision: string }[] }).items;
+    const ids = new Set(items.map((item) => item.id));
+    const complete = items.filter((item) => item.status === 200 && item.decision === 'allowed').length;
+    const ok = items.length === proxiedRequests && ids.size === items.length && complete === proxiedRequests;
+    console.log(`records: ${items.length} for ${proxiedRequests} proxied requests, ${ids.size} distinct, ${complete} complete with status 200 — ${ok ? 'OK' : 'MISMATCH'}`);
+    const seq = results['get sequential']!;
+    console.log(
+      `targets: added p50 ≤ 3 ms (GET: ${(seq.airlock.p50 - seq.direct.p50).toFixed(2)} ms), added p99 ≤ 10 ms (GET: ${(seq.airlock.p99 - seq.direct.p99).toFixed(2)} ms), ≥ 300 proxied req/s (best: ${Math.max(...Object.values(results).map((r) => r.airlock.rps)).toFixed(0)})`,
+    );
+    return ok ? 0 : 1;
+  } finally {
+    await stack.stop();
+    if (cluster.started) await down({ quiet: true });
+  }
+}

@@ -1,0 +1,122 @@
+// Shared pieces for benchmarks: a local stack in its own process, the
+// in-process CLI against it, an HTTPS client with keep-alive, statistics.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runCli } from '../cli/airlock.ts';
+
+export interface StackProcess {
+  url: string;
+  home: string;
+  dir: string;
+  endpoints: { dynamodb: string; s3: string };
+  child: ChildProcess;
+  cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  stop(): Promise<void>;
+}
+
+export async function startStackProcess(): Promise<StackProcess> {
+  const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
+  const home = join(dir, 'home');
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, 'local/main.ts'], {
+    env: { ...process.env, AIRLOCK_HOME: home, AIRLOCK_PORT: '0', POWERTOOLS_LOG_LEVEL: 'ERROR' },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let output = '';
+  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+  const deadline = Date.now() + 30_000;
+  while (!output.includes('Next:')) {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`local stack did not start:\n${output}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const url = /listening on (\S+)/.exec(output)![1]!;
+  const emulators = /DynamoDB (\S+), S3\/SNS (\S+)/.exec(output)!;
+  const cli = async (args: string[]) => {
+    let stdout = '';
+    let stderr = '';
+    const code = await runCli(['--endpoint', url, '--home', home, '--profile-dir', join(dir, 'profile'), ...args], {
+      out: (text) => (stdout += `${text}\n`),
+      err: (text) => (stderr += `${text}\n`),
+    });
+    return { code, stdout, stderr };
+  };
+  return {
+    url,
+    home,
+    dir,
+    endpoints: { dynamodb: emulators[1]!, s3: emulators[2]! },
+    child,
+    cli,
+    async stop() {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** Creates an agent, logs it in, opens a window and returns a token for the connection. */
+export async function agentToken(stack: StackProcess, connection: string, name: string): Promise<string> {
+  const created = await stack.cli(['--json', 'agents', 'create', name]);
+  if (created.code) throw new Error(created.stderr);
+  const { id, secret } = JSON.parse(created.stdout) as { id: string; secret: string };
+  const secretFile = join(stack.dir, `${name}.secret`);
+  writeFileSync(secretFile, secret, { mode: 0o600 });
+  const profile = ['--profile-dir', join(stack.dir, `profile-${name}`)];
+  const login = await stack.cli([...profile, 'login', '--agent-id', id, '--secret-file', secretFile]);
+  if (login.code) throw new Error(login.stderr);
+  const window = await stack.cli([...profile, 'access', 'request', '--connection', connection, '--duration', '1h', '--reason', 'benchmark']);
+  if (window.code) throw new Error(window.stderr);
+  const token = await stack.cli([...profile, 'token', '--connection', connection]);
+  if (token.code) throw new Error(token.stderr);
+  return (JSON.parse(token.stdout) as { status: { token: string } }).status.token;
+}
+
+export interface Target {
+  base: string;
+  ca: string;
+  token: string;
+}
+
+export function httpsClient(target: Target, maxSockets = 32) {
+  const agent = new Agent({ keepAlive: true, maxSockets, ca: target.ca });
+  const base = new URL(target.base);
+  return {
+    /** Resolves with status and elapsed milliseconds once the whole body has arrived. */
+    get(path: string): Promise<{ status: number; ms: number }> {
+      const started = process.hrtime.bigint();
+      return new Promise((resolve, reject) => {
+        const req = request(
+          { hostname: base.hostname, port: base.port, path: `${base.pathname.replace(/\/$/, '')}${path}`, agent, headers: { authorization: `Bearer ${target.token}`, accept: 'application/json' } },
+          (res) => {
+            res.on('data', () => undefined);
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export interface Stats {
+  count: number;
+  p50: number;
+  p99: number;
+  rps: number;
+}
+
+export function stats(samples: number[], wallMs: number): Stats {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+  return { count: samples.length, p50: at(0.5), p99: at(0.99), rps: (samples.length / wallMs) * 1000 };
+}
+
+export function readText(path: string): string {
+  return readFileSync(path, 'utf8');
+}

@@ -1,0 +1,158 @@
+// The approver's page. GET /approvals/{id}?sig=... shows who asks for what and
+// why, and never decides anything (mail scanners prefetch links); POST
+// /approvals/{id} with the signed form token records one decision. Agent
+// credentials are not accepted here at all.
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import type { Approval } from '../core/model.ts';
+import { approvalsCount } from '../core/approvals.ts';
+import { AirlockError } from '../core/status.ts';
+import { isId } from '../core/ids.ts';
+import { header, httpHandler, pathParameter, queryParameter, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
+import type { Services } from '../runtime/services.ts';
+import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { decide } from '../runtime/window-lifecycle.ts';
+
+const PAGE_HEADERS = {
+  'content-type': 'text/html; charset=utf-8',
+  'cache-control': 'no-store',
+  // No scripts, no frames, forms only to ourselves, and the signed link never leaks through Referer.
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+  'x-frame-options': 'DENY',
+  'referrer-policy': 'no-referrer',
+  'x-content-type-options': 'nosniff',
+};
+
+function escape(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+}
+
+function page(status: number, title: string, body: string): HttpResult {
+  const html = `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escape(title)} · Airlock</title>
+<style>
+body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding:0 1rem;color:#1d1d1f}
+h1{font-size:1.4rem} table{border-collapse:collapse;width:100%;margin:1rem 0}
+th{text-align:left;width:9rem;vertical-align:top;color:#555;font-weight:600;padding:.3rem .6rem .3rem 0}
+td{padding:.3rem 0;word-break:break-word} code,pre{font:14px ui-monospace,monospace;background:#f3f3f5;border-radius:4px;padding:.1rem .3rem}
+pre{padding:.6rem;white-space:pre-wrap;max-height:14rem;overflow:auto}
+.actions{display:flex;gap:1rem;margin-top:1.5rem} button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
+.approve{background:#0a7c2f;color:#fff;border-color:#0a7c2f} .deny{background:#fff;color:#b00020;border-color:#b00020}
+.note{color:#555;font-size:.9rem} .status{padding:.8rem 1rem;border-radius:6px;background:#f3f3f5}
+</style></head><body>
+<h1>${escape(title)}</h1>
+${body}
+<p class="note">Airlock · every decision is recorded with your address and the time.</p>
+</body></html>
+`;
+  return { status, body: html, headers: PAGE_HEADERS };
+}
+
+function errorPage(error: AirlockError): HttpResult {
+  return page(error.status, 'Nothing was changed', `<p class="status">${escape(error.message)}</p>`);
+}
+
+function details(approval: Approval, now: number): string {
+  const rows: [string, string][] = [
+    ['Agent', `${approval.agentName} <code>${approval.agentId}</code>`],
+    ['Asks for', escape(approval.summary)],
+    ['Connection', escape(approval.connection)],
+    ['Why', escape(approval.reason ?? '(no reason given)')],
+    ...(approval.ticket ? ([['Ticket', escape(approval.ticket)]] as [string, string][]) : []),
+    ['Rule', escape(approval.rule)],
+    ['Approvals', `${approvalsCount(approval.decisions)} of ${approval.minApprovals} needed (approvers: ${escape(approval.approvers.join(', '))})`],
+    ['Requested', new Date(approval.createdAt).toISOString()],
+    ['Expires', `${new Date(approval.expiresAt).toISOString()}${approval.expiresAt <= now ? ' (expired)' : ''}`],
+  ];
+  if (approval.request) {
+    const query = approval.request.query ? `?${approval.request.query}` : '';
+    rows.push(['Request', `<code>${escape(approval.request.method)} ${escape(approval.request.path + query)}</code>`]);
+    rows.push(['Body SHA-256', `<code>${escape(approval.request.bodySha256)}</code>`]);
+    if (approval.request.bodyPreview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
+  }
+  return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
+}
+
+function refuseAgentCredentials(event: APIGatewayProxyEvent): void {
+  if (header(event, 'authorization')) {
+    throw new AirlockError(403, 'agent_credentials_refused', 'approval pages are for people with an approval link; credentials are not accepted here');
+  }
+}
+
+async function load(services: Services, event: APIGatewayProxyEvent, sig: string | undefined) {
+  const id = pathParameter(event, 'id');
+  if (!isId(id, 'apr')) throw new AirlockError(404, 'approval_not_found', 'there is no such approval');
+  const { approver } = await services.links.verifyLink(sig ?? '', id);
+  const approval = await services.state.getApproval(id);
+  if (!approval) throw new AirlockError(404, 'approval_not_found', 'there is no such approval');
+  if (!approval.approvers.includes(approver)) throw new AirlockError(403, 'not_an_approver', 'this link is not for an approver of this request');
+  return { approval, approver };
+}
+
+export function approvalRoutes(getServices: () => Promise<Services>): RouteHandler {
+  const guarded = (handler: RouteHandler): RouteHandler => async (event, context) => {
+    try {
+      refuseAgentCredentials(event);
+      return await handler(event, context);
+    } catch (error) {
+      if (error instanceof AirlockError) return errorPage(error);
+      throw error;
+    }
+  };
+
+  return router({
+    'GET /approvals/{id}': guarded(async (event) => {
+      const services = await getServices();
+      const sig = queryParameter(event, 'sig');
+      const { approval, approver } = await load(services, event, sig);
+      const now = services.now();
+      const title = approval.kind === 'window' ? `Access window for ${approval.agentName}?` : `Approve this request from ${approval.agentName}?`;
+      const mine = approval.decisions.find((decision) => decision.approver === approver);
+      let action: string;
+      if (mine) {
+        action = `<p class="status">You chose to <strong>${mine.decision}</strong> this at ${new Date(mine.at).toISOString()}. A decision is made once.</p>`;
+      } else if (approval.status !== 'pending') {
+        action = `<p class="status">This request is <strong>${escape(approval.status)}</strong>; there is nothing left to decide.</p>`;
+      } else if (approval.expiresAt <= now) {
+        action = '<p class="status">This request has <strong>expired</strong>; there is nothing left to decide.</p>';
+      } else {
+        const form = await services.links.form(approval.id, approver, approval.expiresAt);
+        action = `<form method="post" action="/approvals/${approval.id}">
+<input type="hidden" name="sig" value="${escape(sig!)}"><input type="hidden" name="form" value="${escape(form)}">
+<p>Deciding as <strong>${escape(approver)}</strong>.</p>
+<div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>
+<button class="deny" type="submit" name="decision" value="deny">Deny</button></div></form>`;
+      }
+      return page(200, title, `${details(approval, now)}${action}`);
+    }),
+
+    'POST /approvals/{id}': guarded(async (event) => {
+      const services = await getServices();
+      const type = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+      if (type !== 'application/x-www-form-urlencoded') throw new AirlockError(415, 'unsupported_media_type', 'decisions are sent by the form on the approval page');
+      const raw = rawBody(event);
+      if (raw.length > 8192) throw new AirlockError(413, 'body_too_large', 'the form is too large');
+      const form = new URLSearchParams(raw.toString('utf8'));
+      for (const field of ['sig', 'form', 'decision']) {
+        if (form.getAll(field).length !== 1) throw new AirlockError(400, 'invalid_form', 'the form is incomplete; open the link from your email again');
+      }
+      const { approval, approver } = await load(services, event, form.get('sig')!);
+      const formClaims = await services.links.verifyForm(form.get('form')!, approval.id);
+      if (formClaims.approver !== approver) throw new AirlockError(403, 'invalid_link', 'the form does not belong to this link');
+      const decision = form.get('decision');
+      if (decision !== 'approve' && decision !== 'deny') throw new AirlockError(400, 'invalid_form', 'choose Approve or Deny');
+      const outcome = await decide(services, approval.id, approver, decision);
+      const message =
+        outcome.status === 'approved'
+          ? approval.kind === 'window'
+            ? 'Approved. The window opens now.'
+            : 'Approved. The agent may now retry that exact request, once.'
+          : outcome.status === 'denied'
+            ? 'Denied. The agent has been refused.'
+            : `Your approval is recorded; ${approval.minApprovals - approvalsCount(outcome.approval.decisions)} more needed.`;
+      return page(200, decision === 'approve' ? 'Thank you — approved' : 'Thank you — denied', `${details(outcome.approval, services.now())}<p class="status">${escape(message)}</p>`);
+    }),
+  });
+}
+
+export const handler = httpHandler(approvalRoutes(servicesFromEnvironment));

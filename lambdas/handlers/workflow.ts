@@ -1,0 +1,106 @@
+// The tasks of the two state machines (state-machines/*.asl.json), one
+// function, dispatched on `action`. Each task is idempotent: the workflows may
+// retry a task, and a resumed workflow runs `prepare*` again.
+import middy from '@middy/core';
+import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
+import { z } from 'zod';
+import { AirlockError } from '../core/status.ts';
+import { logger } from '../runtime/logger.ts';
+import type { Services } from '../runtime/services.ts';
+import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { activateWindow, endPendingWindow, expireWindow, notifyApprovers, settleApproval } from '../runtime/window-lifecycle.ts';
+
+const id = z.string().min(3).max(64);
+
+const Task = z.discriminatedUnion('action', [
+  z.strictObject({ action: z.literal('prepareWindow'), grantId: id }),
+  z.strictObject({ action: z.literal('activateWindow'), grantId: id }),
+  z.strictObject({ action: z.literal('expireWindow'), grantId: id }),
+  z.strictObject({ action: z.literal('endWindow'), grantId: id, outcome: z.enum(['denied', 'timed-out', 'failed']) }),
+  z.strictObject({ action: z.literal('prepareApproval'), approvalId: id }),
+  z.strictObject({ action: z.literal('awaitApproval'), approvalId: id, taskToken: z.string().min(1).max(8192) }),
+  z.strictObject({ action: z.literal('recordDecision'), approvalId: id, outcome: z.enum(['approved', 'denied', 'expired', 'failed']) }),
+]);
+
+export type WorkflowTask = z.infer<typeof Task>;
+
+export type WindowPhase = 'approve' | 'activate' | 'active' | 'expire' | 'ended';
+
+const secondsUntil = (time: number, now: number) => Math.max(1, Math.ceil((time - now) / 1000));
+
+export async function runTask(services: Services, input: unknown): Promise<Record<string, unknown>> {
+  const parsed = Task.safeParse(input);
+  if (!parsed.success) throw new Error(`invalid workflow task: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
+  const task = parsed.data;
+  const now = services.now();
+  switch (task.action) {
+    case 'prepareWindow': {
+      // Where is this window now? (A fresh start and a resumed workflow both begin here.)
+      const grant = await services.state.getGrant(task.grantId);
+      if (!grant) return { phase: 'ended' };
+      if (grant.status === 'active') {
+        return grant.expiresAt! > now ? { phase: 'active', expiresAt: new Date(grant.expiresAt!).toISOString() } : { phase: 'expire' };
+      }
+      if (grant.status !== 'pending') return { phase: 'ended' };
+      if (!grant.approvalId) return { phase: 'activate' };
+      const approval = await services.state.getApproval(grant.approvalId);
+      if (approval?.status === 'approved') return { phase: 'activate' };
+      if (approval?.status === 'pending' && approval.expiresAt > now) {
+        return { phase: 'approve', approvalId: approval.id, approvalTimeoutSeconds: secondsUntil(approval.expiresAt, now) };
+      }
+      await endPendingWindow(services, grant.id, approval?.status === 'denied' ? 'denied' : 'timed-out');
+      return { phase: 'ended' };
+    }
+    case 'activateWindow': {
+      const active = await activateWindow(services, task.grantId, 'workflow');
+      return active ? { phase: 'active', expiresAt: new Date(active.expiresAt!).toISOString() } : { phase: 'ended' };
+    }
+    case 'expireWindow':
+      await expireWindow(services, task.grantId);
+      return {};
+    case 'endWindow':
+      await endPendingWindow(services, task.grantId, task.outcome);
+      return {};
+    case 'prepareApproval': {
+      const approval = await services.state.getApproval(task.approvalId);
+      if (!approval || approval.status !== 'pending') return { phase: 'decided' };
+      if (approval.expiresAt <= now) return { phase: 'expire' };
+      return { phase: 'await', timeoutSeconds: secondsUntil(approval.expiresAt, now) };
+    }
+    case 'awaitApproval': {
+      // Store the task token first (only while pending), so a decision that lands
+      // after this can resume the workflow; one that landed before is replayed here.
+      const waiting = await services.state.updateApproval(task.approvalId, { status: ['pending'] }, { taskToken: task.taskToken });
+      if (waiting) {
+        await notifyApprovers(services, waiting);
+        return {};
+      }
+      const approval = await services.state.getApproval(task.approvalId);
+      if (!services.workflows) throw new Error('workflows not configured');
+      if (approval?.status === 'approved') await services.workflows.sendSuccess(task.taskToken, { decision: 'approved' });
+      else await services.workflows.sendFailure(task.taskToken, 'Airlock.Denied', `approval is ${approval?.status ?? 'gone'}`);
+      return {};
+    }
+    case 'recordDecision': {
+      if (task.outcome === 'approved') return {}; // the approval page stored and recorded it
+      await settleApproval(services, task.approvalId, task.outcome === 'denied' ? 'denied' : 'expired', 'workflow');
+      return {};
+    }
+  }
+}
+
+export function createWorkflowHandler(getServices: () => Promise<Services>) {
+  return middy<unknown, Record<string, unknown>>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(async (event) => {
+      try {
+        return await runTask(await getServices(), event);
+      } catch (error) {
+        // Step Functions sees the failure and takes the workflow's fail-closed path.
+        logger.error('workflow task failed', { error: error instanceof Error ? error.message : String(error), action: (event as { action?: string })?.action });
+        throw error instanceof AirlockError ? new Error(error.message) : error;
+      }
+    });
+}
+
+export const handler = createWorkflowHandler(servicesFromEnvironment);

@@ -1,0 +1,30 @@
+// Audit events for state changes. Anything that opens access is recorded
+// first and refused if it cannot be (fail closed); anything that closes access
+// (revocation, disable) goes ahead even when the recorder is down, and says so
+// in the log — a kill switch must never wait for the audit trail.
+import type { AuditEvent } from '../core/model.ts';
+import type { RecordStore } from '../core/ports.ts';
+import { AirlockError } from '../core/status.ts';
+import { newId } from '../core/ids.ts';
+import { logger } from './logger.ts';
+
+export type EventInput = Omit<AuditEvent, 'id'>;
+
+/** Records an event that precedes granting something; throws 503 when it cannot be written. */
+export async function recordEvent(records: RecordStore, event: EventInput): Promise<void> {
+  try {
+    await records.putEvent({ id: newId('evt'), ...event });
+  } catch (error) {
+    logger.error('audit event not written; refusing', { type: event.type, subject: event.subject, error: error instanceof Error ? error.message : String(error) });
+    throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was granted; retry shortly');
+  }
+}
+
+/** Records an event after access was reduced; never throws. */
+export async function recordEventAfter(records: RecordStore, event: EventInput): Promise<void> {
+  try {
+    await records.putEvent({ id: newId('evt'), ...event });
+  } catch (error) {
+    logger.error('audit event not written after a revocation', { type: event.type, subject: event.subject, error: error instanceof Error ? error.message : String(error) });
+  }
+}

@@ -1,0 +1,35 @@
+// Runs inside the emulator worker thread (see emulators.ts).
+import { mkdirSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import { parentPort, workerData } from 'node:worker_threads';
+import { startFauxqs } from 'fauxqs';
+
+const require = createRequire(import.meta.url);
+const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
+const { home, region } = workerData as { home: string; region: string };
+
+try {
+  mkdirSync(join(home, 'dynamodb'), { recursive: true });
+  mkdirSync(join(home, 'fauxqs'), { recursive: true });
+  const dynamo = dynalite({ path: join(home, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
+  await new Promise<void>((resolve, reject) => {
+    dynamo.once('error', reject);
+    dynamo.listen(0, '127.0.0.1', () => resolve());
+  });
+  const fauxqs = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false, dataDir: join(home, 'fauxqs'), defaultRegion: region });
+  const aws = `http://127.0.0.1:${fauxqs.port}`;
+  parentPort!.postMessage({
+    ready: { dynamodb: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`, s3: aws, sns: aws, sqs: aws },
+  });
+  parentPort!.on('message', async (message) => {
+    if (message !== 'stop') return;
+    await fauxqs.stop();
+    await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+    process.exit(0);
+  });
+} catch (error) {
+  parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) });
+}

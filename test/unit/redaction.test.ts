@@ -1,0 +1,59 @@
+import { describe, expect, it } from 'vitest';
+import { redactBody, redactHeaders, redactJson, REDACTED } from '../../lambdas/core/redaction.ts';
+
+const secret = { apiVersion: 'v1', kind: 'Secret', metadata: { name: 's' }, data: { password: 'c2VjcmV0' }, stringData: { token: 'plain' } };
+const plain = { secretsResource: false };
+
+describe('transcript redaction', () => {
+  it('redacts Secret data and stringData, keeping keys', () => {
+    expect(redactJson(secret, plain)).toMatchObject({ data: { password: REDACTED }, stringData: { token: REDACTED }, metadata: { name: 's' } });
+  });
+
+  it('finds Secrets inside Lists, watch events and Tables', () => {
+    const list = { kind: 'List', items: [{ kind: 'ConfigMap', data: { a: 'visible' } }, secret] };
+    expect(JSON.stringify(redactJson(list, plain))).not.toContain('c2VjcmV0');
+    expect(JSON.stringify(redactJson(list, plain))).toContain('visible');
+    const event = { type: 'ADDED', object: secret };
+    expect(JSON.stringify(redactJson(event, plain))).not.toContain('plain');
+  });
+
+  it('redacts the last-applied annotation, which copies the whole object', () => {
+    const applied = { ...secret, metadata: { name: 's', annotations: { 'kubectl.kubernetes.io/last-applied-configuration': JSON.stringify(secret) } } };
+    expect(JSON.stringify(redactJson(applied, plain))).not.toContain('c2VjcmV0');
+  });
+
+  it('treats data in any body sent to secrets as secret, kind or not (patches)', () => {
+    const merge = { data: { password: 'bmV3' } };
+    expect(redactJson(merge, { secretsResource: true })).toEqual({ data: { password: REDACTED } });
+    const jsonPatch = [{ op: 'replace', path: '/data/password', value: 'bmV3' }];
+    expect(JSON.stringify(redactJson(jsonPatch, { secretsResource: true }))).not.toContain('bmV3');
+  });
+
+  it('redacts TokenRequest tokens', () => {
+    const tokenRequest = { kind: 'TokenRequest', status: { token: 'eyJ.sa.token', expirationTimestamp: 'x' } };
+    expect(redactJson(tokenRequest, plain)).toMatchObject({ status: { token: REDACTED, expirationTimestamp: 'x' } });
+  });
+
+  it('never stores bodies it cannot parse', () => {
+    const protobuf = redactBody(Buffer.from([0x6b, 0x38, 0x73, 0x00, 1, 2]), true, 6, 'application/vnd.kubernetes.protobuf', plain);
+    expect(protobuf.body).toMatch(/not recorded/);
+    const truncated = redactBody(Buffer.from(JSON.stringify(secret).slice(0, 40)), false, 500, 'application/json', plain);
+    expect(JSON.stringify(truncated.body)).not.toContain('c2VjcmV0');
+  });
+
+  it('keeps whole watch lines and drops an unfinished one', () => {
+    const stream = `${JSON.stringify({ type: 'ADDED', object: secret })}\n${JSON.stringify({ type: 'MODIFIED', object: secret }).slice(0, 30)}`;
+    const result = redactBody(Buffer.from(stream), false, 10_000, 'application/json', plain);
+    expect(result.body).toMatchObject({ stream: [{ type: 'ADDED' }], truncated: true });
+    expect(JSON.stringify(result.body)).not.toContain('c2VjcmV0');
+  });
+
+  it('redacts credential headers', () => {
+    expect(redactHeaders({ Authorization: 'Bearer x', Cookie: 'a=b', Accept: 'application/json', 'X-Amz-Security-Token': 't' })).toEqual({
+      authorization: REDACTED,
+      cookie: REDACTED,
+      accept: 'application/json',
+      'x-amz-security-token': REDACTED,
+    });
+  });
+});

@@ -1,0 +1,26 @@
+import { describe, expect, it } from 'vitest';
+import { matchRoute, ROUTES } from '../../lambdas/routes.ts';
+
+describe('route table', () => {
+  it('matches literal, parameter and greedy routes like API Gateway', () => {
+    expect(matchRoute('POST', '/v1/tokens')?.route.function).toBe('tokens');
+    expect(matchRoute('POST', '/v1/agents/bot-1/disable')).toMatchObject({ route: { function: 'admin' }, pathParameters: { name: 'bot-1' } });
+    expect(matchRoute('DELETE', '/k8s/prod/api/v1/namespaces/x/pods/y')).toMatchObject({
+      route: { function: 'proxy', streaming: true },
+      pathParameters: { connection: 'prod', proxy: 'api/v1/namespaces/x/pods/y' },
+    });
+  });
+
+  it('does not match wrong methods, missing segments or extra segments', () => {
+    expect(matchRoute('DELETE', '/v1/tokens')).toBeUndefined();
+    expect(matchRoute('GET', '/v1/agents/x')).toBeUndefined();
+    expect(matchRoute('GET', '/k8s/prod')).toBeUndefined();
+    expect(matchRoute('GET', '/v1/audit/a/b')).toBeUndefined();
+  });
+
+  it('has exactly one streaming route, and every admin route is admin-authorized', () => {
+    expect(ROUTES.filter((route) => route.streaming).map((route) => route.resource)).toEqual(['/k8s/{connection}/{proxy+}']);
+    for (const route of ROUTES.filter((r) => r.function === 'admin')) expect(route.auth).toBe('admin');
+    expect(ROUTES.filter((route) => route.auth === 'agent-iam').map((route) => route.resource)).toContain('/v1/iam/tokens');
+  });
+});
