@@ -1,17 +1,21 @@
-// Runs inside the emulator worker thread (see emulators.ts).
+// The emulator servers, and the worker-thread entry that runs them (see emulators.ts).
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { parentPort, workerData } from 'node:worker_threads';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { startFauxqs } from 'fauxqs';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
-const { home, region } = workerData as { home: string; region: string };
 
-try {
+export interface EmulatorServers {
+  endpoints: { dynamodb: string; s3: string; sns: string; sqs: string };
+  stop(): Promise<void>;
+}
+
+export async function startEmulatorServers(home: string, region: string): Promise<EmulatorServers> {
   mkdirSync(join(home, 'dynamodb'), { recursive: true });
   mkdirSync(join(home, 'fauxqs'), { recursive: true });
   const dynamo = dynalite({ path: join(home, 'dynamodb'), createTableMs: 0, deleteTableMs: 0, updateTableMs: 0 });
@@ -21,15 +25,26 @@ try {
   });
   const fauxqs = await startFauxqs({ port: 0, host: '127.0.0.1', logger: false, dataDir: join(home, 'fauxqs'), defaultRegion: region });
   const aws = `http://127.0.0.1:${fauxqs.port}`;
-  parentPort!.postMessage({
-    ready: { dynamodb: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`, s3: aws, sns: aws, sqs: aws },
-  });
-  parentPort!.on('message', async (message) => {
-    if (message !== 'stop') return;
-    await fauxqs.stop();
-    await new Promise<void>((resolve) => dynamo.close(() => resolve()));
-    process.exit(0);
-  });
-} catch (error) {
-  parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) });
+  return {
+    endpoints: { dynamodb: `http://127.0.0.1:${(dynamo.address() as AddressInfo).port}`, s3: aws, sns: aws, sqs: aws },
+    async stop() {
+      await fauxqs.stop();
+      await new Promise<void>((resolve) => dynamo.close(() => resolve()));
+    },
+  };
+}
+
+if (!isMainThread && (workerData as { airlockEmulators?: boolean })?.airlockEmulators) {
+  const { home, region } = workerData as { home: string; region: string };
+  try {
+    const servers = await startEmulatorServers(home, region);
+    parentPort!.postMessage({ ready: servers.endpoints });
+    parentPort!.on('message', async (message) => {
+      if (message !== 'stop') return;
+      await servers.stop();
+      process.exit(0);
+    });
+  } catch (error) {
+    parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) });
+  }
 }

@@ -3,6 +3,8 @@
 // event loop instead of on it — as remote AWS services would.
 import { Worker } from 'node:worker_threads';
 
+export type { EmulatorServers } from './emulators-worker.ts';
+
 export interface EmulatorEndpoints {
   dynamodb: string;
   s3: string;
@@ -15,8 +17,13 @@ export interface Emulators {
   stop(): Promise<void>;
 }
 
-export async function startEmulators(home: string, region: string): Promise<Emulators> {
-  const worker = new Worker(new URL('./emulators-worker.ts', import.meta.url), { workerData: { home, region } });
+/** `inline` runs them on the caller's thread (AIRLOCK_EMULATORS=inline; for measurements). */
+export async function startEmulators(home: string, region: string, mode = process.env.AIRLOCK_EMULATORS ?? 'worker'): Promise<Emulators> {
+  if (mode === 'inline') {
+    const { startEmulatorServers } = await import('./emulators-worker.ts');
+    return startEmulatorServers(home, region);
+  }
+  const worker = new Worker(new URL('./emulators-worker.ts', import.meta.url), { workerData: { home, region, airlockEmulators: true } });
   const endpoints = await new Promise<EmulatorEndpoints>((resolve, reject) => {
     worker.once('message', (message: { ready?: EmulatorEndpoints; error?: string }) => {
       if (message.ready) resolve(message.ready);

@@ -103,7 +103,8 @@ export interface Approval {
   policyVersion: string;
 }
 
-export type Decision = 'allowed' | 'denied' | 'held' | 'error';
+/** `pending`: written ahead, checks still running (a record left pending means the gateway stopped mid-request). */
+export type Decision = 'pending' | 'allowed' | 'denied' | 'held' | 'error';
 
 /** One request through the proxy, written before anything is forwarded. */
 export interface RequestRecord {

@@ -123,26 +123,19 @@ export class Gateway {
       userAgent: request.headers['user-agent']?.[0]?.slice(0, 256),
       sourceIp: request.sourceIp,
     };
+    // Whether the write-ahead record was written (a refusal then completes it instead of writing a new one).
+    let begun: Promise<boolean> = Promise.resolve(false);
     try {
       if (!NAME_PATTERN.test(request.connection)) throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection.slice(0, 64)}"`);
       if (request.body.length > this.options.maxRequestBodyBytes) {
         throw new AirlockError(413, 'body_too_large', `request body is ${request.body.length} bytes; the limit is ${this.options.maxRequestBodyBytes}`);
       }
 
-      // 1 token
+      // 1 token (and the request itself: both are checks on what the agent sent)
       const claims = await this.authenticate(request);
       trace.agentId = claims.agentId;
       trace.agent = claims.agentName;
       trace.grantId = claims.grantId;
-
-      // 2 state, read now
-      const context = await state.getProxyContext(claims.agentId, request.connection, claims.grantId);
-      assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, now());
-      const { agent, connection, grant } = context;
-      trace.agent = agent.name;
-      trace.policyVersion = connection.policyVersion;
-
-      // 3 request
       const kube = parseKubeRequest(request.method, request.path, request.query);
       Object.assign(trace, {
         query: kube.query,
@@ -161,6 +154,24 @@ export class Gateway {
         }
       }
 
+      // The write-ahead record (6) goes out now, beside the state read (2): the
+      // request is forwarded only once both have succeeded, so it is never
+      // unrecorded, and the two round trips overlap. Its decision is filled in
+      // when the request completes (or is refused).
+      const record = this.recordOf(trace, kube, 'pending', 'checking');
+      const recorded = records.begin(record).then(
+        () => undefined,
+        (error: unknown) => error ?? new Error('record not written'),
+      );
+      begun = recorded.then((error) => error === undefined);
+
+      // 2 state, read now
+      const context = await state.getProxyContext(claims.agentId, request.connection, claims.grantId);
+      assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, now());
+      const { agent, connection, grant } = context;
+      trace.agent = agent.name;
+      trace.policyVersion = connection.policyVersion;
+
       // 4 scope
       const decision = evaluatePolicy(connection.policy, kube);
       trace.reason = decision.reason;
@@ -177,24 +188,22 @@ export class Gateway {
         trace.approvalId = await this.options.approvals.authorize({ requestId, agent, connection, grant, kube, method: request.method, body: request.body, bodySha256, decision });
       }
 
-      // 6 write-ahead record
-      const record = this.recordOf(trace, kube, 'allowed', decision.reason);
-      try {
-        await records.begin(record);
-      } catch (error) {
-        this.options.log.error('write-ahead record failed; refusing', { requestId, error: errorName(error) });
-        const refusal = new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
-        return { response: statusResponse(refusal, requestId), done: Promise.resolve() };
+      // 6 the write-ahead record must exist before anything is forwarded
+      const recordError = await recorded;
+      if (recordError !== undefined) {
+        this.options.log.error('write-ahead record failed; refusing', { requestId, error: errorName(recordError) });
+        begun = Promise.resolve(false);
+        throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
       }
 
       // 7 forward
-      return await this.forward(request, record, kube, agent, connection, grant, started);
+      return await this.forward(request, { ...record, decision: 'allowed', reason: decision.reason, approvalId: trace.approvalId, agent: agent.name, policyVersion: connection.policyVersion }, kube, agent, connection, grant, started);
     } catch (error) {
       const refusal = asAirlockError(error);
       if (typeof refusal.details?.approvalId === 'string') trace.approvalId = refusal.details.approvalId;
       if (!(error instanceof AirlockError)) this.options.log.error('unexpected error in the proxy path', { requestId, error: errorName(error) });
       const response = statusResponse(refusal, requestId);
-      const done = this.recordRefusal(trace, refusal, request, response.body as string, started);
+      const done = begun.then((exists) => this.recordRefusal(trace, refusal, request, response.body as string, started, exists));
       return { response, done };
     }
   }
@@ -369,6 +378,11 @@ export class Gateway {
     const transcriptError = await this.writeTranscript(transcriptKey, transcript);
     try {
       await this.options.records.complete(record.id, {
+        decision: record.decision,
+        reason: record.reason,
+        agent: record.agent,
+        ...(record.approvalId ? { approvalId: record.approvalId } : {}),
+        ...(record.policyVersion ? { policyVersion: record.policyVersion } : {}),
         phase: transcriptError ? 'incomplete' : 'complete',
         status: response.status,
         requestBytes: request.body.length,
@@ -408,13 +422,18 @@ export class Gateway {
     request: ProxyRequest,
     statusBody: string,
     started: number,
+    alreadyBegun: boolean,
   ): Promise<void> {
-    const record = this.recordOf(trace, undefined, refusal.status === 403 && refusal.code === 'approval_required' ? 'held' : refusal.status >= 500 ? 'error' : 'denied', trace.reason && refusal.code === 'forbidden_by_policy' ? trace.reason : `${refusal.code}: ${refusal.message}`);
-    try {
-      await this.options.records.begin(record);
-    } catch (error) {
-      this.options.log.error('could not record a refusal', { requestId: record.id, code: refusal.code, error: errorName(error) });
-      return;
+    const decision: RequestRecord['decision'] = refusal.code === 'approval_required' ? 'held' : refusal.status >= 500 ? 'error' : 'denied';
+    const reason = trace.reason && refusal.code === 'forbidden_by_policy' ? trace.reason : `${refusal.code}: ${refusal.message}`;
+    const record = this.recordOf(trace, undefined, decision, reason);
+    if (!alreadyBegun) {
+      try {
+        await this.options.records.begin(record);
+      } catch (error) {
+        this.options.log.error('could not record a refusal', { requestId: record.id, code: refusal.code, error: errorName(error) });
+        return;
+      }
     }
     await this.finish(record, request, { status: refusal.status, headers: {}, captured: Buffer.from(statusBody), complete: true, bytes: Buffer.byteLength(statusBody), contentType: 'application/json' }, started);
   }
