@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
+import { runVerify } from './verify.ts';
 import { readProfile, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 
@@ -236,6 +237,14 @@ export function buildProgram(io: Io): Command {
       print(table(body.items, columns), body);
     });
   audit
+    .command('repair')
+    .description('move transcripts kept in records while S3 was unavailable into S3')
+    .action(async () => {
+      const { body } = await adminClient(globals()).call<{ moved: number; failed: string[]; remaining: boolean }>('POST', 'v1/audit/repair');
+      print(`${body.moved} transcript(s) moved to S3${body.failed.length ? `; ${body.failed.length} still failing` : ''}${body.remaining ? '; more remain, run again' : ''}`, body);
+      if (body.failed.length) throw new ExitCode(EXIT.refused);
+    });
+  audit
     .command('show <id>')
     .description('one request: its record and its transcript from S3')
     .action(async (id: string) => {
@@ -348,6 +357,15 @@ export function buildProgram(io: Io): Command {
       if (approval.status !== 'approved') throw new ExitCode(EXIT.refused);
     });
 
+  access
+    .command('end <id>')
+    .description('close one of your windows now (the next request is refused)')
+    .action(async (id: string) => {
+      const { client } = agentClient(globals());
+      const { body } = await client.call<Grant>('POST', `v1/access-requests/${encodeURIComponent(id)}/end`);
+      print(`window ${body.id} on ${body.connection}: ${body.status}`, body);
+    });
+
   program
     .command('kubeconfig')
     .description('print a kubeconfig that reaches the connection through Airlock (CA pinned)')
@@ -382,6 +400,44 @@ export function buildProgram(io: Io): Command {
         ...(window ? { window } : {}),
       });
       io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: body.token, expirationTimestamp: body.expiresAt } }));
+    });
+
+  program
+    .command('verify')
+    .description('walk the boundary proof and the side-door checks; one pass/fail line per control; exit 0 only if all pass')
+    .requiredOption('--connection <name>')
+    .option('--approve-with-link', 'local stack: approve through the emailed link in AIRLOCK_HOME/outbox')
+    .option('--timeout <seconds>', 'how long to wait for a human approval', '900')
+    .option('--upstream-token-file <file>', "the connection's cluster credential, to prove it appears in no response or record")
+    .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string }) => {
+      const global = globals();
+      const { client, profile } = agentClient(global);
+      let admin: AirlockClient | undefined;
+      try {
+        admin = adminClient(global);
+      } catch {
+        admin = undefined;
+      }
+      const base = baseClient(global);
+      const checks = await runVerify({
+        connection: options.connection,
+        agent: client,
+        anonymous: base,
+        wrongKey: base.withAuthorization(`Basic ${Buffer.from(`${profile.agentId}:alk_${'x'.repeat(43)}`).toString('base64')}`),
+        agentId: profile.agentId!,
+        admin,
+        outboxDir: resolve(airlockHome(global), 'outbox'),
+        approveWithLink: !!options.approveWithLink,
+        timeoutSeconds: Number(options.timeout),
+        upstreamToken: options.upstreamTokenFile ? readText(options.upstreamTokenFile, 'token file').trim() : undefined,
+        progress: (line) => {
+          if (!global.json) io.err(line);
+        },
+      });
+      const pass = checks.every((check) => check.pass);
+      if (global.json) io.out(JSON.stringify({ pass, checks }, null, 2));
+      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}`);
+      if (!pass) throw new ExitCode(EXIT.refused);
     });
 
   return program;

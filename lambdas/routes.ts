@@ -29,6 +29,7 @@ const AGENT_ROUTES: readonly Route[] = [
   { method: 'POST', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/access-requests', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/access-requests/{id}', function: 'access', auth: 'agent' },
+  { method: 'POST', resource: '/v1/access-requests/{id}/end', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/approvals/{id}', function: 'access', auth: 'agent' },
 ];
 
@@ -51,6 +52,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', resource: '/v1/revocations', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
+  { method: 'POST', resource: '/v1/audit/repair', function: 'admin', auth: 'admin' },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
 ];
 

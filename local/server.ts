@@ -22,13 +22,30 @@ export interface LocalServerOptions {
   handlers: LocalHandlers;
 }
 
-export function createLocalServer(options: LocalServerOptions): Server {
-  return createServer({ cert: options.certPem, key: options.keyPem }, (req, res) => {
-    handle(req, res, options.handlers).catch((error: unknown) => {
+export interface LocalServer {
+  server: Server;
+  /** Waits for invocations still running (records being completed, transcripts written). */
+  drain(timeoutMs?: number): Promise<void>;
+}
+
+export function createLocalServer(options: LocalServerOptions): LocalServer {
+  const inFlight = new Set<Promise<void>>();
+  const server = createServer({ cert: options.certPem, key: options.keyPem }, (req, res) => {
+    const invocation = handle(req, res, options.handlers).catch((error: unknown) => {
       if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'local server error' } });
       else res.destroy(error instanceof Error ? error : undefined);
     });
+    inFlight.add(invocation);
+    void invocation.finally(() => inFlight.delete(invocation));
   });
+  return {
+    server,
+    async drain(timeoutMs = 10_000) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([Promise.allSettled([...inFlight]), new Promise((resolve) => (timer = setTimeout(resolve, timeoutMs)))]);
+      clearTimeout(timer);
+    },
+  };
 }
 
 function sendJson(res: ServerResponse, status: number, body: unknown): void {

@@ -38,8 +38,8 @@ export interface LocalStackOptions {
   waitOverrides?: Record<string, number>;
   /** Where console lines go (default: console.log). */
   log?: (line: string) => void;
-  /** Overrides for tests (e.g. a fake clock); merged into the configuration. */
-  configure?: (config: AirlockConfig) => AirlockConfig;
+  /** Overrides for tests (a fake clock, fault proxies in front of dependencies): maps the configuration. */
+  configure?: (config: AirlockConfig) => AirlockConfig | Promise<AirlockConfig>;
 }
 
 export interface LocalStack {
@@ -233,11 +233,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     approvals: httpHandler(approvalRoutes(getServices)),
     proxy: createProxyHandler(getServices),
   };
-  const server = createLocalServer({ certPem: tls.certPem, keyPem: tls.keyPem, handlers });
+  const { server, drain } = createLocalServer({ certPem: tls.certPem, keyPem: tls.keyPem, handlers });
   const boundPort = await listen(server, port, host);
   const url = `https://${host === '0.0.0.0' ? '127.0.0.1' : host}:${boundPort}`;
   config = { ...config, publicUrl: url };
-  if (options.configure) config = options.configure(config);
+  if (options.configure) config = await options.configure(config);
   const services = await createServices(config);
   if (services.notifier) services.notifier = mail.wrap(services.notifier);
   ready.services = services;
@@ -259,8 +259,12 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     async stop() {
       if (stopped) return;
       stopped = true;
+      // Stop taking requests, let running ones finish their records and transcripts, then stop the rest.
+      const closed = new Promise<void>((done) => server.close(() => done()));
+      server.closeIdleConnections();
+      await drain();
       server.closeAllConnections();
-      await new Promise<void>((done) => server.close(() => done()));
+      await closed;
       services.forwarder.close();
       await stepFunctions.stop();
       mail.stop();

@@ -13,6 +13,7 @@ import {
   GetCommand,
   PutCommand,
   QueryCommand,
+  ScanCommand,
   UpdateCommand,
   type QueryCommandInput,
 } from '@aws-sdk/lib-dynamodb';
@@ -433,6 +434,30 @@ export class DynamoRecordStore implements RecordStore {
         TableName: this.table,
         Item: { ...event, recordType: 'event', day: dayOf(event.time), ttl: this.ttl(event.time), agent: event.agent ?? '-', connection: event.connection ?? '-' },
         ConditionExpression: 'attribute_not_exists(id)',
+      }),
+    );
+  }
+
+  async listSpooled(limit: number): Promise<RequestRecord[]> {
+    // A rare admin repair after an S3 outage: a filtered scan is fine here.
+    const items: Item[] = [];
+    let ExclusiveStartKey: Item | undefined;
+    do {
+      const out = await this.doc.send(new ScanCommand({ TableName: this.table, FilterExpression: 'attribute_exists(transcriptSpool)', ExclusiveStartKey }));
+      items.push(...(out.Items ?? []));
+      ExclusiveStartKey = out.LastEvaluatedKey;
+    } while (ExclusiveStartKey && items.length < limit);
+    return items.slice(0, limit).map((item) => cleanRecord<RequestRecord>(item));
+  }
+
+  async markTranscriptStored(id: string): Promise<void> {
+    await this.doc.send(
+      new UpdateCommand({
+        TableName: this.table,
+        Key: { id },
+        UpdateExpression: 'SET phase = :complete REMOVE transcriptSpool, transcriptError',
+        ConditionExpression: 'attribute_exists(transcriptSpool)',
+        ExpressionAttributeValues: { ':complete': 'complete' },
       }),
     );
   }

@@ -136,6 +136,8 @@ export interface RequestRecord {
   transcriptKey?: string;
   /** Set when the transcript could not be written after the request was forwarded. */
   transcriptError?: string;
+  /** The transcript, gzip+base64, kept here while S3 was unavailable (moved by `airlock audit repair`). */
+  transcriptSpool?: string;
   userAgent?: string;
   sourceIp?: string;
 }

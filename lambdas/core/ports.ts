@@ -67,6 +67,10 @@ export interface RecordStore {
   query(query: RecordQuery): Promise<Page<RequestRecord>>;
   putEvent(event: AuditEvent): Promise<void>;
   queryEvents(query: RecordQuery): Promise<Page<AuditEvent>>;
+  /** Records whose transcript is spooled in the record (S3 was unavailable). */
+  listSpooled(limit: number): Promise<RequestRecord[]>;
+  /** The transcript reached S3: drop the spool and mark the record complete. */
+  markTranscriptStored(id: string): Promise<void>;
 }
 
 export interface TranscriptStore {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { Approval, Connection, Grant } from '../core/model.ts';
 import { formatDuration } from '../core/durations.ts';
-import { activateWindow, endPendingWindow } from '../runtime/window-lifecycle.ts';
+import { activateWindow, endPendingWindow, revokeWindow } from '../runtime/window-lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { recordEvent } from '../runtime/events.ts';
@@ -142,6 +142,18 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
       // Another agent's window is reported exactly like a missing one.
       if (!grant || grant.agentId !== agent.id) throw new AirlockError(404, 'window_not_found', `no access request ${id.slice(0, 64)}`);
       return { status: 200, body: grantView(grant, now) };
+    },
+
+    'POST /v1/access-requests/{id}/end': async (event) => {
+      // An agent closing its own access early (done with the task): good hygiene, and part of `airlock verify`.
+      const services = await getServices();
+      const now = services.now();
+      const agent = await authenticateAgent(event, services.state, now);
+      const id = pathParameter(event, 'id');
+      const grant = isId(id, 'gr') ? await services.state.getGrant(id) : undefined;
+      if (!grant || grant.agentId !== agent.id) throw new AirlockError(404, 'window_not_found', `no access request ${id.slice(0, 64)}`);
+      await revokeWindow(services, grant, agent.name, 'ended by the agent');
+      return { status: 200, body: grantView((await services.state.getGrant(id))!, services.now()) };
     },
 
     'GET /v1/approvals/{id}': async (event) => {

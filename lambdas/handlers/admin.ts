@@ -7,6 +7,7 @@ import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
 import { parsePolicy } from '../core/policy.ts';
 import { parseDuration } from '../core/durations.ts';
+import { unspool } from '../proxy/gateway.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent, recordEventAfter } from '../runtime/events.ts';
 import { revokeWindow } from '../runtime/window-lifecycle.ts';
@@ -285,14 +286,37 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const id = pathParameter(event, 'id');
       const record = isId(id, 'req') ? await services.records.get(id) : undefined;
       if (!record) throw new AirlockError(404, 'record_not_found', `no request ${id.slice(0, 64)}`);
-      const transcript = record.transcriptKey ? await services.transcripts.get(record.transcriptKey) : undefined;
+      const stored = record.transcriptKey ? await services.transcripts.get(record.transcriptKey) : undefined;
+      const transcript = stored ?? (record.transcriptSpool ? unspool(record.transcriptSpool) : undefined);
+      const { transcriptSpool: _spool, ...shown } = record;
       return {
         status: 200,
         body: {
-          record: { ...record, time: new Date(record.time).toISOString() },
+          record: { ...shown, time: new Date(record.time).toISOString(), ...(record.transcriptSpool ? { transcriptSpooled: true } : {}) },
           transcript: transcript ? (JSON.parse(transcript) as unknown) : null,
         },
       };
+    },
+
+    'POST /v1/audit/repair': async (event) => {
+      const { services } = await admin(event);
+      const spooled = await services.records.listSpooled(500);
+      let moved = 0;
+      const failed: string[] = [];
+      for (const record of spooled) {
+        try {
+          await services.transcripts.put(record.transcriptKey!, unspool(record.transcriptSpool!));
+        } catch (error) {
+          // Already there (an earlier repair that could not mark the record): fine.
+          if ((error as { name?: string }).name !== 'PreconditionFailed') {
+            failed.push(record.id);
+            continue;
+          }
+        }
+        await services.records.markTranscriptStored(record.id);
+        moved++;
+      }
+      return { status: failed.length ? 503 : 200, body: { moved, failed, remaining: spooled.length === 500 } };
     },
   });
 }

@@ -11,6 +11,7 @@
 //                Impersonate-* never forwarded; the response is streamed
 //   8 complete   record status/bytes/duration, transcript (redacted) to S3
 import { createHash } from 'node:crypto';
+import { gunzipSync, gzipSync } from 'node:zlib';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, Connection, Grant, RequestRecord } from '../core/model.ts';
@@ -166,7 +167,10 @@ export class Gateway {
       begun = recorded.then((error) => error === undefined);
 
       // 2 state, read now
-      const context = await state.getProxyContext(claims.agentId, request.connection, claims.grantId);
+      const context = await state.getProxyContext(claims.agentId, request.connection, claims.grantId).catch((error: unknown) => {
+        this.options.log.error('state store unavailable; refusing', { requestId, error: errorName(error) });
+        throw new AirlockError(503, 'state_unavailable', 'the window and policy cannot be checked right now, so nothing was forwarded; retry shortly');
+      });
       assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, now());
       const { agent, connection, grant } = context;
       trace.agent = agent.name;
@@ -375,7 +379,8 @@ export class Gateway {
       },
       durationMs,
     };
-    const transcriptError = await this.writeTranscript(transcriptKey, transcript);
+    const body = JSON.stringify(transcript);
+    const transcriptError = await this.writeTranscript(transcriptKey, body);
     try {
       await this.options.records.complete(record.id, {
         decision: record.decision,
@@ -389,7 +394,8 @@ export class Gateway {
         responseBytes: response.bytes,
         durationMs,
         transcriptKey,
-        ...(transcriptError ? { transcriptError } : {}),
+        // S3 would not take it: the transcript is kept (compressed) in the record until `airlock audit repair`.
+        ...(transcriptError ? { transcriptError, transcriptSpool: spool(body) } : {}),
       });
     } catch (error) {
       // The write-ahead record exists (phase "started"), so the request is not
@@ -398,8 +404,7 @@ export class Gateway {
     }
   }
 
-  private async writeTranscript(key: string, transcript: unknown): Promise<string | undefined> {
-    const body = JSON.stringify(transcript);
+  private async writeTranscript(key: string, body: string): Promise<string | undefined> {
     let lastError: unknown;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
@@ -437,6 +442,20 @@ export class Gateway {
     }
     await this.finish(record, request, { status: refusal.status, headers: {}, captured: Buffer.from(statusBody), complete: true, bytes: Buffer.byteLength(statusBody), contentType: 'application/json' }, started);
   }
+}
+
+/** Largest spooled transcript kept in a record (DynamoDB items are limited to 400 KB). */
+const SPOOL_LIMIT_BYTES = 300 * 1024;
+
+/** gzip+base64 of a transcript, or of a note saying how much did not fit. */
+export function spool(body: string): string {
+  const packed = gzipSync(body).toString('base64');
+  if (packed.length <= SPOOL_LIMIT_BYTES) return packed;
+  return gzipSync(JSON.stringify({ note: `transcript of ${body.length} bytes too large to keep in the record while S3 was unavailable` })).toString('base64');
+}
+
+export function unspool(packed: string): string {
+  return gunzipSync(Buffer.from(packed, 'base64')).toString('utf8');
 }
 
 /** Predictable, sortable transcript keys: transcripts/{connection}/{yyyy}/{mm}/{dd}/{id}.json */
