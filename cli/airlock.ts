@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
 import { runVerify } from './verify.ts';
+import { regionOf, sigv4Signer } from './sigv4.ts';
 import { readProfile, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 
@@ -29,6 +30,8 @@ interface GlobalOptions {
   home?: string;
   adminKeyFile?: string;
   profileDir?: string;
+  iam?: boolean;
+  region?: string;
 }
 
 interface Io {
@@ -69,15 +72,27 @@ function baseClient(options: GlobalOptions): AirlockClient {
   return new AirlockClient({ endpoint: endpointOf(options), caPem: caFile ? readText(caFile, 'CA file') : undefined });
 }
 
+function regionFor(options: GlobalOptions): string {
+  const region = options.region ?? regionOf(endpointOf(options)) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION;
+  if (!region) throw new UsageError('SigV4 needs a region: --region or AWS_REGION');
+  return region;
+}
+
 function adminClient(options: GlobalOptions): AirlockClient {
   const keyFile = options.adminKeyFile ?? process.env.AIRLOCK_ADMIN_KEY_FILE ?? resolve(airlockHome(options), 'admin.key');
-  if (!existsSync(keyFile)) throw new UsageError(`no admin key at ${keyFile} (local stack: AIRLOCK_HOME/admin.key; or --admin-key-file)`);
+  const useIam = options.iam || (!existsSync(keyFile) && regionOf(endpointOf(options)) !== undefined);
+  if (useIam) return baseClient(options).withSigner(sigv4Signer(regionFor(options)));
+  if (!existsSync(keyFile)) throw new UsageError(`no admin key at ${keyFile} (local stack: AIRLOCK_HOME/admin.key; or --admin-key-file; on AWS: --iam)`);
   return baseClient(options).withAuthorization(`Bearer ${readText(keyFile, 'admin key').trim()}`);
 }
 
+/** Agent routes under /v1/iam for agents that sign with their IAM principal. */
+const iamAgentPath = (path: string) => path.replace(/^v1\/(tokens|access-requests|approvals)/, 'v1/iam/$1');
+
 function agentClient(options: GlobalOptions): { client: AirlockClient; profile: Profile } {
   const profile = resolveProfile(options);
-  if (!profile?.agentId || !profile.secret) throw new UsageError('not logged in as an agent: airlock login --agent-id ID --secret-file FILE');
+  if (profile?.iam) return { client: baseClient(options).withSigner(sigv4Signer(profile.iam.region), iamAgentPath), profile };
+  if (!profile?.agentId || !profile.secret) throw new UsageError('not logged in as an agent: airlock login --agent-id ID --secret-file FILE (or --iam on AWS)');
   const basic = Buffer.from(`${profile.agentId}:${profile.secret}`).toString('base64');
   return { client: baseClient(options).withAuthorization(`Basic ${basic}`), profile };
 }
@@ -112,6 +127,8 @@ export function buildProgram(io: Io): Command {
     .option('--home <dir>', 'local stack home (default: AIRLOCK_HOME or ./.airlock)')
     .option('--admin-key-file <file>', 'admin key (default: AIRLOCK_HOME/admin.key)')
     .option('--profile-dir <dir>', 'agent profile directory (default: AIRLOCK_PROFILE_DIR or ~/.config/airlock)')
+    .option('--iam', 'admin calls: sign with your AWS credentials (SigV4); the default for execute-api endpoints without an admin key')
+    .option('--region <region>', 'AWS region for SigV4 (default: from the execute-api endpoint, or AWS_REGION)')
     .exitOverride()
     .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) })
     .showHelpAfterError();
@@ -255,19 +272,30 @@ export function buildProgram(io: Io): Command {
   // ---------------------------------------------------------------- agent
   program
     .command('login')
-    .description('store an agent profile (mode 0600)')
-    .requiredOption('--agent-id <id>')
-    .requiredOption('--secret-file <file>', 'file holding the agent key')
-    .action(async (options: { agentId: string; secretFile: string }) => {
+    .description('store an agent profile (mode 0600): an agent key, or (AWS) --iam to sign in as your IAM principal')
+    .option('--agent-id <id>')
+    .option('--secret-file <file>', 'file holding the agent key')
+    .option('--iam', 'sign in with the AWS credentials of this process (the agent was registered with --principal-arn)')
+    .action(async (options: { agentId?: string; secretFile?: string; iam?: boolean }) => {
       const global = globals();
-      const secret = readText(options.secretFile, 'secret file').trim();
       const caFile = caFileOf(global);
-      const profile: Profile = { endpoint: endpointOf(global), agentId: options.agentId, secret, ...(caFile ? { caFile } : {}) };
-      // Prove the key works before storing it.
-      const basic = Buffer.from(`${options.agentId}:${secret}`).toString('base64');
-      await baseClient(global).withAuthorization(`Basic ${basic}`).call('GET', 'v1/access-requests');
+      const endpoint = endpointOf(global);
+      let profile: Profile;
+      if (options.iam) {
+        if (options.agentId || options.secretFile) throw new UsageError('--iam takes no --agent-id or --secret-file');
+        profile = { endpoint, iam: { region: regionFor(global) }, ...(caFile ? { caFile } : {}) };
+        await baseClient(global).withSigner(sigv4Signer(profile.iam!.region), iamAgentPath).call('GET', 'v1/access-requests');
+      } else {
+        if (!options.agentId || !options.secretFile) throw new UsageError('give --agent-id and --secret-file (or --iam on AWS)');
+        const secret = readText(options.secretFile, 'secret file').trim();
+        profile = { endpoint, agentId: options.agentId, secret, ...(caFile ? { caFile } : {}) };
+        // Prove the key works before storing it.
+        const basic = Buffer.from(`${options.agentId}:${secret}`).toString('base64');
+        await baseClient(global).withAuthorization(`Basic ${basic}`).call('GET', 'v1/access-requests');
+      }
       const file = writeProfile(profile, global.profileDir ?? profileDir());
-      print(`logged in as ${options.agentId} at ${profile.endpoint} (profile ${file})`, { agentId: options.agentId, endpoint: profile.endpoint, profile: file });
+      const who = profile.iam ? 'your IAM principal' : profile.agentId;
+      print(`logged in as ${who} at ${profile.endpoint} (profile ${file})`, { agentId: profile.agentId ?? null, iam: !!profile.iam, endpoint: profile.endpoint, profile: file });
     });
 
   const access = program.command('access').description('just-in-time access windows');

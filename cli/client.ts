@@ -15,10 +15,16 @@ export class ApiError extends Error {
   }
 }
 
+/** Signs a request (SigV4 for API Gateway IAM authorization on AWS); returns the headers to add. */
+export type RequestSigner = (request: { method: string; url: URL; headers: Record<string, string>; body?: Buffer }) => Promise<Record<string, string>>;
+
 export interface ClientOptions {
   endpoint: string;
   caPem?: string;
   authorization?: string;
+  signer?: RequestSigner;
+  /** Maps a route path before sending (IAM agents use /v1/iam/...). */
+  rewritePath?: (path: string) => string;
 }
 
 export interface ApiResponse<T> {
@@ -34,7 +40,11 @@ export class AirlockClient {
   }
 
   withAuthorization(authorization: string): AirlockClient {
-    return new AirlockClient({ ...this.options, authorization });
+    return new AirlockClient({ ...this.options, authorization, signer: undefined });
+  }
+
+  withSigner(signer: RequestSigner, rewritePath?: (path: string) => string): AirlockClient {
+    return new AirlockClient({ ...this.options, authorization: undefined, signer, rewritePath });
   }
 
   /** Any response, error statuses included (verify inspects refusals). `origin` overrides the endpoint's. */
@@ -54,19 +64,21 @@ export class AirlockClient {
   }
 
   async call<T>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
-    const url = new URL(path, this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`);
+    const url = new URL(this.options.rewritePath ? this.options.rewritePath(path) : path, this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`);
     const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = {
+      accept: 'application/json',
+      ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      ...(this.options.authorization ? { authorization: this.options.authorization } : {}),
+    };
+    if (this.options.signer) Object.assign(headers, await this.options.signer({ method, url, headers: { ...headers, host: url.host }, body: payload }));
     return new Promise((resolve, reject) => {
       const req = request(
         url,
         {
           method,
           ca: this.options.caPem,
-          headers: {
-            accept: 'application/json',
-            ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
-            ...(this.options.authorization ? { authorization: this.options.authorization } : {}),
-          },
+          headers,
           timeout: 30_000,
         },
         (res) => {

@@ -9,6 +9,8 @@ export interface Profile {
   caFile?: string;
   agentId?: string;
   secret?: string;
+  /** The agent signs in with its IAM principal (SigV4 on /v1/iam/...), AWS only. */
+  iam?: { region: string };
   /** The newest window per connection, so token requests name it. */
   windows?: Record<string, string>;
 }

@@ -2,7 +2,8 @@
 // form, and the check of one Kubernetes request against it.
 import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
-import { z } from 'zod';
+import * as z from 'zod';
+import { toDotPath } from 'zod/v4/core';
 import { formatDuration, parseDuration } from './durations.ts';
 import { KUBE_VERBS, type KubeRequest } from './kube-request.ts';
 import { AirlockError } from './status.ts';
@@ -357,7 +358,7 @@ function readPolicy(raw: unknown, form: 'file' | 'stored'): Policy {
   const result = (form === 'file' ? fileSchema : storedSchema).safeParse(raw, { reportInput: true });
   if (result.success) return result.data;
   const issues = result.error.issues.flatMap((issue): PolicyIssue[] => {
-    const at = z.core.toDotPath(issue.path);
+    const at = toDotPath(issue.path);
     if (issue.code !== 'unrecognized_keys') return [{ path: at, message: issue.message }];
     const allowed = Object.keys(at ? ruleSchema.shape : form === 'file' ? fileShape : storedShape);
     // zod lists inherited keys too (a YAML !!binary Buffer has enumerable methods): report the written ones.

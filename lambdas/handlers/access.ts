@@ -1,5 +1,5 @@
 // Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Approval, Connection, Grant } from '../core/model.ts';
 import { formatDuration } from '../core/durations.ts';
 import { activateWindow, endPendingWindow, revokeWindow } from '../runtime/window-lifecycle.ts';

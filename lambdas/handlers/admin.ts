@@ -1,6 +1,6 @@
 // Admin surface: agents, connections (+ policy), revocation, audit.
 import { X509Certificate } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Agent, Connection, ConnectionCredential, Grant } from '../core/model.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';

@@ -1,7 +1,7 @@
 // POST /v1/tokens {connection, window?} -> {token, expiresAt}
 // Only a valid agent credential with an open window on that connection gets a
 // token; the token never outlives the window.
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Grant } from '../core/model.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';

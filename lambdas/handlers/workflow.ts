@@ -3,7 +3,7 @@
 // retry a task, and a resumed workflow runs `prepare*` again.
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
-import { z } from 'zod';
+import * as z from 'zod';
 import { AirlockError } from '../core/status.ts';
 import { logger } from '../runtime/logger.ts';
 import type { Services } from '../runtime/services.ts';

@@ -3,7 +3,7 @@
 import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import type { z } from 'zod';
+import type * as z from 'zod';
 import { AirlockError, asAirlockError, errorBody } from '../core/status.ts';
 import { logger } from './logger.ts';
 import { IAM_PREFIX } from '../routes.ts';
