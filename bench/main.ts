@@ -3,12 +3,18 @@
 //                    and through Airlock (`npm start`'s stack, its own process),
 //                    in one run; latency p50/p99, requests/s, ratios; then checks
 //                    that every proxied request has exactly one record.
+//   load:            N agents x M mixed requests; records == requests, no duplicates, no transcript missing.
+//   size:            each Lambda bundle's size and module init time in a fresh Node process.
 // Figures, not assertions: machines are shared and noisy.
+import { runLoadBench } from './load.ts';
 import { runProxyBench } from './proxy.ts';
+import { runSizeBench } from './size.ts';
 
 const [mode = 'proxy', ...rest] = process.argv.slice(2);
 const benches: Record<string, (args: string[]) => Promise<number>> = {
   proxy: runProxyBench,
+  load: runLoadBench,
+  size: runSizeBench,
 };
 const bench = benches[mode];
 if (!bench) {

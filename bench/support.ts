@@ -65,14 +65,41 @@ export async function agentToken(stack: StackProcess, connection: string, name: 
   const { id, secret } = JSON.parse(created.stdout) as { id: string; secret: string };
   const secretFile = join(stack.dir, `${name}.secret`);
   writeFileSync(secretFile, secret, { mode: 0o600 });
-  const profile = ['--profile-dir', join(stack.dir, `profile-${name}`)];
-  const login = await stack.cli([...profile, 'login', '--agent-id', id, '--secret-file', secretFile]);
+  const login = await stack.cli([...agentProfile(stack, name), 'login', '--agent-id', id, '--secret-file', secretFile]);
   if (login.code) throw new Error(login.stderr);
+  return windowToken(stack, connection, name);
+}
+
+/** The CLI options that act as an agent logged in by agentToken(). */
+export function agentProfile(stack: StackProcess, name: string): string[] {
+  return ['--profile-dir', join(stack.dir, `profile-${name}`)];
+}
+
+/** For an agent agentToken() has logged in: opens a window on another connection and returns a token for it. */
+export async function windowToken(stack: StackProcess, connection: string, name: string): Promise<string> {
+  const profile = agentProfile(stack, name);
   const window = await stack.cli([...profile, 'access', 'request', '--connection', connection, '--duration', '1h', '--reason', 'benchmark']);
   if (window.code) throw new Error(window.stderr);
   const token = await stack.cli([...profile, 'token', '--connection', connection]);
   if (token.code) throw new Error(token.stderr);
   return (JSON.parse(token.stdout) as { status: { token: string } }).status.token;
+}
+
+/** Stops the stack process within `ms` (SIGKILL after that), also when it has already exited. */
+export async function stopStack(stack: StackProcess, ms = 15_000): Promise<void> {
+  const { child } = stack;
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  let timer: NodeJS.Timeout | undefined;
+  const stopped = await Promise.race([
+    stack.stop().then(() => true),
+    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
+  ]);
+  clearTimeout(timer);
+  if (!stopped && child.exitCode === null && child.signalCode === null) {
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    child.kill('SIGKILL');
+    await exited;
+  }
 }
 
 export interface Target {
@@ -96,6 +123,44 @@ export function httpsClient(target: Target, maxSockets = 32) {
             res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6 }));
           },
         );
+        req.on('error', reject);
+        req.end();
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export interface Sent {
+  status: number;
+  ms: number;
+  /** The x-airlock-request-id response header (every /k8s response carries one). */
+  requestId?: string;
+}
+
+/**
+ * A keep-alive HTTPS client for any URL and token on one pool of `maxSockets`
+ * (one agent's view: several connections, tokens that change). Each request
+ * fails after `timeoutMs`; close() ends every socket.
+ */
+export function keepAliveClient(ca: string, maxSockets = 4, timeoutMs = 30_000) {
+  const agent = new Agent({ keepAlive: true, maxSockets, ca });
+  return {
+    /** Resolves with status, elapsed milliseconds and request id once the whole body has arrived. */
+    get(url: string, token: string): Promise<Sent> {
+      const target = new URL(url);
+      const started = process.hrtime.bigint();
+      return new Promise((resolve, reject) => {
+        const req = request(
+          { hostname: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, agent, timeout: timeoutMs, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
+          (res) => {
+            const requestId = res.headers['x-airlock-request-id'];
+            res.on('data', () => undefined);
+            res.on('error', reject);
+            res.on('end', () => resolve({ status: res.statusCode ?? 0, ms: Number(process.hrtime.bigint() - started) / 1e6, ...(typeof requestId === 'string' ? { requestId } : {}) }));
+          },
+        );
+        req.on('timeout', () => req.destroy(new Error(`no response within ${timeoutMs} ms: ${target.pathname}`)));
         req.on('error', reject);
         req.end();
       });

@@ -155,6 +155,9 @@ async function handle(req: IncomingMessage, res: ServerResponse, handlers: Local
 
   if (isStreamingHandler(handler)) {
     const stream = new LocalResponseStream(res);
+    // A client that hangs up early destroys the stream before the handler pipes into it:
+    // that error belongs to this one request, never to the process.
+    stream.on('error', () => undefined);
     res.once('close', () => {
       if (!res.writableFinished) stream.destroy(new Error('client closed the connection'));
     });

@@ -87,6 +87,7 @@ export interface GatewayOptions {
 const FORWARDED_REQUEST_HEADERS = ['accept', 'content-type', 'user-agent', 'kubectl-command', 'kubectl-session'];
 /** Response headers passed back to the agent. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'warning', 'audit-id', 'retry-after', 'x-content-type-options', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'];
+const INTERACTIVE_VERBS = new Set(['exec', 'attach', 'portforward']);
 /** Headers that ask the cluster to treat the request as someone else. Refused outright. */
 const IDENTITY_HEADER = /^(impersonate-|x-remote-)/;
 
@@ -181,6 +182,11 @@ export class Gateway {
       trace.reason = decision.reason;
       if (decision.effect === 'deny') {
         throw new AirlockError(403, 'forbidden_by_policy', `${describe(kube)} is not allowed on "${connection.name}": ${decision.reason}`);
+      }
+
+      // Interactive sessions need a connection upgrade (SPDY/WebSocket) that API Gateway cannot carry.
+      if (INTERACTIVE_VERBS.has(kube.verb) || request.headers.upgrade) {
+        throw new AirlockError(501, 'interactive_not_supported', `${describe(kube)} needs an interactive (upgraded) connection, which Airlock does not carry; use kubectl logs, get and describe, or ask for a one-off Job to be approved`);
       }
 
       // 5 approval

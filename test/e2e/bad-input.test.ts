@@ -145,6 +145,15 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
     expect(viaKubectl.stderr).toContain('impersonate-user header is not allowed');
   });
 
+  it('refuses interactive sessions (exec, attach, port-forward) with a clear reason; nothing runs', async () => {
+    const kubeconfig = await agent.kubeconfig('prod-cluster');
+    const exec = await kubectl(['exec', 'web-0', '-n', 'prod', '--', 'ls'], { kubeconfig });
+    expect(exec.code).not.toBe(0);
+    expect(exec.stderr).toMatch(/interactive \(upgraded\) connection, which Airlock does not carry/);
+    const direct = await proxy('POST', `${base}/api/v1/namespaces/prod/pods/web-0/exec?command=ls&stdout=true`, { connection: 'Upgrade', upgrade: 'SPDY/3.1' });
+    expectStatus(direct, 501, 'interactive_not_supported');
+  });
+
   it('refuses a second Authorization header', async () => {
     const result = await env.https('GET', `${base}/api/v1/namespaces/prod/pods`, { headers: { authorization: [`Bearer ${token}`, 'Bearer other'] } });
     expect((JSON.parse(result.body) as KubeStatus).details?.causes?.[0]?.reason).toBe('duplicate_authorization');

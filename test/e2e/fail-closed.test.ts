@@ -127,7 +127,7 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
   it('transcript store down: forwarded requests are recorded, the transcript is kept in the record, `audit repair` moves it', async () => {
     const name = nextName('s3');
     proxies.s3.down();
-    let requestId = '';
+    let requestId: string | undefined;
     try {
       const response = await env.https('POST', '/k8s/prod-cluster/api/v1/namespaces/prod/configmaps', {
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -141,20 +141,20 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
       let record: { phase: string; transcriptError?: string } | undefined;
       for (let i = 0; i < 50 && record?.phase !== 'incomplete'; i++) {
         await new Promise((resolve) => setTimeout(resolve, 100));
-        record = await env.stack.services.records.get(requestId);
+        record = await env.stack.services.records.get(requestId!);
       }
       expect(record).toMatchObject({ phase: 'incomplete', transcriptError: expect.stringContaining('transcript not written') });
     } finally {
       proxies.s3.up();
     }
     expect(await inCluster(name)).toBe(true);
-    const shown = JSON.parse((await env.cli(['audit', 'show', requestId])).stdout) as { record: { phase: string; transcriptSpooled?: boolean }; transcript: { agent: string } };
+    const shown = JSON.parse((await env.cli(['audit', 'show', requestId!])).stdout) as { record: { phase: string; transcriptSpooled?: boolean }; transcript: { agent: string } };
     expect(shown.record).toMatchObject({ phase: 'incomplete', transcriptSpooled: true });
     expect(shown.transcript.agent).toBe('fail-closed-agent');
     const repair = await env.cli(['--json', 'audit', 'repair']);
     expect(repair.code, repair.stderr).toBe(0);
     expect((JSON.parse(repair.stdout) as { moved: number }).moved).toBeGreaterThanOrEqual(1);
-    const repaired = JSON.parse((await env.cli(['audit', 'show', requestId])).stdout) as { record: { phase: string; transcriptSpooled?: boolean }; transcript: { agent: string } };
+    const repaired = JSON.parse((await env.cli(['audit', 'show', requestId!])).stdout) as { record: { phase: string; transcriptSpooled?: boolean }; transcript: { agent: string } };
     expect(repaired.record.phase).toBe('complete');
     expect(repaired.record.transcriptSpooled).toBeUndefined();
     expect(repaired.transcript.agent).toBe('fail-closed-agent');
@@ -178,7 +178,7 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
   it('cluster down: allowed answers 502 and is recorded; refusals need no cluster; resumes when it returns', async () => {
     const name = nextName('upstream');
     proxies.upstream.down();
-    let requestId = '';
+    let requestId: string | undefined;
     try {
       const response = await env.https('POST', '/k8s/prod-cluster/api/v1/namespaces/prod/configmaps', {
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -193,7 +193,7 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
       proxies.upstream.up();
     }
     await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await env.stack.services.records.get(requestId)).toMatchObject({ decision: 'allowed', status: 502, phase: 'complete' });
+    expect(await env.stack.services.records.get(requestId!)).toMatchObject({ decision: 'allowed', status: 502, phase: 'complete' });
     expect(await inCluster(name)).toBe(false);
     expect(await allowed(nextName('upstream-back'))).toMatchObject({ status: 201 });
   });

@@ -127,6 +127,24 @@ describe('local stack: admin, validation, windows', () => {
     }
   });
 
+  it('survives clients that hang up before the answer (kubectl ^C)', async () => {
+    const { request } = await import('node:https');
+    await admin('POST', '/v1/connections', { name: 'hangup', server: NO_CLUSTER, caPem, token: 't', policy: policy() });
+    const agent = await env.createAgent('hangup-agent');
+    await agent.cli(['access', 'request', '--connection', 'hangup', '--duration', '10m', '--reason', 'hang up early']);
+    const token = (JSON.parse((await agent.cli(['token', '--connection', 'hangup'])).stdout) as { status: { token: string } }).status.token;
+    const { hostname, port } = new URL(env.stack.url);
+    for (let i = 0; i < 20; i++) {
+      // Hang up while the gateway is still checking the request (before any answer).
+      const req = request({ hostname, port, path: '/k8s/hangup/api/v1/namespaces/prod/pods', method: 'GET', ca: caPem, headers: { authorization: `Bearer ${token}` } });
+      req.on('error', () => undefined);
+      req.on('socket', (socket) => socket.on('secureConnect', () => setTimeout(() => req.destroy(), i % 4)));
+      req.end();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await env.https('GET', '/healthz')).status).toBe(200);
+  });
+
   it('records state changes as audit events', async () => {
     const events = await env.cli(['--json', 'audit', 'list', '--events']);
     const types = (JSON.parse(events.stdout) as { items: { type: string }[] }).items.map((event) => event.type);
