@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
 import { runVerify } from './verify.ts';
+import { awsIamSimulator } from './iam-simulator.ts';
 import { regionOf, sigv4Signer } from './sigv4.ts';
 import { readProfile, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
@@ -458,6 +459,7 @@ export function buildProgram(io: Io): Command {
         approveWithLink: !!options.approveWithLink,
         timeoutSeconds: Number(options.timeout),
         upstreamToken: options.upstreamTokenFile ? readText(options.upstreamTokenFile, 'token file').trim() : undefined,
+        iam: () => awsIamSimulator(),
         progress: (line) => {
           if (!global.json) io.err(line);
         },

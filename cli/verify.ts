@@ -12,6 +12,7 @@ import { parseKubeRequest } from '../lambdas/core/kube-request.ts';
 import { evaluatePolicy, type Policy } from '../lambdas/core/policy.ts';
 import type { AirlockClient } from './client.ts';
 import { ApiError } from './client.ts';
+import { EKS_SIDE_DOOR_ACTIONS, type IamSimulator } from './iam-simulator.ts';
 
 export interface VerifyCheck {
   control: string;
@@ -34,6 +35,8 @@ export interface VerifyOptions {
   timeoutSeconds: number;
   /** The connection's cluster credential, to prove it never appears in anything returned or recorded. */
   upstreamToken?: string;
+  /** For EKS connections: IAM policy simulation with the caller's AWS credentials. */
+  iam?: () => IamSimulator;
   progress: (line: string) => void;
 }
 
@@ -154,6 +157,38 @@ export function kubeconfigSideDoors(files: string[], server: string): string[] {
   return found;
 }
 
+export interface EksTarget {
+  clusterName: string;
+  region: string;
+  roleArn: string;
+}
+
+/** IAM must deny the agent's principal every way around Airlock: assuming the connection role, or EKS itself. */
+export async function checkIamSideDoor(principalArn: string | undefined, target: EksTarget, simulator?: () => IamSimulator): Promise<{ pass: boolean; text: string }> {
+  if (!principalArn) return { pass: true, text: 'the agent has no IAM principal (key agent): it holds nothing AWS accepts' };
+  if (!simulator) return { pass: false, text: `cannot simulate IAM for ${principalArn}: no AWS credentials` };
+  try {
+    const iam = simulator();
+    const account = target.roleArn.split(':')[4]!;
+    const assume = await iam.simulate({
+      principalArn,
+      actions: ['sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity'],
+      resourceArn: target.roleArn,
+      resourcePolicy: await iam.trustPolicy(target.roleArn),
+    });
+    const cluster = await iam.simulate({ principalArn, actions: EKS_SIDE_DOOR_ACTIONS, resourceArn: `arn:aws:eks:${target.region}:${account}:cluster/${target.clusterName}` });
+    const allowed = [...assume, ...cluster].filter((result) => result.decision === 'allowed');
+    return {
+      pass: allowed.length === 0 && assume.length > 0 && cluster.length > 0,
+      text: allowed.length
+        ? `${principalArn} is ALLOWED ${allowed.map((result) => result.action).join(', ')}`
+        : `IAM simulation for ${principalArn}: ${assume.length} sts actions on ${target.roleArn} and ${cluster.length} eks actions on ${target.clusterName} all denied`,
+    };
+  } catch (error) {
+    return { pass: false, text: `IAM simulation failed: ${error instanceof Error ? error.message : String(error)}` };
+  }
+}
+
 export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> {
   const checks: VerifyCheck[] = [];
   const seen: Raw[] = [];
@@ -181,12 +216,15 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   let policy: Policy | undefined;
   let upstreamServer: string | undefined;
   let credentialType = 'unknown';
+  let eks: EksTarget | undefined;
   if (options.admin) {
-    const shown = await call<{ policy: Policy; server: string; credential: { type: string } }>(options.admin, 'GET', `v1/connections/${encodeURIComponent(connection)}`);
+    const shown = await call<{ policy: Policy; server: string; credential: { type: string; clusterName?: string; region?: string; roleArn?: string } }>(options.admin, 'GET', `v1/connections/${encodeURIComponent(connection)}`);
     if (shown.ok) {
       policy = shown.body.policy;
       upstreamServer = shown.body.server;
       credentialType = shown.body.credential.type;
+      const { clusterName, region, roleArn } = shown.body.credential;
+      if (clusterName && region && roleArn) eks = { clusterName, region, roleArn };
     }
   }
   const chosen = policy ? chooseRequests(policy) : {};
@@ -298,11 +336,12 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     const doors = kubeconfigSideDoors(files, upstreamServer);
     add('side door: kubeconfig', doors.length === 0, doors.length ? `credentials for ${upstreamServer} in ${doors.join('; ')}` : `checked ${files.length} kubeconfig file(s) (${files.join(', ') || 'none present'}): none holds a credential for ${upstreamServer}`);
   }
-  add(
-    'side door: IAM',
-    credentialType !== 'eks',
-    credentialType === 'eks' ? 'EKS connection: run the IAM policy simulation for the agent principal (see README "Deploy to AWS")' : `${credentialType} connection: the cluster credential exists only in Airlock; no IAM path to the cluster`,
-  );
+  if (credentialType !== 'eks' || !eks) {
+    add('side door: IAM', credentialType === 'token', `${credentialType} connection: the cluster credential exists only in Airlock; no IAM path to the cluster`);
+  } else {
+    const iamCheck = await iamSideDoor(eks);
+    add('side door: IAM', iamCheck.pass, iamCheck.text);
+  }
   const leaks = seen.filter((raw) => (options.upstreamToken && raw.text.includes(options.upstreamToken)) || /k8s-aws-v1\./.test(raw.text) || raw.headers.authorization !== undefined);
   const transcriptLeaks = options.upstreamToken ? transcriptTexts.filter((text) => text.includes(options.upstreamToken!)).length : 0;
   add(
@@ -311,6 +350,14 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     `${seen.length} responses and ${transcriptTexts.length} transcripts from this run ${options.upstreamToken ? 'searched for the connection credential' : 'searched for EKS tokens and Authorization headers'}: ${leaks.length + transcriptLeaks} found`,
   );
   return finish();
+
+  /** The agent's own IAM principal must not be able to assume the connection role or use EKS. */
+  async function iamSideDoor(target: EksTarget): Promise<{ pass: boolean; text: string }> {
+    if (!options.admin) return { pass: false, text: 'no admin access: the agent principal is unknown' };
+    const agents = await call<{ items: { id: string; principalArn?: string }[] }>(options.admin, 'GET', 'v1/agents');
+    const principalArn = agents.ok ? agents.body.items.find((item) => item.id === options.agentId)?.principalArn : undefined;
+    return checkIamSideDoor(principalArn, target, options.iam);
+  }
 
   function finish(): VerifyCheck[] {
     return checks;
