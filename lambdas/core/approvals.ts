@@ -6,7 +6,16 @@ import type { Approval, ApprovalDecision } from './model.ts';
 import { AirlockError } from './status.ts';
 import { formatDuration } from './durations.ts';
 
-/** The exact request an approval is for: agent, connection, method, path+query (canonical), body, policy version. */
+/** A Content-Type reduced to its media type: what decides how the API server reads the body. */
+export function mediaType(contentType: string | undefined): string {
+  return (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
+/**
+ * The exact request an approval is for: agent, connection, method, path+query
+ * (canonical), body, the body's media type (the same bytes are a different
+ * PATCH as merge-patch or strategic-merge-patch) and the policy version.
+ */
 export function requestFingerprint(input: {
   agentId: string;
   connection: string;
@@ -14,9 +23,10 @@ export function requestFingerprint(input: {
   path: string;
   query: string;
   bodySha256: string;
+  mediaType: string;
   policyVersion: string;
 }): string {
-  const canonical = JSON.stringify([input.agentId, input.connection, input.method.toUpperCase(), input.path, input.query, input.bodySha256, input.policyVersion]);
+  const canonical = JSON.stringify([input.agentId, input.connection, input.method.toUpperCase(), input.path, input.query, input.bodySha256, input.mediaType, input.policyVersion]);
   return createHash('sha256').update(canonical).digest('hex');
 }
 
@@ -105,7 +115,13 @@ export function approvalEmail(approval: Approval, approver: string, link: string
     `Rule:     ${approval.rule}`,
     `Needs:    ${approval.minApprovals} approval(s) from ${approval.approvers.join(', ')}`,
     `Expires:  ${new Date(approval.expiresAt).toISOString()} (in ${formatDuration((approval.expiresAt - approval.createdAt) / 1000)})`,
-    ...(approval.request ? ['', `Request:  ${approval.request.method} ${approval.request.path}${approval.request.query ? `?${approval.request.query}` : ''}`, `Body:     sha256 ${approval.request.bodySha256}`] : []),
+    ...(approval.request
+      ? [
+          '',
+          `Request:  ${approval.request.method} ${approval.request.path}${approval.request.query ? `?${approval.request.query}` : ''}`,
+          `Body:     sha256 ${approval.request.bodySha256}${approval.request.mediaType ? ` (${approval.request.mediaType})` : ''}`,
+        ]
+      : []),
     '',
     'Review and decide (the link is yours alone; opening it decides nothing):',
     link,

@@ -262,6 +262,13 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
     if (parts.length > 2 && !NAMESPACE_SUBRESOURCES.has(parts[2]!)) parts = parts.slice(2);
   }
   const [resource, name = '', subresource = '', ...rest] = parts;
+  // Groups, versions, resources, subresources and namespaces are lowercase in Kubernetes. An
+  // uppercase one would slip past a rule that names the lowercase form while meaning nothing to
+  // the API server: refuse it rather than let the two read it differently. (Object names may
+  // have uppercase letters in some resources, so names are left alone.)
+  for (const [what, value] of [['API group', request.apiGroup], ['API version', request.apiVersion], ['resource', resource!], ['subresource', subresource], ['namespace', request.namespace]] as const) {
+    if (/[A-Z]/.test(value)) throw invalidPath(path, `${what} ${show(value)} must be lowercase`);
+  }
   request.resource = resource!;
   request.name = name;
   request.subresource = subresource;

@@ -92,7 +92,7 @@ export interface Approval {
   /** request approvals: fingerprint of the exact request */
   fingerprint?: string;
   /** request approvals: the request line, for the approver */
-  request?: { method: string; path: string; query: string; bodySha256: string; bodyPreview?: string };
+  request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
   /** window approvals: the grant it activates */
   grantId?: string;
   executionArn?: string;

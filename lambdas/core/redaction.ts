@@ -8,12 +8,17 @@ const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
 /** Request headers that carry credentials: their values never appear in a transcript. */
 const CREDENTIAL_HEADERS = new Set(['authorization', 'proxy-authorization', 'cookie', 'set-cookie', 'x-amz-security-token']);
 
+/** Kubernetes also accepts a bearer token smuggled in as a WebSocket subprotocol. */
+const WEBSOCKET_BEARER = /base64url\.bearer\.authorization\.k8s\.io\.[^,\s]*/gi;
+
 export function redactHeaders(headers: Record<string, string | undefined>): Record<string, string> {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (value === undefined) continue;
     const lower = name.toLowerCase();
-    out[lower] = CREDENTIAL_HEADERS.has(lower) || lower.startsWith('x-amz-') ? REDACTED : value.slice(0, 1024);
+    if (CREDENTIAL_HEADERS.has(lower) || lower.startsWith('x-amz-')) out[lower] = REDACTED;
+    else if (lower === 'sec-websocket-protocol') out[lower] = value.replace(WEBSOCKET_BEARER, `base64url.bearer.authorization.k8s.io.${REDACTED}`).slice(0, 1024);
+    else out[lower] = value.slice(0, 1024);
   }
   return out;
 }

@@ -67,7 +67,7 @@ function details(approval: Approval, now: number): string {
   if (approval.request) {
     const query = approval.request.query ? `?${approval.request.query}` : '';
     rows.push(['Request', `<code>${escape(approval.request.method)} ${escape(approval.request.path + query)}</code>`]);
-    rows.push(['Body SHA-256', `<code>${escape(approval.request.bodySha256)}</code>`]);
+    rows.push(['Body SHA-256', `<code>${escape(approval.request.bodySha256)}</code>${approval.request.mediaType ? ` (${escape(approval.request.mediaType)})` : ''}`]);
     if (approval.request.bodyPreview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
   }
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;

@@ -5,7 +5,7 @@
 // approvers, and the agent gets a 403 naming the approval to wait for.
 import type { Approval } from '../core/model.ts';
 import type { RecordStore, StateStore, Workflows } from '../core/ports.ts';
-import { requestFingerprint } from '../core/approvals.ts';
+import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { AirlockError } from '../core/status.ts';
 import { newId } from '../core/ids.ts';
 import { redactBody } from '../core/redaction.ts';
@@ -35,6 +35,7 @@ export class RequestApprovals implements RequestApprovalGate {
       path: kube.path,
       query: kube.query,
       bodySha256: held.bodySha256,
+      mediaType: mediaType(held.contentType),
       policyVersion: connection.policyVersion,
     });
     const boundId = await this.state.getApprovalIdForFingerprint(fingerprint);
@@ -86,6 +87,7 @@ export class RequestApprovals implements RequestApprovalGate {
         path: kube.path,
         query: kube.query,
         bodySha256: held.bodySha256,
+        ...(mediaType(held.contentType) ? { mediaType: mediaType(held.contentType) } : {}),
         ...(held.body.length ? { bodyPreview: typeof preview === 'string' ? preview : JSON.stringify(preview).slice(0, BODY_PREVIEW_BYTES) } : {}),
       },
       policyVersion: connection.policyVersion,

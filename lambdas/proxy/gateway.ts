@@ -58,6 +58,8 @@ export interface HeldRequest {
   method: string;
   body: Buffer;
   bodySha256: string;
+  /** The Content-Type sent (part of what is approved). */
+  contentType: string | undefined;
   decision: PolicyDecision;
 }
 
@@ -195,7 +197,7 @@ export class Gateway {
         if (!this.options.approvals) {
           throw new AirlockError(403, 'approval_required', `${describe(kube)} needs a human approval (${decision.reason}), and approvals are not configured on this gateway`);
         }
-        trace.approvalId = await this.options.approvals.authorize({ requestId, agent, connection, grant, kube, method: request.method, body: request.body, bodySha256, decision });
+        trace.approvalId = await this.options.approvals.authorize({ requestId, agent, connection, grant, kube, method: request.method, body: request.body, bodySha256, contentType: request.headers['content-type']?.[0], decision });
       }
 
       // 6 the write-ahead record must exist before anything is forwarded
@@ -435,7 +437,9 @@ export class Gateway {
     started: number,
     alreadyBegun: boolean,
   ): Promise<void> {
-    const decision: RequestRecord['decision'] = refusal.code === 'approval_required' ? 'held' : refusal.status >= 500 ? 'error' : 'denied';
+    // 'error' is for the gateway or a dependency failing; a refusal by design (501 interactive) is 'denied'.
+    const failure = refusal.status === 500 || refusal.status === 502 || refusal.status === 503 || refusal.status === 504;
+    const decision: RequestRecord['decision'] = refusal.code === 'approval_required' ? 'held' : failure ? 'error' : 'denied';
     const reason = trace.reason && refusal.code === 'forbidden_by_policy' ? trace.reason : `${refusal.code}: ${refusal.message}`;
     const record = this.recordOf(trace, undefined, decision, reason);
     if (!alreadyBegun) {

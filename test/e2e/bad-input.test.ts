@@ -57,9 +57,14 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
     expect(result.status?.message).toMatch(/^airlock: /);
   }
 
+  /** The newest record on the connection, once it is complete (completion follows the response). */
   async function lastRecord() {
-    const audit = await env.cli(['--json', 'audit', 'list', '--connection', 'prod-cluster', '--limit', '1']);
-    return (JSON.parse(audit.stdout) as { items: { decision: string; status: number; reason: string; agent: string }[] }).items[0]!;
+    for (let attempt = 0; ; attempt++) {
+      const audit = await env.cli(['--json', 'audit', 'list', '--connection', 'prod-cluster', '--limit', '1']);
+      const record = (JSON.parse(audit.stdout) as { items: { decision: string; status: number; reason: string; agent: string; phase: string }[] }).items[0]!;
+      if (record.phase !== 'started' || attempt > 50) return record;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
 
   beforeAll(async () => {
@@ -185,10 +190,12 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
     const status = JSON.parse(result.body) as KubeStatus;
     expect(status.code).toBe(502);
     expect(status.message).toContain('could not be reached');
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    const audit = await env.cli(['--json', 'audit', 'list', '--connection', 'dead-cluster', '--limit', '1']);
-    const [record] = (JSON.parse(audit.stdout) as { items: { status: number; decision: string }[] }).items;
-    expect(record).toMatchObject({ status: 502, decision: 'allowed' });
+    const record = await env.stack.services.records.get(result.headers['x-airlock-request-id'] as string);
+    for (let attempt = 0; record?.phase === 'started' && attempt < 50; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      Object.assign(record, await env.stack.services.records.get(record.id));
+    }
+    expect(record).toMatchObject({ status: 502, decision: 'allowed', phase: 'complete' });
   });
 
   it('refuses with 503 and forwards nothing when the recorder is down; resumes when it returns', async () => {

@@ -192,8 +192,12 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
     } finally {
       proxies.upstream.up();
     }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await env.stack.services.records.get(requestId!)).toMatchObject({ decision: 'allowed', status: 502, phase: 'complete' });
+    let record = await env.stack.services.records.get(requestId!);
+    for (let attempt = 0; record?.phase === 'started' && attempt < 50; attempt++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      record = await env.stack.services.records.get(requestId!);
+    }
+    expect(record).toMatchObject({ decision: 'allowed', status: 502, phase: 'complete' });
     expect(await inCluster(name)).toBe(false);
     expect(await allowed(nextName('upstream-back'))).toMatchObject({ status: 201 });
   });

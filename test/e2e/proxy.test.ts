@@ -72,9 +72,16 @@ describe.skipIf(!cluster)('the proxy path with real kubectl', () => {
   });
 
   it('records every request with agent and decision; transcripts hold no token', async () => {
-    const audit = await env.cli(['--json', 'audit', 'list', '--agent', 'e2e-agent', '--limit', '500']);
-    expect(audit.code, audit.stderr).toBe(0);
-    const items = (JSON.parse(audit.stdout) as { items: { id: string; agent: string; decision: string; verb: string; resource: string; namespace: string; status: number }[] }).items;
+    type Item = { id: string; agent: string; decision: string; verb: string; resource: string; namespace: string; status: number; phase: string };
+    let items: Item[] = [];
+    // Records complete after their responses (a watch when its stream closes): wait until none is still open.
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const audit = await env.cli(['--json', 'audit', 'list', '--agent', 'e2e-agent', '--limit', '500']);
+      expect(audit.code, audit.stderr).toBe(0);
+      items = (JSON.parse(audit.stdout) as { items: Item[] }).items;
+      if (items.every((item) => item.phase !== 'started')) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     expect(items.length).toBeGreaterThan(5);
     for (const item of items) expect(item.agent).toBe('e2e-agent');
     expect(items).toContainEqual(expect.objectContaining({ verb: 'list', resource: 'secrets', namespace: 'prod', decision: 'denied', status: 403 }));

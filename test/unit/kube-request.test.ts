@@ -89,8 +89,18 @@ describe('parseKubeRequest: resource paths', () => {
     });
   });
 
-  it('keeps resource case as given (Kubernetes would answer 404)', () => {
-    expect(parse('GET', '/api/v1/namespaces/prod/Secrets')).toMatchObject({ resource: 'Secrets', verb: 'list' });
+  it.each([
+    '/api/v1/namespaces/prod/Secrets',
+    '/api/v1/namespaces/Prod/pods',
+    '/apis/Apps/v1/namespaces/prod/deployments',
+    '/api/V1/namespaces/prod/pods',
+    '/api/v1/namespaces/prod/pods/web-0/Exec',
+  ])('refuses uppercase in group, version, resource, subresource or namespace: %s', (path) => {
+    expect(() => parse('GET', path)).toThrow(/must be lowercase/);
+  });
+
+  it('keeps object names as given (some resources allow uppercase names)', () => {
+    expect(parse('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/Admin-Role')).toMatchObject({ resource: 'clusterroles', name: 'Admin-Role' });
   });
 });
 

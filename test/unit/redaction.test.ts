@@ -57,3 +57,10 @@ describe('transcript redaction', () => {
     });
   });
 });
+
+describe('credentials smuggled in other headers', () => {
+  it('redacts a bearer token sent as a WebSocket subprotocol', () => {
+    const redacted = redactHeaders({ 'Sec-WebSocket-Protocol': 'v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.ZXlKaGJHY2lPaUpGWkVSVFFTSjk' });
+    expect(redacted['sec-websocket-protocol']).toBe('v5.channel.k8s.io, base64url.bearer.authorization.k8s.io.[REDACTED]');
+  });
+});
