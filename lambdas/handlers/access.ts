@@ -90,6 +90,16 @@ export async function startWindow(services: Services, grant: Grant, connection: 
 }
 
 export function accessRoutes(getServices: () => Promise<Services>): RouteHandler {
+  /** The calling agent's own window; another agent's is reported exactly like a missing one. */
+  const ownGrant = async (event: Parameters<RouteHandler>[0]) => {
+    const services = await getServices();
+    const agent = await authenticateAgent(event, services.state, services.now());
+    const id = pathParameter(event, 'id');
+    const grant = isId(id, 'gr') ? await services.state.getGrant(id) : undefined;
+    if (!grant || grant.agentId !== agent.id) throw new AirlockError(404, 'window_not_found', `no access request ${id.slice(0, 64)}`);
+    return { services, agent, grant };
+  };
+
   return router({
     'POST /v1/access-requests': async (event) => {
       const services = await getServices();
@@ -134,26 +144,15 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
     },
 
     'GET /v1/access-requests/{id}': async (event) => {
-      const services = await getServices();
-      const now = services.now();
-      const agent = await authenticateAgent(event, services.state, now);
-      const id = pathParameter(event, 'id');
-      const grant = isId(id, 'gr') ? await services.state.getGrant(id) : undefined;
-      // Another agent's window is reported exactly like a missing one.
-      if (!grant || grant.agentId !== agent.id) throw new AirlockError(404, 'window_not_found', `no access request ${id.slice(0, 64)}`);
-      return { status: 200, body: grantView(grant, now) };
+      const { services, grant } = await ownGrant(event);
+      return { status: 200, body: grantView(grant, services.now()) };
     },
 
     'POST /v1/access-requests/{id}/end': async (event) => {
       // An agent closing its own access early (done with the task): good hygiene, and part of `airlock verify`.
-      const services = await getServices();
-      const now = services.now();
-      const agent = await authenticateAgent(event, services.state, now);
-      const id = pathParameter(event, 'id');
-      const grant = isId(id, 'gr') ? await services.state.getGrant(id) : undefined;
-      if (!grant || grant.agentId !== agent.id) throw new AirlockError(404, 'window_not_found', `no access request ${id.slice(0, 64)}`);
+      const { services, agent, grant } = await ownGrant(event);
       await revokeWindow(services, grant, agent.name, 'ended by the agent');
-      return { status: 200, body: grantView((await services.state.getGrant(id))!, services.now()) };
+      return { status: 200, body: grantView((await services.state.getGrant(grant.id))!, services.now()) };
     },
 
     'GET /v1/approvals/{id}': async (event) => {

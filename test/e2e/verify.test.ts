@@ -4,23 +4,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubeconfig as clusterKubeconfig } from '../cluster/harness.ts';
-import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
+import { APPROVAL_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
 
-const POLICY = `maxWindow: 1h
-windowApproval: required
-approvers: [oncall@example.com]
-rules:
-  - effect: deny
-    resources: [secrets]
-  - effect: allow
-    verbs: [get, list, watch]
-    namespaces: [prod]
-  - effect: approve
-    verbs: [delete, deletecollection, patch, update, create]
-    namespaces: [prod]
-`;
 
 interface VerifyOutput {
   pass: boolean;
@@ -35,7 +22,7 @@ describe.skipIf(!cluster)('airlock verify', () => {
 
   beforeAll(async () => {
     env = await startTestStack();
-    await env.createConnection('prod-cluster', { cluster: cluster!, policy: POLICY });
+    await env.createConnection('prod-cluster', { cluster: cluster!, policy: APPROVAL_POLICY });
     agent = await env.createAgent('verified-agent');
     tokenFile = join(env.dir, 'prod-cluster.token'); // written by createConnection: the cluster credential itself
     process.env.KUBECONFIG = join(env.dir, 'no-such-kubeconfig');

@@ -143,3 +143,6 @@ rules:
   - effect: allow
     namespaces: [prod]
 `;
+
+/** The contract's example policy, windows needing approval (examples/policy-approval.yaml). */
+export const APPROVAL_POLICY = readFileSync(new URL('../../examples/policy-approval.yaml', import.meta.url), 'utf8');
