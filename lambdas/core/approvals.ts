@@ -101,6 +101,15 @@ export function approvalsCount(decisions: ApprovalDecision[]): number {
   return decisions.filter((decision) => decision.decision === 'approve').length;
 }
 
+/**
+ * Agent-supplied text (reason, ticket, request path) on one line: an agent must
+ * not be able to lay out a fake "Review and decide" section or link in an email.
+ */
+export function oneLine(text: string, max = 500): string {
+  // \p{Cc}: control characters (newlines, tabs, escapes); \p{Zl}\p{Zp}: Unicode line and paragraph separators.
+  return text.replace(/[\p{Cc}\p{Zl}\p{Zp}]+/gu, ' ').slice(0, max);
+}
+
 /** The plain-text email one approver receives. */
 export function approvalEmail(approval: Approval, approver: string, link: string): { subject: string; text: string } {
   const what = approval.kind === 'window' ? `an access window on ${approval.connection}` : `${approval.summary}`;
@@ -108,22 +117,22 @@ export function approvalEmail(approval: Approval, approver: string, link: string
     `Airlock: agent "${approval.agentName}" asks for ${what}.`,
     '',
     `Who:      agent ${approval.agentName} (${approval.agentId})`,
-    `What:     ${approval.summary}`,
+    `What:     ${oneLine(approval.summary)}`,
     `Where:    connection ${approval.connection}`,
-    `Why:      ${approval.reason ?? '(no reason given)'}`,
-    ...(approval.ticket ? [`Ticket:   ${approval.ticket}`] : []),
+    `Why:      ${approval.reason ? oneLine(approval.reason) : '(no reason given)'}  [written by the agent]`,
+    ...(approval.ticket ? [`Ticket:   ${oneLine(approval.ticket, 128)}`] : []),
     `Rule:     ${approval.rule}`,
     `Needs:    ${approval.minApprovals} approval(s) from ${approval.approvers.join(', ')}`,
     `Expires:  ${new Date(approval.expiresAt).toISOString()} (in ${formatDuration((approval.expiresAt - approval.createdAt) / 1000)})`,
     ...(approval.request
       ? [
           '',
-          `Request:  ${approval.request.method} ${approval.request.path}${approval.request.query ? `?${approval.request.query}` : ''}`,
+          `Request:  ${approval.request.method} ${oneLine(approval.request.path + (approval.request.query ? `?${approval.request.query}` : ''), 2048)}`,
           `Body:     sha256 ${approval.request.bodySha256}${approval.request.mediaType ? ` (${approval.request.mediaType})` : ''}`,
         ]
       : []),
     '',
-    'Review and decide (the link is yours alone; opening it decides nothing):',
+    `Review and decide at ${new URL(link).origin} only (the link is yours alone; opening it decides nothing):`,
     link,
     '',
     `Approval id: ${approval.id}`,

@@ -54,10 +54,10 @@ function errorPage(error: AirlockError): HttpResult {
 
 function details(approval: Approval, now: number): string {
   const rows: [string, string][] = [
-    ['Agent', `${approval.agentName} <code>${approval.agentId}</code>`],
+    ['Agent', `${escape(approval.agentName)} <code>${escape(approval.agentId)}</code>`],
     ['Asks for', escape(approval.summary)],
     ['Connection', escape(approval.connection)],
-    ['Why', escape(approval.reason ?? '(no reason given)')],
+    ['Why', `${escape(approval.reason ?? '(no reason given)')} <span class="note">(written by the agent)</span>`],
     ...(approval.ticket ? ([['Ticket', escape(approval.ticket)]] as [string, string][]) : []),
     ['Rule', escape(approval.rule)],
     ['Approvals', `${approvalsCount(approval.decisions)} of ${approval.minApprovals} needed (approvers: ${escape(approval.approvers.join(', '))})`],
