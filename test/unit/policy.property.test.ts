@@ -11,6 +11,7 @@ import {
   type RuleEffect,
 } from '../../lambdas/core/policy.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
+import { policyOf } from '../support/policies.ts';
 
 const RUNS = { numRuns: 500 };
 
@@ -120,17 +121,6 @@ function ruleArb(effect?: RuleEffect): fc.Arbitrary<PolicyRule> {
       }
       return clean;
     });
-}
-
-function policyOf(rules: PolicyRule[]): Policy {
-  return {
-    maxWindowSeconds: 3600,
-    windowApproval: 'none',
-    rules,
-    approvers: ['oncall@example.com'],
-    minApprovals: 1,
-    approvalTimeoutSeconds: 900,
-  };
 }
 
 const policyArb = fc.array(ruleArb(), { minLength: 1, maxLength: 6 }).map(policyOf);

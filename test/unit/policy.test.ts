@@ -10,6 +10,7 @@ import {
   type PolicyRule,
 } from '../../lambdas/core/policy.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
+import { policyOf } from '../support/policies.ts';
 
 // The example from CONTRACT.md, verbatim.
 const CONTRACT_EXAMPLE = `maxWindow: 1h                # longest window an agent may ask for
@@ -40,17 +41,6 @@ function policyError(text: string): PolicyError {
 /** A minimal valid policy around the given rules (YAML). */
 function withRules(rules: string, extra = 'windowApproval: none\n'): string {
   return `${extra}rules:\n${rules}`;
-}
-
-function policyOf(rules: PolicyRule[]): Policy {
-  return {
-    maxWindowSeconds: 3600,
-    windowApproval: 'none',
-    rules,
-    approvers: ['oncall@example.com'],
-    minApprovals: 1,
-    approvalTimeoutSeconds: 900,
-  };
 }
 
 function decide(policy: Policy, method: string, path: string, query: Record<string, string[]> = {}) {
