@@ -11,7 +11,7 @@ import { writeFileSync } from 'node:fs';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { down, up, type UpResult } from '../test/cluster/harness.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, TRANSCRIPT_BUCKET } from '../local/stack.ts';
-import { transcriptKeyFor } from '../lambdas/proxy/gateway.ts';
+import { transcriptKeyFor } from '../lambdas/core/transcripts.ts';
 import { agentToken, keepAliveClient, readText, startStackProcess, stats, stopStack, windowToken, type StackProcess } from './support.ts';
 
 const CONNECTION = 'load';

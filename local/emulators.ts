@@ -3,8 +3,6 @@
 // event loop instead of on it — as remote AWS services would.
 import { Worker } from 'node:worker_threads';
 
-export type { EmulatorServers } from './emulators-worker.ts';
-
 export interface EmulatorEndpoints {
   dynamodb: string;
   s3: string;

@@ -13,7 +13,6 @@ import { isStreamingHandler, PRELUDE_DELIMITER } from './awslambda.ts';
 /** API Gateway's own payload limit. */
 const MAX_PAYLOAD_BYTES = 10 * 1024 * 1024;
 
-export type LocalHandler = (event: APIGatewayProxyEvent, ...rest: never[]) => Promise<unknown>;
 export type LocalHandlers = Record<FunctionName, unknown>;
 
 export interface LocalServerOptions {

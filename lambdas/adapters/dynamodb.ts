@@ -29,9 +29,6 @@ export interface TableNames {
 }
 
 /** Table shapes, shared by the local stack (CreateTable) and the CDK construct. */
-export const stateTableIndexes = ['byAgent', 'byConnection', 'byType'] as const;
-export const recordsTableIndexes = ['byAgent', 'byConnection', 'byDay'] as const;
-
 export function stateTableDefinition(tableName: string): CreateTableCommandInput {
   return {
     TableName: tableName,

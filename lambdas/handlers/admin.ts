@@ -7,7 +7,7 @@ import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
 import { parsePolicy } from '../core/policy.ts';
 import { parseDuration } from '../core/durations.ts';
-import { unspool } from '../proxy/gateway.ts';
+import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent, recordEventAfter } from '../runtime/events.ts';
 import { revokeWindow } from '../runtime/window-lifecycle.ts';

@@ -9,6 +9,7 @@ import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { AirlockError } from '../core/status.ts';
 import { newId } from '../core/ids.ts';
 import { redactBody } from '../core/redaction.ts';
+import { recordEvent } from '../runtime/events.ts';
 import type { HeldRequest, RequestApprovalGate } from './gateway.ts';
 
 const BODY_PREVIEW_BYTES = 2048;
@@ -113,12 +114,9 @@ export class RequestApprovals implements RequestApprovalGate {
     return approval;
   }
 
-  private async recordEvent(approval: Approval, type: string, actor: string, detail: Record<string, string>): Promise<void> {
-    try {
-      await this.records.putEvent({ id: newId('evt'), time: this.now(), type, agent: approval.agentName, agentId: approval.agentId, connection: approval.connection, subject: approval.id, actor, detail });
-    } catch {
-      throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
-    }
+  /** Recorded before anything else happens; 503 when it cannot be. */
+  private recordEvent(approval: Approval, type: string, actor: string, detail: Record<string, string>): Promise<void> {
+    return recordEvent(this.records, { time: this.now(), type, agent: approval.agentName, agentId: approval.agentId, connection: approval.connection, subject: approval.id, actor, detail });
   }
 }
 

@@ -11,7 +11,6 @@
 //                Impersonate-* never forwarded; the response is streamed
 //   8 complete   record status/bytes/duration, transcript (redacted) to S3
 import { createHash } from 'node:crypto';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, Connection, Grant, RequestRecord } from '../core/model.ts';
@@ -22,6 +21,7 @@ import { AirlockError, asAirlockError, kubernetesStatus } from '../core/status.t
 import { assertWindowOpen } from '../core/windows.ts';
 import { newId, NAME_PATTERN } from '../core/ids.ts';
 import { redactBody, redactHeaders, type RedactionContext } from '../core/redaction.ts';
+import { spool, transcriptKeyFor } from '../core/transcripts.ts';
 import type { TokenClaims, TokenService } from '../core/tokens.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamAuth } from './upstream-auth.ts';
@@ -452,27 +452,6 @@ export class Gateway {
     }
     await this.finish(record, request, { status: refusal.status, headers: {}, captured: Buffer.from(statusBody), complete: true, bytes: Buffer.byteLength(statusBody), contentType: 'application/json' }, started);
   }
-}
-
-/** Largest spooled transcript kept in a record (DynamoDB items are limited to 400 KB). */
-const SPOOL_LIMIT_BYTES = 300 * 1024;
-
-/** gzip+base64 of a transcript, or of a note saying how much did not fit. */
-export function spool(body: string): string {
-  const packed = gzipSync(body).toString('base64');
-  if (packed.length <= SPOOL_LIMIT_BYTES) return packed;
-  return gzipSync(JSON.stringify({ note: `transcript of ${body.length} bytes too large to keep in the record while S3 was unavailable` })).toString('base64');
-}
-
-export function unspool(packed: string): string {
-  return gunzipSync(Buffer.from(packed, 'base64')).toString('utf8');
-}
-
-/** Predictable, sortable transcript keys: transcripts/{connection}/{yyyy}/{mm}/{dd}/{id}.json */
-export function transcriptKeyFor(record: { id: string; connection: string; time: number }): string {
-  const day = new Date(record.time).toISOString().slice(0, 10).replaceAll('-', '/');
-  const connection = NAME_PATTERN.test(record.connection) ? record.connection : '_invalid';
-  return `transcripts/${connection}/${day}/${record.id}.json`;
 }
 
 function describe(kube: KubeRequest): string {

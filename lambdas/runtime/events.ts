@@ -16,7 +16,7 @@ export async function recordEvent(records: RecordStore, event: EventInput): Prom
     await records.putEvent({ id: newId('evt'), ...event });
   } catch (error) {
     logger.error('audit event not written; refusing', { type: event.type, subject: event.subject, error: error instanceof Error ? error.message : String(error) });
-    throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was granted; retry shortly');
+    throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was granted or forwarded; retry shortly');
   }
 }
 

@@ -6,7 +6,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../support/kubectl.ts';
-import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
+import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
 const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
@@ -14,18 +14,6 @@ const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
 const browserMissing = !existsSync(CHROMIUM) && process.env.AIRLOCK_E2E !== 'require';
 if (browserMissing) console.log(`approval browser test skipped: no Chromium at ${CHROMIUM} (apt install chromium)`);
 
-const POLICY = `windowApproval: none
-approvers: [oncall@example.com]
-rules:
-  - effect: deny
-    resources: [secrets]
-  - effect: allow
-    verbs: [get, list, watch]
-    namespaces: [prod]
-  - effect: approve
-    verbs: [delete, deletecollection, patch, update, create]
-    namespaces: [prod]
-`;
 
 describe.skipIf(!cluster || browserMissing)('destructive requests wait for a human (real kubectl, real Chromium)', () => {
   let env: TestStack;
@@ -43,7 +31,7 @@ describe.skipIf(!cluster || browserMissing)('destructive requests wait for a hum
 
   beforeAll(async () => {
     env = await startTestStack();
-    await env.createConnection('prod-cluster', { cluster: cluster!, policy: POLICY });
+    await env.createConnection('prod-cluster', { cluster: cluster!, policy: EXAMPLE_POLICY });
     agent = await env.createAgent('careful-agent');
     const window = await agent.cli(['access', 'request', '--connection', 'prod-cluster', '--duration', '30m', '--reason', 'clean up stuck pods', '--ticket', 'CHG-7']);
     expect(window.code, window.stderr).toBe(0);

@@ -144,5 +144,8 @@ rules:
     namespaces: [prod]
 `;
 
+/** The contract's example policy with windows open at once (examples/policy.yaml). */
+export const EXAMPLE_POLICY = readFileSync(new URL('../../examples/policy.yaml', import.meta.url), 'utf8');
+
 /** The contract's example policy, windows needing approval (examples/policy-approval.yaml). */
 export const APPROVAL_POLICY = readFileSync(new URL('../../examples/policy-approval.yaml', import.meta.url), 'utf8');
