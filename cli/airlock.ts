@@ -193,12 +193,19 @@ export function buildProgram(io: Io): Command {
       policy: readText(options.policy!, 'policy file'),
     };
   };
+  type SavedConnection = { name: string; policyVersion: string; warnings?: string[] };
+  // Broad rules that would reach credentials or RBAC: saved, but the admin is told what they do not cover.
+  const warnAboutPolicy = (body: SavedConnection) => {
+    for (const warning of body.warnings ?? []) io.err(`warning: ${warning}`);
+  };
   connectionOptions(connections.command('create <name>').description('add a connection with its policy')).action(async (name: string, options: Record<string, string>) => {
-    const { body } = await adminClient(globals()).call<{ name: string; policyVersion: string }>('POST', 'v1/connections', { name, ...connectionBody(options) });
+    const { body } = await adminClient(globals()).call<SavedConnection>('POST', 'v1/connections', { name, ...connectionBody(options) });
+    warnAboutPolicy(body);
     print(`connection ${body.name} created (policy ${body.policyVersion.slice(0, 19)})`, body);
   });
   connectionOptions(connections.command('update <name>').description('replace a connection (server, CA, credential, policy)')).action(async (name: string, options: Record<string, string>) => {
-    const { body } = await adminClient(globals()).call<{ name: string; policyVersion: string }>('PUT', `v1/connections/${encodeURIComponent(name)}`, connectionBody(options));
+    const { body } = await adminClient(globals()).call<SavedConnection>('PUT', `v1/connections/${encodeURIComponent(name)}`, connectionBody(options));
+    warnAboutPolicy(body);
     print(`connection ${body.name} updated (policy ${body.policyVersion.slice(0, 19)})`, body);
   });
   connections

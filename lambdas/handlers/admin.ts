@@ -5,7 +5,7 @@ import type { Agent, Connection, ConnectionCredential, Grant } from '../core/mod
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
-import { parsePolicy } from '../core/policy.ts';
+import { escalationWarnings, parsePolicy } from '../core/policy.ts';
 import { parseDuration } from '../core/durations.ts';
 import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
@@ -172,7 +172,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       };
       await recordEvent(services.records, { time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'create');
-      return { status: 201, body: connectionView(connection, true) };
+      return { status: 201, body: { ...connectionView(connection, true), warnings: escalationWarnings(parsed.policy) } };
     },
 
     'PUT /v1/connections/{name}': async (event) => {
@@ -193,7 +193,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       };
       await recordEvent(services.records, { time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'replace');
-      return { status: 200, body: connectionView(connection, true) };
+      return { status: 200, body: { ...connectionView(connection, true), warnings: escalationWarnings(parsed.policy) } };
     },
 
     'GET /v1/connections': async (event) => {

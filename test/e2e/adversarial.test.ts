@@ -640,7 +640,6 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
         verb: 'patch',
       },
       { what: 'DELETE on a collection (deletecollection)', method: 'DELETE', path: `${ADV}/api/v1/namespaces/prod/configmaps?labelSelector=${encodeURIComponent(LABEL)}`, verb: 'deletecollection' },
-      { what: 'DELETE of the prod Namespace itself', method: 'DELETE', path: `${ADV}/api/v1/namespaces/prod`, verb: 'delete' },
       {
         what: 'PUT on deployments/scale (update on a subresource)',
         method: 'PUT',
@@ -652,6 +651,13 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
     ])('$what is held for approval: 403 approval_required, target untouched', async ({ method, path, body, contentType, verb }) => {
       const record = await expectRefused(await send(method, path, { body, contentType }), 403, 'approval_required', 'held');
       expect(record.verb).toBe(verb);
+    });
+
+    it('DELETE of the prod Namespace is refused outright: it would delete the Secrets a deny rule guards (issue 9)', async () => {
+      const sent = await send('DELETE', `${ADV}/api/v1/namespaces/prod`);
+      const record = await expectRefused(sent, 403, 'forbidden_by_policy', 'denied');
+      expect(record.verb).toBe('delete');
+      expect(sent.kube?.message).toContain('deleting namespace prod deletes every object in it: rule 1 (deny resources [secrets])');
     });
 
     it.each([
