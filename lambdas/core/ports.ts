@@ -40,7 +40,8 @@ export interface StateStore {
   /** The approval currently bound to a request fingerprint, if any. */
   getApprovalIdForFingerprint(fingerprint: string): Promise<string | undefined>;
   bindFingerprint(fingerprint: string, approvalId: string, previousApprovalId: string | undefined, expiresAt: number): Promise<boolean>;
-  listApprovals(filter: { agentId?: string; status?: Approval['status'] }): Promise<Approval[]>;
+  /** Newest first, by agent or by connection (an index: may lag a just-created approval by a moment). */
+  listApprovals(filter: { agentId?: string; connection?: string; status?: Approval['status'] }): Promise<Approval[]>;
 }
 
 export interface RecordQuery {
