@@ -5,6 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
 import { formatDuration, parseDuration } from './durations.ts';
+import { escalationOf, escalationSamples, type RequestCheck } from './effects.ts';
 import { KUBE_VERBS, type KubeRequest } from './kube-request.ts';
 import { AirlockError } from './status.ts';
 
@@ -467,6 +468,8 @@ function resourceMatches(rule: PolicyRule, request: KubeRequest): boolean {
   const entries = rule.resources;
   if (entries === undefined) return true;
   if (request.kind !== 'resource') return false;
+  // Every resource (a namespace deletion's effect): any restricting rule reaches it; only a rule for every resource allows it.
+  if (request.resource === '*') return rule.effect !== 'allow' || entries.includes('*');
   return entries.some((entry) => {
     if (entry === '*') return true;
     const slash = entry.indexOf('/');
@@ -493,20 +496,29 @@ export function ruleMatches(rule: PolicyRule, request: KubeRequest, scope: 'exac
   const broad = scope === 'broad' && request.kind === 'resource';
   return (
     entryMatches(rule.verbs, request.verb) &&
-    entryMatches(rule.apiGroups, request.apiGroup) &&
+    (request.apiGroup === '*' ? rule.effect !== 'allow' || entryMatches(rule.apiGroups, '*') : entryMatches(rule.apiGroups, request.apiGroup)) &&
     resourceMatches(rule, request) &&
     scopedMatches(rule.namespaces, request.namespace, broad) &&
     scopedMatches(rule.names, request.name, broad)
   );
 }
 
-function firstMatch(policy: Policy, request: KubeRequest, effect: RuleEffect, scope?: 'exact' | 'broad'): PolicyDecision | undefined {
-  const index = policy.rules.findIndex((rule) => rule.effect === effect && ruleMatches(rule, request, scope));
+/** Whether the rule lists `entry` itself in resources (not '*', not 'x/*', not omitted). */
+function namesResource(rule: PolicyRule, entry: string): boolean {
+  return rule.resources?.includes(entry) ?? false;
+}
+
+function firstMatch(policy: Policy, request: KubeRequest, effect: RuleEffect, scope?: 'exact' | 'broad', counts: (rule: PolicyRule) => boolean = () => true): PolicyDecision | undefined {
+  const index = policy.rules.findIndex((rule) => rule.effect === effect && ruleMatches(rule, request, scope) && counts(rule));
   if (index < 0) return undefined;
   return { effect, ruleIndex: index, reason: describeRule(policy.rules[index]!, index) };
 }
 
-/** deny beats approve beats allow; nothing matching is a deny. */
+/**
+ * deny beats approve beats allow; nothing matching is a deny. A request that mints a
+ * credential or widens rights (effects.ts escalationOf) is allowed or held only by a
+ * rule that names its resource; broad rules still deny and hold it.
+ */
 export function evaluatePolicy(policy: Policy, request: KubeRequest): PolicyDecision {
   if (request.kind === 'nonresource') {
     return {
@@ -520,12 +532,68 @@ export function evaluatePolicy(policy: Policy, request: KubeRequest): PolicyDeci
   if (request.kind === 'discovery') {
     return { effect: 'allow', ruleIndex: -1, reason: 'discovery (read-only API metadata)' };
   }
-  const approve = firstMatch(policy, request, 'approve');
+  const escalation = escalationOf(request);
+  const permits = (rule: PolicyRule) => escalation === undefined || namesResource(rule, escalation.entry);
+  const approve = firstMatch(policy, request, 'approve', undefined, permits);
   if (approve) return approve;
-  const allow = firstMatch(policy, request, 'allow');
-  if (!allow) return { effect: 'deny', ruleIndex: -1, reason: 'no rule matches (default deny)' };
+  const allow = firstMatch(policy, request, 'allow', undefined, permits);
+  if (!allow) {
+    const broad = escalation && (firstMatch(policy, request, 'approve') ?? firstMatch(policy, request, 'allow'));
+    if (escalation && broad) {
+      return {
+        effect: 'deny',
+        ruleIndex: -1,
+        reason: `this ${escalation.why}, so only a rule that names ${escalation.entry} in resources can allow it (${broad.reason} is broad)`,
+      };
+    }
+    return { effect: 'deny', ruleIndex: -1, reason: 'no rule matches (default deny)' };
+  }
   // An allowed request that may reach what an approve rule guards (e.g.
   // deletecollection across all namespaces vs. approve in prod) needs approval too.
   // Broad approve matching only ever tightens an allow, never loosens a deny.
   return firstMatch(policy, request, 'approve', 'broad') ?? allow;
+}
+
+/**
+ * Decides a request from all its checks (effects.ts checksOf; the request itself first):
+ * refused if any check is denied, held if any is held, else allowed. A check no rule
+ * allows is covered when the rule that decided the request names one of its `coveredBy`.
+ */
+export function evaluateRequest(policy: Policy, checks: readonly RequestCheck[]): PolicyDecision {
+  const [own, ...derived] = checks;
+  if (own === undefined) throw new Error('evaluateRequest needs the request itself');
+  const first = evaluatePolicy(policy, own.request);
+  if (first.effect === 'deny') return first;
+  const deciding = policy.rules[first.ruleIndex];
+  let held: PolicyDecision | undefined = first.effect === 'approve' ? first : undefined;
+  for (const check of derived) {
+    const decision = evaluatePolicy(policy, check.request);
+    const notAllowed = decision.effect === 'deny' && decision.ruleIndex === -1;
+    if (notAllowed && deciding && check.coveredBy?.some((entry) => namesResource(deciding, entry) || (deciding.verbs?.includes(entry as never) ?? false))) continue;
+    const because = { ...decision, reason: `${check.why}: ${decision.reason}` };
+    if (decision.effect === 'deny') return because;
+    if (decision.effect === 'approve') held ??= because;
+  }
+  return held ?? first;
+}
+
+/**
+ * Where a broad permissive rule reaches a request that mints a credential or widens
+ * rights: Airlock refuses those unless a rule names them, and says so when a policy is saved.
+ */
+export function escalationWarnings(policy: Policy): string[] {
+  const namespaces = new Set<string>(['default']);
+  for (const rule of policy.rules) for (const namespace of rule.namespaces ?? []) if (namespace !== '*') namespaces.add(namespace);
+  const warnings = new Map<string, string>();
+  for (const namespace of namespaces) {
+    for (const request of escalationSamples(namespace)) {
+      const escalation = escalationOf(request)!;
+      if (evaluatePolicy(policy, request).effect !== 'deny' || firstMatch(policy, request, 'deny')) continue;
+      const broad = firstMatch(policy, request, 'approve') ?? firstMatch(policy, request, 'allow');
+      if (!broad) continue;
+      const what = `${request.verb} ${escalation.entry}`;
+      warnings.set(`${broad.ruleIndex}:${what}`, `${broad.reason} would reach ${what} (it ${escalation.why}); Airlock refuses it unless a rule names ${escalation.entry} in resources`);
+    }
+  }
+  return [...warnings.values()];
 }

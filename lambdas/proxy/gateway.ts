@@ -16,7 +16,8 @@ import type { IncomingMessage } from 'node:http';
 import type { Agent, Connection, Grant, RequestRecord } from '../core/model.ts';
 import type { RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
 import { parseKubeRequest, type KubeRequest } from '../core/kube-request.ts';
-import { evaluatePolicy, type PolicyDecision } from '../core/policy.ts';
+import { checksOf } from '../core/effects.ts';
+import { evaluateRequest, type PolicyDecision } from '../core/policy.ts';
 import { AirlockError, asAirlockError, kubernetesStatus } from '../core/status.ts';
 import { assertWindowOpen } from '../core/windows.ts';
 import { newId, NAME_PATTERN } from '../core/ids.ts';
@@ -179,8 +180,8 @@ export class Gateway {
       trace.agent = agent.name;
       trace.policyVersion = connection.policyVersion;
 
-      // 4 scope
-      const decision = evaluatePolicy(connection.policy, kube);
+      // 4 scope: every verb the API server authorizes the request as, and every effect it has
+      const decision = evaluateRequest(connection.policy, checksOf(kube, { contentType: request.headers['content-type']?.[0], body: request.body }));
       trace.reason = decision.reason;
       if (decision.effect === 'deny') {
         throw new AirlockError(403, 'forbidden_by_policy', `${describe(kube)} is not allowed on "${connection.name}": ${decision.reason}`);

@@ -191,10 +191,21 @@ function oracleMatches(rule: PolicyRule, request: KubeRequest, broad: boolean): 
 function oracleEffect(policy: Policy, request: KubeRequest): RuleEffect {
   if (request.kind === 'nonresource') return 'deny';
   const matches = (effect: RuleEffect, broad: boolean) => policy.rules.some((rule) => rule.effect === effect && oracleMatches(rule, request, broad));
+  // Within these generators, the requests CONTRACT.md lists as credentials: only a rule naming them permits them.
+  const escalation =
+    request.kind === 'resource' && request.apiGroup === ''
+      ? request.resource === 'secrets' && ['get', 'list', 'watch'].includes(request.verb)
+        ? 'secrets'
+        : request.resource === 'nodes' && request.subresource === 'proxy'
+          ? 'nodes/proxy'
+          : undefined
+      : undefined;
+  const permits = (effect: RuleEffect) =>
+    policy.rules.some((rule) => rule.effect === effect && oracleMatches(rule, request, false) && (escalation === undefined || (rule.resources ?? []).includes(escalation)));
   if (matches('deny', true)) return 'deny';
   if (request.kind === 'discovery') return 'allow';
-  if (matches('approve', false)) return 'approve';
-  if (!matches('allow', false)) return 'deny';
+  if (permits('approve')) return 'approve';
+  if (!permits('allow')) return 'deny';
   return matches('approve', true) ? 'approve' : 'allow';
 }
 

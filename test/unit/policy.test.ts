@@ -458,7 +458,7 @@ describe('requests that reach every namespace', () => {
   const policy = (rules: PolicyRule[]) => ({ ...parsePolicy('windowApproval: none\nrules: [{effect: allow}]').policy, rules });
 
   it('a namespaced deny stops the all-namespaces form of the same request', () => {
-    const rules: PolicyRule[] = [{ effect: 'deny', resources: ['secrets'], namespaces: ['kube-system'] }, { effect: 'allow', verbs: ['list'] }];
+    const rules: PolicyRule[] = [{ effect: 'deny', resources: ['secrets'], namespaces: ['kube-system'] }, { effect: 'allow', verbs: ['list'], resources: ['secrets'] }];
     expect(evaluatePolicy(policy(rules), list('/api/v1/secrets')).effect).toBe('deny');
     expect(evaluatePolicy(policy(rules), list('/api/v1/namespaces/prod/secrets')).effect).toBe('allow');
   });
