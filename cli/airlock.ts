@@ -168,6 +168,14 @@ export function buildProgram(io: Io): Command {
       print(`agent ${body.name} disabled; ${body.windowsRevoked} window(s) revoked, ${body.approvalsCancelled} held request approval(s) cancelled`, body);
     });
 
+  agents
+    .command('enable <name>')
+    .description('let a disabled agent ask for new windows (its old windows and approvals stay ended)')
+    .action(async (name: string) => {
+      const { body } = await adminClient(globals()).call<{ name: string }>('POST', `v1/agents/${encodeURIComponent(name)}/enable`);
+      print(`agent ${body.name} enabled`, body);
+    });
+
   const connections = program.command('connections').description('manage connections to clusters (admin)');
   const connectionOptions = (command: Command) =>
     command

@@ -208,6 +208,10 @@ export class DynamoStateStore implements StateStore {
     return agent;
   }
 
+  enableAgent(id: string): Promise<Agent | undefined> {
+    return this.update<Agent>(`AGENT#${id}`, { status: 'enabled' }, 'attribute_exists(pk) AND #status = :disabled', { ':disabled': 'disabled' }, { '#status': 'status' });
+  }
+
   async setAgentRevokedBefore(id: string, at: number): Promise<void> {
     const agent = await this.update<Agent>(`AGENT#${id}`, { revokedBefore: at }, 'attribute_exists(pk)');
     if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);

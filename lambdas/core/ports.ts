@@ -17,6 +17,8 @@ export interface StateStore {
   listAgents(): Promise<Agent[]>;
   /** Disables (and revokes) an agent; returns the updated agent. */
   disableAgent(id: string, at: number): Promise<Agent>;
+  /** Enables a disabled agent again (its revokedBefore stays: windows from before stay void). Undefined when it was not disabled. */
+  enableAgent(id: string): Promise<Agent | undefined>;
   setAgentRevokedBefore(id: string, at: number): Promise<void>;
 
   putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void>;

@@ -156,6 +156,19 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked, approvalsCancelled: cancelled } };
     },
 
+    'POST /v1/agents/{name}/enable': async (event) => {
+      // Lets a disabled agent ask for new windows; nothing from before comes back (windows stay revoked, approvals cancelled).
+      const { services, actor } = await admin(event);
+      const agentName = pathParameter(event, 'name');
+      const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
+      if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
+      if (agent.status === 'enabled') throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
+      await recordEvent(services.records, { time: services.now(), type: 'agent.enabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      const enabled = await services.state.enableAgent(agent.id);
+      if (!enabled) throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
+      return { status: 200, body: agentView(enabled) };
+    },
+
     'POST /v1/connections': async (event) => {
       const { services, actor } = await admin(event);
       const input = jsonBody(event, CreateConnection);

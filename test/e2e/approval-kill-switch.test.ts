@@ -121,7 +121,7 @@ describe.skipIf(!cluster)('approvals die with the kill switch (real kubectl, rea
     expect(events.items).toContainEqual(expect.objectContaining({ type: 'approval.cancelled', subject: approvalId, detail: expect.objectContaining({ reason: expect.stringContaining('revoked by admin') }) }));
   });
 
-  it('an approval granted before `agents disable` is cancelled, and the disabled agent cannot spend it', async () => {
+  it('an approval granted before `agents disable` is not spent after `agents enable` in a new window', async () => {
     const agent = await env.createAgent('disabled-agent');
     await h.openWindow(agent);
     const kubeconfig = await agent.kubeconfig(CONNECTION);
@@ -131,12 +131,20 @@ describe.skipIf(!cluster)('approvals die with the kill switch (real kubectl, rea
     const disabled = await env.cli(['agents', 'disable', 'disabled-agent']);
     expect(disabled.code, disabled.stderr).toBe(0);
     expect(disabled.stdout).toContain('1 held request approval(s) cancelled');
-    await h.showsCancelled(undefined, approvalId, 'the agent was disabled by admin at');
-
-    const retry = await kubectl(['delete', 'configmap', name, '-n', 'prod'], { kubeconfig });
-    expect(retry.code).not.toBe(0);
+    const whileDisabled = await kubectl(['delete', 'configmap', name, '-n', 'prod'], { kubeconfig });
+    expect(whileDisabled.code).not.toBe(0);
     expect(await configMapExists(name)).toBe(true);
-    expect((await env.stack.services.state.getApproval(approvalId))!.status).toBe('cancelled');
+
+    const enabled = await env.cli(['agents', 'enable', 'disabled-agent']);
+    expect(enabled.code, enabled.stderr).toBe(0);
+    expect(enabled.stdout).toContain('agent disabled-agent enabled');
+    const again = await env.cli(['agents', 'enable', 'disabled-agent']);
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('already enabled; nothing was changed');
+
+    await h.openWindow(agent);
+    await h.retryIsRefused(kubeconfig, name, approvalId, 'the agent was disabled by admin at');
+    await h.showsCancelled(agent, approvalId, 'the agent was disabled by admin at');
   });
 
   it('an approval granted before `airlock revoke --connection` is not spent in the next window', async () => {
