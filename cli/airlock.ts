@@ -164,8 +164,16 @@ export function buildProgram(io: Io): Command {
     .command('disable <name>')
     .description('disable an agent and revoke all its windows at once')
     .action(async (name: string) => {
-      const { body } = await adminClient(globals()).call<{ name: string; windowsRevoked: number }>('POST', `v1/agents/${encodeURIComponent(name)}/disable`);
-      print(`agent ${body.name} disabled; ${body.windowsRevoked} window(s) revoked`, body);
+      const { body } = await adminClient(globals()).call<{ name: string; windowsRevoked: number; approvalsCancelled: number }>('POST', `v1/agents/${encodeURIComponent(name)}/disable`);
+      print(`agent ${body.name} disabled; ${body.windowsRevoked} window(s) revoked, ${body.approvalsCancelled} held request approval(s) cancelled`, body);
+    });
+
+  agents
+    .command('enable <name>')
+    .description('let a disabled agent ask for new windows (its old windows and approvals stay ended)')
+    .action(async (name: string) => {
+      const { body } = await adminClient(globals()).call<{ name: string }>('POST', `v1/agents/${encodeURIComponent(name)}/enable`);
+      print(`agent ${body.name} enabled`, body);
     });
 
   const connections = program.command('connections').description('manage connections to clusters (admin)');
@@ -231,8 +239,8 @@ export function buildProgram(io: Io): Command {
     .option('--connection <name>')
     .action(async (options: { agent?: string; connection?: string }) => {
       if (!!options.agent === !!options.connection) throw new UsageError('give exactly one of --agent or --connection');
-      const { body } = await adminClient(globals()).call<{ windowsRevoked: number }>('POST', 'v1/revocations', options);
-      print(`revoked ${options.agent ? `agent ${options.agent}` : `connection ${options.connection}`}: ${body.windowsRevoked} window(s) ended`, body);
+      const { body } = await adminClient(globals()).call<{ windowsRevoked: number; approvalsCancelled: number }>('POST', 'v1/revocations', options);
+      print(`revoked ${options.agent ? `agent ${options.agent}` : `connection ${options.connection}`}: ${body.windowsRevoked} window(s) ended, ${body.approvalsCancelled} held request approval(s) cancelled`, body);
     });
 
   const audit = program.command('audit').description('who did what (admin)');
@@ -372,7 +380,7 @@ export function buildProgram(io: Io): Command {
       if (!Number.isFinite(timeout) || timeout < 0) throw new UsageError('--timeout: seconds');
       const deadline = Date.now() + timeout * 1000;
       let last = '';
-      let approval: { id: string; status: string; approvals: number; minApprovals: number; summary: string; expiresAt: string };
+      let approval: { id: string; status: string; approvals: number; minApprovals: number; summary: string; expiresAt: string; cancelReason?: string };
       for (;;) {
         approval = (await client.call<typeof approval>('GET', `v1/approvals/${encodeURIComponent(id)}`)).body;
         const progress = `${approval.status} (${approval.approvals}/${approval.minApprovals} approvals, expires ${approval.expiresAt})`;
@@ -386,7 +394,7 @@ export function buildProgram(io: Io): Command {
           ? `approved: retry the same request now (once): ${approval.summary}`
           : approval.status === 'pending'
             ? `still pending after ${timeout} s`
-            : `${approval.status}: ${approval.summary}`,
+            : `${approval.status}: ${approval.summary}${approval.cancelReason ? ` (${approval.cancelReason})` : ''}`,
         approval,
       );
       if (approval.status === 'pending') throw new ExitCode(EXIT.pending);

@@ -45,6 +45,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'POST', resource: '/v1/agents', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/agents', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/agents/{name}/disable', function: 'admin', auth: 'admin' },
+  { method: 'POST', resource: '/v1/agents/{name}/enable', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/connections', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/connections', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/connections/{name}', function: 'admin', auth: 'admin' },

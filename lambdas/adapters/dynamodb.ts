@@ -208,6 +208,10 @@ export class DynamoStateStore implements StateStore {
     return agent;
   }
 
+  enableAgent(id: string): Promise<Agent | undefined> {
+    return this.update<Agent>(`AGENT#${id}`, { status: 'enabled' }, 'attribute_exists(pk) AND #status = :disabled', { ':disabled': 'disabled' }, { '#status': 'status' });
+  }
+
   async setAgentRevokedBefore(id: string, at: number): Promise<void> {
     const agent = await this.update<Agent>(`AGENT#${id}`, { revokedBefore: at }, 'attribute_exists(pk)');
     if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);
@@ -357,16 +361,28 @@ export class DynamoStateStore implements StateStore {
     }
   }
 
-  async listApprovals(filter: { agentId?: string; status?: Approval['status'] }): Promise<Approval[]> {
-    const items = filter.agentId
+  async listApprovals(filter: { agentId?: string; connection?: string; status?: Approval['status'] }): Promise<Approval[]> {
+    const [index, key, sortKey, value] = filter.agentId
+      ? ['byAgent', 'gsi1pk', 'gsi1sk', `AGENT#${filter.agentId}`]
+      : filter.connection
+        ? ['byConnection', 'gsi2pk', 'gsi2sk', `CONN#${filter.connection}`]
+        : [];
+    const items = index
       ? await this.queryAll({
-          IndexName: 'byAgent',
-          KeyConditionExpression: 'gsi1pk = :k AND begins_with(gsi1sk, :p)',
-          ExpressionAttributeValues: { ':k': `AGENT#${filter.agentId}`, ':p': 'APPROVAL#' },
+          IndexName: index,
+          KeyConditionExpression: `${key} = :k AND begins_with(${sortKey}, :p)`,
+          ExpressionAttributeValues: { ':k': value, ':p': 'APPROVAL#' },
           ScanIndexForward: false,
         })
       : [];
-    return items.map((item) => strip<Approval>(item)!).filter((approval) => !filter.status || approval.status === filter.status);
+    return items
+      .map((item) => strip<Approval>(item)!)
+      .filter(
+        (approval) =>
+          (!filter.status || approval.status === filter.status) &&
+          (!filter.connection || approval.connection === filter.connection) &&
+          (!filter.agentId || approval.agentId === filter.agentId),
+      );
   }
 }
 

@@ -93,13 +93,19 @@ export interface Approval {
   fingerprint?: string;
   /** request approvals: the request line, for the approver */
   request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
-  /** window approvals: the grant it activates */
+  /**
+   * window approvals: the grant it activates. request approvals: the window it
+   * was asked in; it can be spent only by a request of that same window.
+   */
   grantId?: string;
   executionArn?: string;
   taskToken?: string;
   decidedAt?: number;
   consumedAt?: number;
   consumedBy?: string;
+  /** Set with status `cancelled`: when, and why (revoke, disable, the window's end), in words an approver reads. */
+  cancelledAt?: number;
+  cancelReason?: string;
   policyVersion: string;
 }
 

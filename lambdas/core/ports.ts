@@ -17,6 +17,8 @@ export interface StateStore {
   listAgents(): Promise<Agent[]>;
   /** Disables (and revokes) an agent; returns the updated agent. */
   disableAgent(id: string, at: number): Promise<Agent>;
+  /** Enables a disabled agent again (its revokedBefore stays: windows from before stay void). Undefined when it was not disabled. */
+  enableAgent(id: string): Promise<Agent | undefined>;
   setAgentRevokedBefore(id: string, at: number): Promise<void>;
 
   putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void>;
@@ -40,7 +42,8 @@ export interface StateStore {
   /** The approval currently bound to a request fingerprint, if any. */
   getApprovalIdForFingerprint(fingerprint: string): Promise<string | undefined>;
   bindFingerprint(fingerprint: string, approvalId: string, previousApprovalId: string | undefined, expiresAt: number): Promise<boolean>;
-  listApprovals(filter: { agentId?: string; status?: Approval['status'] }): Promise<Approval[]>;
+  /** Newest first, by agent or by connection (an index: may lag a just-created approval by a moment). */
+  listApprovals(filter: { agentId?: string; connection?: string; status?: Approval['status'] }): Promise<Approval[]>;
 }
 
 export interface RecordQuery {

@@ -175,6 +175,8 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
           minApprovals: approval.minApprovals,
           expiresAt: new Date(approval.expiresAt).toISOString(),
           ...(approval.grantId ? { window: approval.grantId } : {}),
+          ...(approval.status === 'cancelled' && approval.cancelReason ? { cancelReason: approval.cancelReason } : {}),
+          ...(approval.cancelledAt ? { cancelledAt: new Date(approval.cancelledAt).toISOString() } : {}),
         },
       };
     },

@@ -10,7 +10,7 @@ import { parseDuration } from '../core/durations.ts';
 import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent, recordEventAfter } from '../runtime/events.ts';
-import { revokeWindow } from '../runtime/window-lifecycle.ts';
+import { cancelRequestApprovals, revokeWindow } from '../runtime/window-lifecycle.ts';
 import { httpHandler, jsonBody, pathParameter, queryParameter, router, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
@@ -151,8 +151,22 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
       const disabled = await services.state.disableAgent(agent.id, services.now());
       await recordEventAfter(services.records, { time: services.now(), type: 'agent.disabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      const cancelled = await cancelRequestApprovals(services, { agentId: agent.id }, `the agent was disabled by ${actor} at ${new Date(disabled.disabledAt ?? services.now()).toISOString()}`, actor);
       const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'agent disabled');
-      return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked } };
+      return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked, approvalsCancelled: cancelled } };
+    },
+
+    'POST /v1/agents/{name}/enable': async (event) => {
+      // Lets a disabled agent ask for new windows; nothing from before comes back (windows stay revoked, approvals cancelled).
+      const { services, actor } = await admin(event);
+      const agentName = pathParameter(event, 'name');
+      const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
+      if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
+      if (agent.status === 'enabled') throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
+      await recordEvent(services.records, { time: services.now(), type: 'agent.enabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      const enabled = await services.state.enableAgent(agent.id);
+      if (!enabled) throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
+      return { status: 200, body: agentView(enabled) };
     },
 
     'POST /v1/connections': async (event) => {
@@ -219,14 +233,17 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${input.agent}"`);
         // The marker voids every window started before now, even one an index has not shown yet.
         await services.state.setAgentRevokedBefore(agent.id, now);
+        // Held requests die with the kill switch: pending and approved-but-unused approvals are cancelled.
+        const cancelled = await cancelRequestApprovals(services, { agentId: agent.id }, `the agent was revoked by ${actor} at ${new Date(now).toISOString()}`, actor);
         const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'revoked by admin');
-        return { status: 200, body: { agent: agent.name, windowsRevoked: revoked, revokedBefore: new Date(now).toISOString() } };
+        return { status: 200, body: { agent: agent.name, windowsRevoked: revoked, approvalsCancelled: cancelled, revokedBefore: new Date(now).toISOString() } };
       }
       const connection = await services.state.getConnection(input.connection!);
       if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
       await services.state.setConnectionRevokedBefore(connection.name, now);
+      const cancelled = await cancelRequestApprovals(services, { connection: connection.name }, `connection ${connection.name} was revoked by ${actor} at ${new Date(now).toISOString()}`, actor);
       const revoked = await revokeGrants(services, await services.state.listGrants({ connection: connection.name }), actor, 'revoked by admin');
-      return { status: 200, body: { connection: connection.name, windowsRevoked: revoked, revokedBefore: new Date(now).toISOString() } };
+      return { status: 200, body: { connection: connection.name, windowsRevoked: revoked, approvalsCancelled: cancelled, revokedBefore: new Date(now).toISOString() } };
     },
 
     'GET /v1/audit': async (event) => {

@@ -10,7 +10,7 @@ import { isId } from '../core/ids.ts';
 import { header, httpHandler, pathParameter, queryParameter, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
-import { decide } from '../runtime/window-lifecycle.ts';
+import { cancelledMessage, decide } from '../runtime/window-lifecycle.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -73,6 +73,10 @@ function details(approval: Approval, now: number): string {
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
 }
 
+function capitalize(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
 function refuseAgentCredentials(event: APIGatewayProxyEvent): void {
   if (header(event, 'authorization')) {
     throw new AirlockError(403, 'agent_credentials_refused', 'approval pages are for people with an approval link; credentials are not accepted here');
@@ -109,7 +113,11 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       const title = approval.kind === 'window' ? `Access window for ${approval.agentName}?` : `Approve this request from ${approval.agentName}?`;
       const mine = approval.decisions.find((decision) => decision.approver === approver);
       let action: string;
-      if (mine) {
+      if (approval.status === 'cancelled') {
+        // Said first, even to an approver who already approved: that approval no longer lets anything through.
+        const yours = mine ? ` You had chosen to ${mine.decision} it at ${new Date(mine.at).toISOString()}; that no longer counts.` : '';
+        action = `<p class="status">${escape(capitalize(cancelledMessage(approval)))}. It can no longer be approved or used; there is nothing left to decide.${escape(yours)}</p>`;
+      } else if (mine) {
         action = `<p class="status">You chose to <strong>${mine.decision}</strong> this at ${new Date(mine.at).toISOString()}. A decision is made once.</p>`;
       } else if (approval.status !== 'pending') {
         action = `<p class="status">This request is <strong>${escape(approval.status)}</strong>; there is nothing left to decide.</p>`;

@@ -1,6 +1,7 @@
 // Step 5 of the path: a request that matches an `approve` rule passes only
 // with a one-time approval of that exact request (fingerprint over agent,
-// connection, method, canonical path+query, body SHA-256, policy version).
+// connection, method, canonical path+query, body SHA-256, policy version),
+// asked in the same window (grant) as the request that spends it.
 // Without one, it is held: an approval is created, its workflow notifies the
 // approvers, and the agent gets a 403 naming the approval to wait for.
 import type { Approval } from '../core/model.ts';
@@ -10,6 +11,7 @@ import { AirlockError } from '../core/status.ts';
 import { newId } from '../core/ids.ts';
 import { redactBody } from '../core/redaction.ts';
 import { recordEvent } from '../runtime/events.ts';
+import { cancelApproval } from '../runtime/window-lifecycle.ts';
 import type { HeldRequest, RequestApprovalGate } from './gateway.ts';
 
 const BODY_PREVIEW_BYTES = 2048;
@@ -40,9 +42,14 @@ export class RequestApprovals implements RequestApprovalGate {
       policyVersion: connection.policyVersion,
     });
     const boundId = await this.state.getApprovalIdForFingerprint(fingerprint);
-    const bound = boundId ? await this.state.getApproval(boundId) : undefined;
+    let bound = boundId ? await this.state.getApproval(boundId) : undefined;
     const now = this.now();
-    if (bound && bound.fingerprint === fingerprint && bound.agentId === agent.id) {
+    if (bound && bound.fingerprint === fingerprint && bound.agentId === agent.id && bound.grantId !== held.grant.id && (bound.status === 'pending' || bound.status === 'approved')) {
+      // Asked in another window: it is never spent here (even when the sweep at that window's end was missed).
+      const reason = `it was asked in window ${bound.grantId ?? '(none recorded)'}, and the same request came again in window ${held.grant.id}, which needs its own approval`;
+      bound = (await cancelApproval({ state: this.state, records: this.records, workflows: this.workflows, now: this.now }, bound.id, reason, 'gateway')) ?? (await this.state.getApproval(bound.id));
+    }
+    if (bound && bound.fingerprint === fingerprint && bound.agentId === agent.id && bound.grantId === held.grant.id) {
       if (bound.status === 'approved' && bound.expiresAt > now) {
         // Single use: only one request can move it from approved to consumed.
         const consumed = await this.state.updateApproval(bound.id, { status: ['approved'] }, { status: 'consumed', consumedAt: now, consumedBy: held.requestId });
@@ -54,6 +61,10 @@ export class RequestApprovals implements RequestApprovalGate {
       if (bound.status === 'pending' && bound.expiresAt > now) throw held403(bound, 'is waiting for approval');
     }
     const approval = await this.hold(held, fingerprint, bound?.id);
+    if (bound?.status === 'cancelled' && bound.agentId === agent.id && approval.id !== bound.id) {
+      const why = bound.cancelReason ? ` (${bound.cancelReason})` : '';
+      throw held403(approval, `was held again for a new approval, because approval ${bound.id} of this request was cancelled${why}; an approver has been emailed`);
+    }
     throw held403(approval, 'was held for approval; an approver has been emailed');
   }
 
@@ -92,6 +103,8 @@ export class RequestApprovals implements RequestApprovalGate {
         ...(held.body.length ? { bodyPreview: typeof preview === 'string' ? preview : JSON.stringify(preview).slice(0, BODY_PREVIEW_BYTES) } : {}),
       },
       policyVersion: connection.policyVersion,
+      // The window it is asked in: the only one whose requests can spend it.
+      grantId: grant.id,
     };
     // The request is recorded (write-ahead) by the gateway as "held"; the approval itself is an audit event first.
     await this.recordEvent(approval, 'approval.requested', agent.name, { request: held.requestId, rule: decision.reason });
@@ -100,7 +113,7 @@ export class RequestApprovals implements RequestApprovalGate {
       // Someone else held the same request at the same moment: wait for theirs.
       const winner = await this.state.getApprovalIdForFingerprint(fingerprint);
       const existing = winner ? await this.state.getApproval(winner) : undefined;
-      await this.state.updateApproval(approval.id, { status: ['pending'] }, { status: 'cancelled' });
+      await this.state.updateApproval(approval.id, { status: ['pending'] }, { status: 'cancelled', cancelledAt: now, cancelReason: `the same request was held at the same moment as approval ${winner ?? '(unknown)'}` });
       if (existing) return existing;
       throw new AirlockError(409, 'approval_conflict', 'another approval for this exact request was just created; retry');
     }
@@ -108,7 +121,7 @@ export class RequestApprovals implements RequestApprovalGate {
       const executionArn = await this.workflows.startApproval(approval.id);
       await this.state.updateApproval(approval.id, { status: ['pending', 'approved', 'denied'] }, { executionArn });
     } catch {
-      await this.state.updateApproval(approval.id, { status: ['pending'] }, { status: 'cancelled' });
+      await this.state.updateApproval(approval.id, { status: ['pending'] }, { status: 'cancelled', cancelledAt: this.now(), cancelReason: 'the approval workflow could not be started' });
       throw new AirlockError(503, 'approvals_unavailable', 'this request needs approval, and the approval workflow cannot be started right now; nothing was forwarded');
     }
     return approval;

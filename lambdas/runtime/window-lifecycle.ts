@@ -4,6 +4,7 @@
 // audit event: before the change when the change opens access, after it when
 // it closes access (closing never waits for the recorder).
 import type { Approval, Grant } from '../core/model.ts';
+import type { Workflows } from '../core/ports.ts';
 import { approvalEmail, approvalsCount } from '../core/approvals.ts';
 import { AirlockError } from '../core/status.ts';
 import { recordEvent, recordEventAfter } from './events.ts';
@@ -30,6 +31,7 @@ export async function expireWindow(services: Services, grantId: string): Promise
   const grant = await services.state.transitionGrant(grantId, ['active'], { status: 'expired', endedAt: now, endReason: 'window ended' });
   if (!grant) return;
   await recordEventAfter(services.records, { time: now, type: 'window.expired', agent: grant.agentName, agentId: grant.agentId, connection: grant.connection, subject: grant.id, actor: 'workflow' });
+  await cancelRequestApprovals(services, { agentId: grant.agentId, grantId: grant.id }, `the window ${grant.id} it was asked in ended at ${iso(now)}`, 'workflow');
   await notify(services, 'window.expired', `[Airlock] Window of ${grant.agentName} on ${grant.connection} ended`, `The access window ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended at ${iso(now)}.\n`, grant);
 }
 
@@ -50,7 +52,8 @@ export async function revokeWindow(services: Services, grant: Grant, actor: stri
   const revoked = await services.state.transitionGrant(grant.id, ['pending', 'active'], { status: 'revoked', endedAt: now, endReason: why });
   if (!revoked) return false;
   await recordEventAfter(services.records, { time: now, type: 'window.revoked', agent: grant.agentName, agentId: grant.agentId, connection: grant.connection, subject: grant.id, actor, detail: { why } });
-  if (revoked.approvalId) await settleApproval(services, revoked.approvalId, 'cancelled', actor);
+  if (revoked.approvalId) await settleApproval(services, revoked.approvalId, 'cancelled', actor, `the window ${grant.id} was closed by ${actor} at ${iso(now)} (${why})`);
+  await cancelRequestApprovals(services, { agentId: grant.agentId, grantId: grant.id }, `the window ${grant.id} it was asked in was closed by ${actor} at ${iso(now)} (${why})`, actor);
   if (revoked.executionArn && services.workflows) {
     await services.workflows.stop(revoked.executionArn, `window revoked: ${why}`).catch((error: unknown) => {
       // The grant is revoked in DynamoDB already; the gateway refuses on that alone.
@@ -60,16 +63,77 @@ export async function revokeWindow(services: Services, grant: Grant, actor: stri
   return true;
 }
 
-/** pending -> a final status (never overrides a decision already taken). */
-export async function settleApproval(services: Services, approvalId: string, status: 'denied' | 'expired' | 'cancelled', actor: string): Promise<Approval | undefined> {
+/** pending -> a final status (never overrides a decision already taken). `reason` is kept when cancelling. */
+export async function settleApproval(services: Services, approvalId: string, status: 'denied' | 'expired' | 'cancelled', actor: string, reason?: string): Promise<Approval | undefined> {
   const now = services.now();
-  const settled = await services.state.updateApproval(approvalId, { status: ['pending'] }, { status, decidedAt: now });
+  const cancelled = status === 'cancelled' && reason ? { cancelledAt: now, cancelReason: reason } : {};
+  const settled = await services.state.updateApproval(approvalId, { status: ['pending'] }, { status, decidedAt: now, ...cancelled });
   if (!settled) return undefined;
-  await recordEventAfter(services.records, { time: now, type: `approval.${status}`, agent: settled.agentName, agentId: settled.agentId, connection: settled.connection, subject: settled.id, actor });
+  await recordEventAfter(services.records, { time: now, type: `approval.${status}`, agent: settled.agentName, agentId: settled.agentId, connection: settled.connection, subject: settled.id, actor, ...(reason ? { detail: { reason } } : {}) });
   if (status === 'cancelled' && settled.executionArn && services.workflows) {
     await services.workflows.stop(settled.executionArn, 'approval cancelled').catch(() => undefined);
   }
   return settled;
+}
+
+/** What cancelling an approval needs: the gate has these too, without the rest of Services. */
+export type ApprovalCancelServices = Pick<Services, 'state' | 'records' | 'now'> & { workflows?: Workflows };
+
+/**
+ * pending or approved-but-unused -> cancelled, with the reason an approver reads.
+ * Conditional on the status, like consuming (approved -> consumed): of a
+ * concurrent cancel and consume exactly one wins. Undefined when it was no
+ * longer pending/approved (already used, decided against, or cancelled).
+ */
+export async function cancelApproval(services: ApprovalCancelServices, approvalId: string, reason: string, actor: string): Promise<Approval | undefined> {
+  const now = services.now();
+  const cancelled = await services.state.updateApproval(approvalId, { status: ['pending', 'approved'] }, { status: 'cancelled', cancelledAt: now, cancelReason: reason });
+  if (!cancelled) return undefined;
+  await recordEventAfter(services.records, {
+    time: now,
+    type: 'approval.cancelled',
+    agent: cancelled.agentName,
+    agentId: cancelled.agentId,
+    connection: cancelled.connection,
+    subject: cancelled.id,
+    actor,
+    detail: { reason },
+  });
+  // A workflow still waiting on approvers ends now; a late click or the timeout finds it cancelled and changes nothing.
+  if (cancelled.executionArn && services.workflows) {
+    await services.workflows.stop(cancelled.executionArn, 'approval cancelled').catch((error: unknown) => {
+      logger.warn('could not stop the approval workflow', { approval: cancelled.id, error: error instanceof Error ? error.message : String(error) });
+    });
+  }
+  return cancelled;
+}
+
+/**
+ * The kill switch for held requests: every pending or approved-but-unused
+ * request approval of an agent (optionally only those asked in one window) or
+ * of a connection is cancelled. The list comes from an index that can lag a
+ * just-created approval; the gate's window binding covers that moment.
+ */
+export async function cancelRequestApprovals(
+  services: ApprovalCancelServices,
+  scope: { agentId: string; grantId?: string } | { connection: string },
+  reason: string,
+  actor: string,
+): Promise<number> {
+  const approvals = await services.state.listApprovals('agentId' in scope ? { agentId: scope.agentId } : { connection: scope.connection });
+  let cancelled = 0;
+  for (const approval of approvals) {
+    if (approval.kind !== 'request' || (approval.status !== 'pending' && approval.status !== 'approved')) continue;
+    if ('grantId' in scope && scope.grantId !== undefined && approval.grantId !== scope.grantId) continue;
+    if (await cancelApproval(services, approval.id, reason, actor)) cancelled++;
+  }
+  return cancelled;
+}
+
+/** Why a cancelled approval cannot be decided or used, in one sentence. */
+export function cancelledMessage(approval: Approval): string {
+  const when = approval.cancelledAt ? ` at ${iso(approval.cancelledAt)}` : '';
+  return `this request was cancelled${when}${approval.cancelReason ? `: ${approval.cancelReason}` : ''}`;
 }
 
 export type DecisionOutcome = { status: 'recorded' | 'approved' | 'denied'; approval: Approval };
@@ -84,12 +148,23 @@ export async function decide(services: Services, approvalId: string, approver: s
     const approval = await services.state.getApproval(approvalId);
     if (!approval) throw new AirlockError(404, 'approval_not_found', 'this approval does not exist');
     const now = services.now();
+    if (approval.status === 'cancelled') throw new AirlockError(409, 'approval_cancelled', `${cancelledMessage(approval)}; your decision changes nothing and was not recorded`);
     if (approval.status !== 'pending') throw new AirlockError(409, 'already_decided', `this request is already ${approval.status}; nothing was changed`);
     if (approval.expiresAt <= now) throw new AirlockError(410, 'approval_expired', 'this approval has expired; nothing was changed');
     if (!approval.approvers.includes(approver)) throw new AirlockError(403, 'not_an_approver', 'you are not an approver for this request');
     const previous = approval.decisions.find((entry) => entry.approver === approver);
     if (previous) throw new AirlockError(409, 'already_decided', `you already chose to ${previous.decision} this at ${iso(previous.at)}; a decision is made once`);
 
+    // A held request lives only as long as the window it was asked in (even if a sweep was missed).
+    if (approval.kind === 'request' && approval.grantId) {
+      const grant = await services.state.getGrant(approval.grantId);
+      if (!grant || grant.status !== 'active' || (grant.expiresAt ?? 0) <= now) {
+        const ended = !grant ? 'no longer exists' : grant.status === 'active' ? `ended at ${iso(grant.expiresAt ?? now)}` : `is ${grant.status}${grant.endReason ? ` (${grant.endReason})` : ''}`;
+        const cancelled = await cancelApproval(services, approval.id, `the window ${approval.grantId} it was asked in ${ended}`, 'approval page');
+        if (!cancelled) continue; // it changed meanwhile: re-read
+        throw new AirlockError(409, 'approval_cancelled', `${cancelledMessage(cancelled)}; your decision changes nothing and was not recorded`);
+      }
+    }
     const decisions = [...approval.decisions, { approver, decision, at: now }];
     const approved = decision === 'approve' && approvalsCount(decisions) >= approval.minApprovals;
     const status = decision === 'deny' ? 'denied' : approved ? 'approved' : 'pending';
