@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
-import { runVerify } from './verify.ts';
+import { runVerify, SERVICE_ACCOUNT_TOKEN_PATH } from './verify.ts';
 import { awsIamSimulator } from './iam-simulator.ts';
 import { regionOf, sigv4Signer } from './sigv4.ts';
 import { agentOf, findProfile, listProfiles, readProfile, removeProfile, sameEndpoint, writeProfile, profileDir, type Profile } from './profile.ts';
@@ -490,7 +490,8 @@ export function buildProgram(io: Io): Command {
     .option('--approve-with-link', 'local stack: approve through the emailed link in AIRLOCK_HOME/outbox')
     .option('--timeout <seconds>', 'how long to wait for a human approval', '900')
     .option('--upstream-token-file <file>', "the connection's cluster credential, to prove it appears in no response or record")
-    .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string }) => {
+    .option('--service-account-token <file>', "where a pod's service-account token would be (tried against the cluster if present)", SERVICE_ACCOUNT_TOKEN_PATH)
+    .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string; serviceAccountToken: string }) => {
       const global = globals();
       const { client, profile } = agentClient(global);
       let admin: AirlockClient | undefined;
@@ -511,6 +512,7 @@ export function buildProgram(io: Io): Command {
         approveWithLink: !!options.approveWithLink,
         timeoutSeconds: Number(options.timeout),
         upstreamToken: options.upstreamTokenFile ? readText(options.upstreamTokenFile, 'token file').trim() : undefined,
+        serviceAccountTokenPath: resolve(options.serviceAccountToken),
         iam: () => awsIamSimulator(),
         progress: (line) => {
           if (!global.json) io.err(line);
@@ -518,7 +520,7 @@ export function buildProgram(io: Io): Command {
       });
       const pass = checks.every((check) => check.pass);
       if (global.json) io.out(JSON.stringify({ pass, checks }, null, 2));
-      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}`);
+      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}${checks.some((check) => check.warnings) ? ' (with warnings: credentials found that could not be tried)' : ''}`);
       if (!pass) throw new ExitCode(EXIT.refused);
     });
 
