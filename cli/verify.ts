@@ -312,7 +312,15 @@ export async function tryCredential(credential: FoundCredential, target: Cluster
       return { outcome: 'accepted', detail: `accepted as ${username}` };
     }
     // 403: the cluster knows who this is and only forbids the review itself.
-    if (answer.status === 403) return { outcome: 'accepted', detail: `accepted as ${/User "([^"]*)"/.exec(answer.text)?.[1] ?? '(identity not shown)'} (403 on the review)` };
+    if (answer.status === 403) {
+      let message = answer.text;
+      try {
+        message = (JSON.parse(answer.text) as { message?: string }).message ?? message;
+      } catch {
+        // not a Status: search the text as it is
+      }
+      return { outcome: 'accepted', detail: `accepted as ${/User "([^"]*)"/.exec(message)?.[1] ?? '(identity not shown)'} (403 on the review)` };
+    }
     return { outcome: 'unknown', detail: `HTTP ${answer.status} from ${base}` };
   }
   return { outcome: 'unknown', detail: `${base} serves no SelfSubjectReview (authentication.k8s.io v1 or v1beta1)` };
