@@ -59,7 +59,11 @@ function writePrivate(path: string, content: string): void {
 
 function readJson<T>(file: string): T | undefined {
   if (!existsSync(file)) return undefined;
-  return JSON.parse(readFileSync(file, 'utf8')) as T;
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as T;
+  } catch (error) {
+    throw new Error(`cannot read agent profile ${file} (${error instanceof Error ? error.message : String(error)}): remove it and log in again`, { cause: error });
+  }
 }
 
 const storeDir = (dir: string) => join(dir, 'profiles');
