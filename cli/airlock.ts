@@ -9,7 +9,7 @@ import { AirlockClient, ApiError } from './client.ts';
 import { runVerify, SERVICE_ACCOUNT_TOKEN_PATH } from './verify.ts';
 import { awsIamSimulator } from './iam-simulator.ts';
 import { regionOf, sigv4Signer } from './sigv4.ts';
-import { agentOf, findProfile, listProfiles, readProfile, removeProfile, sameEndpoint, writeProfile, profileDir, type Profile } from './profile.ts';
+import { agentOf, findProfile, IAM_AGENT, listProfiles, readProfile, removeProfile, sameEndpoint, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, pending: 3 } as const;
@@ -112,7 +112,7 @@ const iamAgentPath = (path: string) => path.replace(/^v1\/(tokens|access-request
 /** How to log `agentId` in at `endpoint` again, with the profile directory when it is not the default. */
 function loginCommand(options: GlobalOptions, agentId: string, endpoint: string): string {
   const dir = options.profileDir ? ` --profile-dir ${resolve(options.profileDir)}` : '';
-  return agentId === 'iam' ? `airlock login --iam --endpoint ${endpoint}${dir}` : `airlock login --agent-id ${agentId} --endpoint ${endpoint}${dir} --secret-file FILE`;
+  return agentId === IAM_AGENT ? `airlock login --iam --endpoint ${endpoint}${dir}` : `airlock login --agent-id ${agentId} --endpoint ${endpoint}${dir} --secret-file FILE`;
 }
 
 function agentClient(options: GlobalOptions): { client: AirlockClient; profile: Profile } {
@@ -315,7 +315,7 @@ export function buildProgram(io: Io): Command {
       const endpoint = endpointOf(global);
       let profile: Profile;
       if (options.iam) {
-        if ((options.agentId && options.agentId !== 'iam') || options.secretFile) throw new UsageError('--iam takes no --agent-id or --secret-file');
+        if ((options.agentId && options.agentId !== IAM_AGENT) || options.secretFile) throw new UsageError('--iam takes no --agent-id or --secret-file');
         profile = { endpoint, iam: { region: regionFor(global) }, ...(caFile ? { caFile } : {}) };
         await baseClient(global).withSigner(sigv4Signer(profile.iam!.region), iamAgentPath).call('GET', 'v1/access-requests');
       } else {
