@@ -85,6 +85,23 @@ describe.skipIf(!cluster)('a kubeconfig is bound to the agent and endpoint that 
     expect(claims((JSON.parse(unbound.stdout) as typeof credential).status.token).sub).toBe(beta.id);
   });
 
+  it('a later login at another endpoint into the same directory changes nothing for kubeconfigs already issued', async () => {
+    const other = await startTestStack();
+    try {
+      const gamma = await other.createAgent(`gamma-${suffix}`);
+      const login = await other.cli(['--profile-dir', alpha.profileDir, 'login', '--agent-id', gamma.id, '--secret-file', join(other.dir, `${gamma.name}.secret`)]);
+      expect(login.code, login.stderr).toBe(0);
+      const name = `after-other-endpoint-${suffix}`;
+      const created = await kubectl(['create', 'configmap', name, '-n', 'prod'], { kubeconfig: betaKubeconfig });
+      expect(created.code, created.stderr).toBe(0);
+      expect((await kubectl(['get', 'configmap', name, '-n', 'prod'], { kubeconfig: alphaKubeconfig })).code).toBe(0);
+      expect(await recordedAgentOf(name)).toEqual([alpha.name]);
+      await kubectl(['delete', 'configmap', name, '-n', 'prod'], { kubeconfig: cluster!.adminKubeconfig });
+    } finally {
+      await other.stop();
+    }
+  });
+
   it('after its agent logs out, the kubeconfig refuses, naming agent, endpoint and the login to run; nothing reaches the cluster', async () => {
     const loggedOut = await shared(['--agent-id', alpha.id, 'logout']);
     expect(loggedOut.code, loggedOut.stderr).toBe(0);
