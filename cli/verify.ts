@@ -2,7 +2,9 @@
 // and prints one line of evidence per control. It only ever reads, or
 // deletes an object that does not exist with dryRun=All: it cannot change the
 // cluster. Requests it uses are chosen with the real policy engine from the
-// connection's own policy.
+// connection's own policy. Side doors are found by trying: each credential the
+// agent process could use is presented to the cluster as a SelfSubjectReview,
+// which the API server answers without storing anything.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
