@@ -4,6 +4,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { parse as parseYaml } from 'yaml';
 import { kubectl } from '../support/kubectl.ts';
 import { PROD_POLICY, startTestStack, type CliResult, type TestAgent, type TestStack } from '../support/stack.ts';
 
@@ -53,8 +54,13 @@ describe.skipIf(!cluster)('a kubeconfig is bound to the agent and endpoint that 
 
   it('names its agent and endpoint in the exec plugin', async () => {
     const text = readFileSync(alphaKubeconfig, 'utf8');
-    expect(text).toContain(alpha.id);
-    expect(text).toContain(env.stack.url);
+    const config = parseYaml(text) as { users: { user: { exec: { args: string[] } } }[] };
+    const args = config.users[0]!.user.exec.args;
+    const after = (flag: string) => args[args.indexOf(flag) + 1];
+    expect(after('--agent-id')).toBe(alpha.id);
+    expect(after('--endpoint')).toBe(env.stack.url);
+    expect(after('--profile-dir')).toBe(alpha.profileDir);
+    expect(args.slice(-3)).toEqual(['token', '--connection', 'prod-cluster']);
     expect(text).not.toContain(alpha.secret);
   });
 
