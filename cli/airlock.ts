@@ -6,10 +6,10 @@ import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
 import { AirlockClient, ApiError } from './client.ts';
-import { runVerify } from './verify.ts';
+import { runVerify, SERVICE_ACCOUNT_TOKEN_PATH } from './verify.ts';
 import { awsIamSimulator } from './iam-simulator.ts';
 import { regionOf, sigv4Signer } from './sigv4.ts';
-import { readProfile, writeProfile, profileDir, type Profile } from './profile.ts';
+import { agentOf, findProfile, IAM_AGENT, listProfiles, readProfile, removeProfile, sameEndpoint, writeProfile, profileDir, type Profile } from './profile.ts';
 import { kubeconfigFor } from './kubeconfig.ts';
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, pending: 3 } as const;
@@ -31,6 +31,7 @@ interface GlobalOptions {
   home?: string;
   adminKeyFile?: string;
   profileDir?: string;
+  agentId?: string;
   iam?: boolean;
   region?: string;
 }
@@ -52,18 +53,36 @@ function airlockHome(options: GlobalOptions): string {
   return resolve(options.home ?? process.env.AIRLOCK_HOME ?? './.airlock');
 }
 
+function profileDirOf(options: GlobalOptions): string {
+  return options.profileDir ? resolve(options.profileDir) : profileDir();
+}
+
+function explicitEndpoint(options: GlobalOptions): string | undefined {
+  return options.endpoint ?? process.env.AIRLOCK_ENDPOINT;
+}
+
+/**
+ * The agent profile a command runs as: `--agent-id` at the endpoint, else the current
+ * (last login) one. Credentials only ever go to the endpoint they were stored for.
+ */
 function resolveProfile(options: GlobalOptions): Profile | undefined {
-  return readProfile(options.profileDir ?? profileDir());
+  const dir = profileDirOf(options);
+  const endpoint = explicitEndpoint(options);
+  const current = readProfile(dir);
+  if (options.agentId) return findProfile(endpoint ?? current?.endpoint ?? DEFAULT_ENDPOINT, options.agentId, dir);
+  if (!endpoint || !current || sameEndpoint(current.endpoint, endpoint)) return current;
+  const atEndpoint = listProfiles(dir).filter((profile) => sameEndpoint(profile.endpoint, endpoint));
+  return atEndpoint.length === 1 ? atEndpoint[0] : undefined;
 }
 
 function endpointOf(options: GlobalOptions): string {
-  return options.endpoint ?? process.env.AIRLOCK_ENDPOINT ?? resolveProfile(options)?.endpoint ?? DEFAULT_ENDPOINT;
+  return explicitEndpoint(options) ?? resolveProfile(options)?.endpoint ?? readProfile(profileDirOf(options))?.endpoint ?? DEFAULT_ENDPOINT;
 }
 
 function caFileOf(options: GlobalOptions): string | undefined {
   if (options.endpointCa) return resolve(options.endpointCa);
-  const fromProfile = resolveProfile(options)?.caFile;
-  if (fromProfile && !options.endpoint) return fromProfile;
+  const profile = resolveProfile(options);
+  if (profile?.caFile && (!options.endpoint || sameEndpoint(profile.endpoint, options.endpoint))) return profile.caFile;
   const local = resolve(airlockHome(options), 'ca.crt');
   return existsSync(local) ? local : undefined;
 }
@@ -90,8 +109,18 @@ function adminClient(options: GlobalOptions): AirlockClient {
 /** Agent routes under /v1/iam for agents that sign with their IAM principal. */
 const iamAgentPath = (path: string) => path.replace(/^v1\/(tokens|access-requests|approvals)/, 'v1/iam/$1');
 
+/** How to log `agentId` in at `endpoint` again, with the profile directory when it is not the default. */
+function loginCommand(options: GlobalOptions, agentId: string, endpoint: string): string {
+  const dir = options.profileDir ? ` --profile-dir ${resolve(options.profileDir)}` : '';
+  return agentId === IAM_AGENT ? `airlock login --iam --endpoint ${endpoint}${dir}` : `airlock login --agent-id ${agentId} --endpoint ${endpoint}${dir} --secret-file FILE`;
+}
+
 function agentClient(options: GlobalOptions): { client: AirlockClient; profile: Profile } {
   const profile = resolveProfile(options);
+  if (!profile && options.agentId) {
+    const endpoint = endpointOf(options);
+    throw new UsageError(`agent ${options.agentId} is not logged in at ${endpoint} (profiles in ${profileDirOf(options)}): ${loginCommand(options, options.agentId, endpoint)}`);
+  }
   if (profile?.iam) return { client: baseClient(options).withSigner(sigv4Signer(profile.iam.region), iamAgentPath), profile };
   if (!profile?.agentId || !profile.secret) throw new UsageError('not logged in as an agent: airlock login --agent-id ID --secret-file FILE (or --iam on AWS)');
   const basic = Buffer.from(`${profile.agentId}:${profile.secret}`).toString('base64');
@@ -128,6 +157,7 @@ export function buildProgram(io: Io): Command {
     .option('--home <dir>', 'local stack home (default: AIRLOCK_HOME or ./.airlock)')
     .option('--admin-key-file <file>', 'admin key (default: AIRLOCK_HOME/admin.key)')
     .option('--profile-dir <dir>', 'agent profile directory (default: AIRLOCK_PROFILE_DIR or ~/.config/airlock)')
+    .option('--agent-id <id>', 'agent commands run as this logged-in agent (default: the last login); `iam` for an --iam login')
     .option('--iam', 'admin calls: sign with your AWS credentials (SigV4); the default for execute-api endpoints without an admin key')
     .option('--region <region>', 'AWS region for SigV4 (default: from the execute-api endpoint, or AWS_REGION)')
     .exitOverride()
@@ -288,17 +318,19 @@ export function buildProgram(io: Io): Command {
   // ---------------------------------------------------------------- agent
   program
     .command('login')
-    .description('store an agent profile (mode 0600): an agent key, or (AWS) --iam to sign in as your IAM principal')
-    .option('--agent-id <id>')
+    .description('store the profile of one agent at one endpoint (mode 0600) and make it the default; other agents stay logged in side by side')
+    .option('--agent-id <id>', 'the agent (a global option: also selects the agent for other commands)')
     .option('--secret-file <file>', 'file holding the agent key')
     .option('--iam', 'sign in with the AWS credentials of this process (the agent was registered with --principal-arn)')
-    .action(async (options: { agentId?: string; secretFile?: string; iam?: boolean }) => {
+    .action(async (local: { secretFile?: string }) => {
       const global = globals();
+      // --agent-id and --iam are global options too, so commander hands them to the program.
+      const options = { agentId: global.agentId, iam: global.iam, secretFile: local.secretFile };
       const caFile = caFileOf(global);
       const endpoint = endpointOf(global);
       let profile: Profile;
       if (options.iam) {
-        if (options.agentId || options.secretFile) throw new UsageError('--iam takes no --agent-id or --secret-file');
+        if ((options.agentId && options.agentId !== IAM_AGENT) || options.secretFile) throw new UsageError('--iam takes no --agent-id or --secret-file');
         profile = { endpoint, iam: { region: regionFor(global) }, ...(caFile ? { caFile } : {}) };
         await baseClient(global).withSigner(sigv4Signer(profile.iam!.region), iamAgentPath).call('GET', 'v1/access-requests');
       } else {
@@ -309,7 +341,7 @@ export function buildProgram(io: Io): Command {
         const basic = Buffer.from(`${options.agentId}:${secret}`).toString('base64');
         await baseClient(global).withAuthorization(`Basic ${basic}`).call('GET', 'v1/access-requests');
       }
-      const file = writeProfile(profile, global.profileDir ?? profileDir());
+      const file = writeProfile(profile, profileDirOf(global), { makeCurrent: true });
       const who = profile.iam ? 'your IAM principal' : profile.agentId;
       print(`logged in as ${who} at ${profile.endpoint} (profile ${file})`, { agentId: profile.agentId ?? null, iam: !!profile.iam, endpoint: profile.endpoint, profile: file });
     });
@@ -333,7 +365,7 @@ export function buildProgram(io: Io): Command {
         reason: options.reason,
         ...(options.ticket ? { ticket: options.ticket } : {}),
       });
-      writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, global.profileDir ?? profileDir());
+      writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, profileDirOf(global));
       let grant = body;
       if (options.wait && grant.status === 'pending') {
         if (!global.json) io.err(`window ${grant.id} pending approval${grant.approvalId ? ` (approval ${grant.approvalId}; approvers have been emailed)` : ''}; waiting...`);
@@ -412,29 +444,49 @@ export function buildProgram(io: Io): Command {
 
   program
     .command('kubeconfig')
-    .description('print a kubeconfig that reaches the connection through Airlock (CA pinned)')
+    .description('print a kubeconfig that reaches the connection through Airlock (CA pinned), bound to the logged-in agent and endpoint')
     .requiredOption('--connection <name>')
     .action(async (options: { connection: string }) => {
       const global = globals();
+      const { profile } = agentClient(global);
       const caFile = caFileOf(global);
+      // The token command names its agent and endpoint: a later login of another agent, or at
+      // another endpoint, never changes who this kubeconfig acts as.
+      const bound = ['--endpoint', profile.endpoint, '--agent-id', agentOf(profile)];
+      const dir = global.profileDir ?? process.env.AIRLOCK_PROFILE_DIR;
       io.out(
         kubeconfigFor({
-          endpoint: endpointOf(global),
+          endpoint: profile.endpoint,
           connection: options.connection,
           caPem: caFile ? readText(caFile, 'CA file') : undefined,
           command: process.execPath,
-          args: [fileURLToPath(import.meta.url), ...(global.profileDir ? ['--profile-dir', resolve(global.profileDir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
-          env: process.env.AIRLOCK_PROFILE_DIR && !global.profileDir ? { AIRLOCK_PROFILE_DIR: resolve(process.env.AIRLOCK_PROFILE_DIR) } : {},
+          args: [fileURLToPath(import.meta.url), ...bound, ...(dir ? ['--profile-dir', resolve(dir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
         }),
       );
     });
 
   program
+    .command('logout')
+    .description('remove the stored profile of the default agent, or of --agent-id at --endpoint; kubeconfigs bound to it stop working')
+    .action(async () => {
+      const global = globals();
+      const profile = resolveProfile(global);
+      if (!profile) throw new UsageError(global.agentId ? `agent ${global.agentId} is not logged in at ${endpointOf(global)}` : 'not logged in as an agent');
+      removeProfile(profile.endpoint, agentOf(profile), profileDirOf(global));
+      print(`logged out ${agentOf(profile)} at ${profile.endpoint}`, { agentId: agentOf(profile), endpoint: profile.endpoint });
+    });
+
+  program
     .command('token')
-    .description('an ExecCredential for kubectl (client.authentication.k8s.io/v1)')
+    .description('an ExecCredential for kubectl (client.authentication.k8s.io/v1), as --agent-id at --endpoint when given (kubeconfigs give both)')
     .requiredOption('--connection <name>')
     .action(async (options: { connection: string }) => {
-      const { client, profile } = agentClient(globals());
+      const global = globals();
+      if (global.agentId && !resolveProfile(global)) {
+        const endpoint = endpointOf(global);
+        throw new Error(`this kubeconfig was issued for agent ${global.agentId} at ${endpoint}, which is not logged in here (logged out, or another profile directory); nothing was sent. Run: ${loginCommand(global, global.agentId, endpoint)}`);
+      }
+      const { client, profile } = agentClient(global);
       // No token cache on disk: kubectl keeps the credential in memory until
       // expirationTimestamp, and asking each time means a revoked window or a
       // disabled agent gets no token at all.
@@ -453,7 +505,8 @@ export function buildProgram(io: Io): Command {
     .option('--approve-with-link', 'local stack: approve through the emailed link in AIRLOCK_HOME/outbox')
     .option('--timeout <seconds>', 'how long to wait for a human approval', '900')
     .option('--upstream-token-file <file>', "the connection's cluster credential, to prove it appears in no response or record")
-    .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string }) => {
+    .option('--service-account-token <file>', "where a pod's service-account token would be (tried against the cluster if present)", SERVICE_ACCOUNT_TOKEN_PATH)
+    .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string; serviceAccountToken: string }) => {
       const global = globals();
       const { client, profile } = agentClient(global);
       let admin: AirlockClient | undefined;
@@ -474,6 +527,7 @@ export function buildProgram(io: Io): Command {
         approveWithLink: !!options.approveWithLink,
         timeoutSeconds: Number(options.timeout),
         upstreamToken: options.upstreamTokenFile ? readText(options.upstreamTokenFile, 'token file').trim() : undefined,
+        serviceAccountTokenPath: resolve(options.serviceAccountToken),
         iam: () => awsIamSimulator(),
         progress: (line) => {
           if (!global.json) io.err(line);
@@ -481,7 +535,7 @@ export function buildProgram(io: Io): Command {
       });
       const pass = checks.every((check) => check.pass);
       if (global.json) io.out(JSON.stringify({ pass, checks }, null, 2));
-      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}`);
+      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}${checks.some((check) => check.warnings) ? ' (with warnings: credentials found that could not be tried)' : ''}`);
       if (!pass) throw new ExitCode(EXIT.refused);
     });
 

@@ -2,11 +2,14 @@
 // and prints one line of evidence per control. It only ever reads, or
 // deletes an object that does not exist with dryRun=All: it cannot change the
 // cluster. Requests it uses are chosen with the real policy engine from the
-// connection's own policy.
-import { randomBytes } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+// connection's own policy. Side doors are found by trying: each credential the
+// agent process could use is presented to the cluster as a SelfSubjectReview,
+// which the API server answers without storing anything.
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
-import { join } from 'node:path';
+import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { parseKubeRequest } from '../lambdas/core/kube-request.ts';
 import { evaluatePolicy, type Policy } from '../lambdas/core/policy.ts';
@@ -18,6 +21,8 @@ export interface VerifyCheck {
   control: string;
   pass: boolean;
   evidence: string;
+  /** Found but not tried (e.g. an exec plugin): no verdict either way, shown to the operator. */
+  warnings?: string[];
 }
 
 export interface VerifyOptions {
@@ -35,6 +40,10 @@ export interface VerifyOptions {
   timeoutSeconds: number;
   /** The connection's cluster credential, to prove it never appears in anything returned or recorded. */
   upstreamToken?: string;
+  /** Where this process would find a pod's service-account token (default SERVICE_ACCOUNT_TOKEN_PATH). */
+  serviceAccountTokenPath?: string;
+  /** The environment an agent process would have (default process.env): KUBECONFIG, HOME, token variables. */
+  env?: NodeJS.ProcessEnv;
   /** For EKS connections: IAM policy simulation with the caller's AWS credentials. */
   iam?: () => IamSimulator;
   progress: (line: string) => void;
@@ -128,33 +137,228 @@ async function sleep(ms: number): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** Kubeconfig files an agent process could read: KUBECONFIG and ~/.kube/config. */
+/** Where a credential an agent process could use was found; never the credential itself in any output. */
+export interface FoundCredential {
+  /** e.g. `/home/a/.kube/config: user admin`, `env KUBE_TOKEN`, `service-account token /var/run/...`. */
+  where: string;
+  kind: 'kubeconfig' | 'service account' | 'environment';
+  token?: string;
+  basic?: { username: string; password: string };
+  clientCert?: { cert: string; key: string };
+  /** Found but not tried (an exec plugin is never run by verify; an unreadable file). */
+  cannotTry?: string;
+  /** Airlock's own exec plugin: its tokens are for Airlock, not the cluster. */
+  airlock?: boolean;
+}
+
+/** Environment variables tools and scripts commonly read a Kubernetes bearer token from. */
+export const TOKEN_ENV_VARS = ['KUBE_TOKEN', 'KUBE_BEARER_TOKEN', 'K8S_TOKEN', 'K8S_AUTH_API_KEY', 'KUBERNETES_TOKEN', 'KUBERNETES_BEARER_TOKEN', 'BEARER_TOKEN'];
+
+/** The in-cluster service-account token a pod's processes can read. */
+export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+
+/** Kubeconfig files an agent process could read: every KUBECONFIG entry and every file in ~/.kube/. */
 export function reachableKubeconfigs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const files = (env.KUBECONFIG ?? '').split(':').filter(Boolean);
-  files.push(join(env.HOME ?? homedir(), '.kube', 'config'));
+  const files = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean).map((file) => resolve(file));
+  const kubeDir = join(env.HOME ?? homedir(), '.kube');
+  if (existsSync(kubeDir)) {
+    for (const name of readdirSync(kubeDir)) {
+      const file = join(kubeDir, name);
+      try {
+        if (statSync(file).isFile()) files.push(file);
+      } catch {
+        // vanished or unreadable: the agent cannot use it either
+      }
+    }
+  }
   return [...new Set(files)].filter((file) => existsSync(file));
 }
 
-/** Contexts in those files that hold a credential for `server` other than the Airlock exec plugin. */
-export function kubeconfigSideDoors(files: string[], server: string): string[] {
-  const found: string[] = [];
-  const normalize = (url: string) => url.replace(/\/+$/, '').toLowerCase();
+interface KubeconfigUser {
+  name?: string;
+  user?: {
+    token?: string;
+    tokenFile?: string;
+    username?: string;
+    password?: string;
+    'client-certificate'?: string;
+    'client-certificate-data'?: string;
+    'client-key'?: string;
+    'client-key-data'?: string;
+    'auth-provider'?: { name?: string; config?: Record<string, string> };
+    exec?: { command?: string; args?: string[] };
+  };
+}
+
+/** `airlock token` as kubectl's exec plugin (any install: node + airlock.ts, the bin, npx airlock). */
+function isAirlockPlugin(exec: { command?: string; args?: string[] }): boolean {
+  const words = [exec.command ?? '', ...(exec.args ?? [])];
+  return words.some((word) => /^airlock(\.[cm]?[jt]s)?$/.test(basename(word))) && (exec.args ?? []).includes('token');
+}
+
+/** Every user of every kubeconfig, whether or not a context uses it. */
+export function kubeconfigCredentials(files: string[], named: string[] = files): { found: FoundCredential[]; unreadable: string[] } {
+  const found: FoundCredential[] = [];
+  const unreadable: string[] = [];
   for (const file of files) {
-    let config: { clusters?: { name: string; cluster?: { server?: string } }[]; users?: { name: string; user?: Record<string, unknown> }[]; contexts?: { name: string; context?: { cluster?: string; user?: string } }[] };
+    let config: { kind?: string; users?: KubeconfigUser[]; clusters?: unknown; contexts?: unknown } | null;
     try {
-      config = (parseYaml(readFileSync(file, 'utf8')) ?? {}) as typeof config;
+      if (statSync(file).size > 4 * 1024 * 1024) continue;
+      config = parseYaml(readFileSync(file, 'utf8')) as typeof config;
     } catch {
+      // ~/.kube holds other files too; only a file named by KUBECONFIG must be a kubeconfig.
+      if (named.includes(file)) unreadable.push(file);
       continue;
     }
-    const clusters = new Set((config.clusters ?? []).filter((c) => c.cluster?.server && normalize(c.cluster.server) === normalize(server)).map((c) => c.name));
-    for (const context of config.contexts ?? []) {
-      if (!context.context?.cluster || !clusters.has(context.context.cluster)) continue;
-      const user = (config.users ?? []).find((u) => u.name === context.context?.user)?.user ?? {};
-      const credentials = ['token', 'tokenFile', 'client-certificate', 'client-certificate-data', 'client-key', 'client-key-data', 'username', 'password', 'auth-provider', 'exec'].filter((key) => user[key] !== undefined);
-      if (credentials.length) found.push(`${file}: context ${context.name} (${credentials.join(', ')})`);
+    if (!config || typeof config !== 'object' || !(config.users || config.clusters || config.kind === 'Config')) continue;
+    const relative = (path: string) => resolve(dirname(file), path);
+    const readOr = (path: string): string | undefined => {
+      try {
+        return readFileSync(relative(path), 'utf8');
+      } catch {
+        return undefined;
+      }
+    };
+    for (const entry of Array.isArray(config.users) ? config.users : []) {
+      const user = entry?.user ?? {};
+      const where = `${file}: user ${entry?.name ?? '(unnamed)'}`;
+      const add = (credential: Omit<FoundCredential, 'where' | 'kind'>) => found.push({ where, kind: 'kubeconfig', ...credential });
+      if (user.token) add({ token: String(user.token).trim() });
+      if (user.tokenFile) {
+        const token = readOr(user.tokenFile)?.trim();
+        add(token ? { token } : { cannotTry: `token file ${relative(user.tokenFile)} unreadable` });
+      }
+      if (user.username !== undefined && user.password !== undefined) add({ basic: { username: String(user.username), password: String(user.password) } });
+      const cert = user['client-certificate-data'] ? Buffer.from(user['client-certificate-data'], 'base64').toString('utf8') : user['client-certificate'] ? readOr(user['client-certificate']) : undefined;
+      const key = user['client-key-data'] ? Buffer.from(user['client-key-data'], 'base64').toString('utf8') : user['client-key'] ? readOr(user['client-key']) : undefined;
+      if (cert && key) add({ clientCert: { cert, key } });
+      else if (user['client-certificate-data'] || user['client-certificate'] || user['client-key-data'] || user['client-key']) add({ cannotTry: 'client certificate or key missing or unreadable' });
+      const provider = user['auth-provider'];
+      if (provider) {
+        const token = provider.config?.['id-token'] ?? provider.config?.['access-token'];
+        add(token ? { token } : { cannotTry: `auth-provider ${provider.name ?? '(unnamed)'} holds no token` });
+      }
+      if (user.exec) add(isAirlockPlugin(user.exec) ? { airlock: true } : { cannotTry: `exec plugin ${basename(user.exec.command ?? '?')} (verify never runs plugins)` });
     }
   }
+  return { found, unreadable };
+}
+
+/** The service-account token and the well-known token environment variables. */
+export function ambientCredentials(env: NodeJS.ProcessEnv, serviceAccountTokenPath: string): FoundCredential[] {
+  const found: FoundCredential[] = [];
+  if (existsSync(serviceAccountTokenPath)) {
+    let token: string | undefined;
+    try {
+      token = readFileSync(serviceAccountTokenPath, 'utf8').trim();
+    } catch {
+      token = undefined;
+    }
+    found.push({ where: `service-account token ${serviceAccountTokenPath}`, kind: 'service account', ...(token ? { token } : { cannotTry: 'unreadable' }) });
+  }
+  for (const name of TOKEN_ENV_VARS) {
+    const value = env[name]?.trim();
+    if (value) found.push({ where: `env ${name}`, kind: 'environment', token: value.replace(/^Bearer\s+/i, '') });
+  }
   return found;
+}
+
+export interface ClusterTarget {
+  server: string;
+  caPem?: string;
+}
+
+export interface TryResult {
+  outcome: 'accepted' | 'rejected' | 'unknown';
+  /** What the cluster says the credential is (accepted), or why the answer is unknown. */
+  detail: string;
+}
+
+function post(url: string, credential: FoundCredential, target: ClusterTarget): Promise<{ status: number; text: string }> {
+  const body = JSON.stringify({ apiVersion: url.includes('/v1beta1/') ? 'authentication.k8s.io/v1beta1' : 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' });
+  const headers: Record<string, string> = { 'content-type': 'application/json', accept: 'application/json', 'content-length': String(Buffer.byteLength(body)) };
+  if (credential.token) headers.authorization = `Bearer ${credential.token}`;
+  if (credential.basic) headers.authorization = `Basic ${Buffer.from(`${credential.basic.username}:${credential.basic.password}`).toString('base64')}`;
+  return new Promise((resolvePost, reject) => {
+    const req = httpsRequest(url, { method: 'POST', headers, ca: target.caPem, cert: credential.clientCert?.cert, key: credential.clientCert?.key, rejectUnauthorized: true, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (chunk: Buffer) => chunks.push(chunk));
+      res.on('end', () => resolvePost({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+    });
+    req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+/** Presents one credential to the cluster (a SelfSubjectReview, through the connection's own server and CA) and says whether it is accepted. */
+export async function tryCredential(credential: FoundCredential, target: ClusterTarget): Promise<TryResult> {
+  const base = target.server.replace(/\/+$/, '');
+  for (const version of ['v1', 'v1beta1']) {
+    let answer: { status: number; text: string };
+    try {
+      answer = await post(`${base}/apis/authentication.k8s.io/${version}/selfsubjectreviews`, credential, target);
+    } catch (error) {
+      const code = (error as { code?: string }).code;
+      return { outcome: 'unknown', detail: `cluster unreachable at ${base} (${code ?? (error instanceof Error ? error.message : String(error))})` };
+    }
+    if (answer.status === 404) continue;
+    if (answer.status === 401) return { outcome: 'rejected', detail: '401' };
+    if (answer.status >= 200 && answer.status < 300) {
+      let username = '(identity not shown)';
+      try {
+        username = (JSON.parse(answer.text) as { status?: { userInfo?: { username?: string } } }).status?.userInfo?.username ?? username;
+      } catch {
+        // keep the placeholder
+      }
+      return { outcome: 'accepted', detail: `accepted as ${username}` };
+    }
+    // 403: the cluster knows who this is and only forbids the review itself.
+    if (answer.status === 403) {
+      let message = answer.text;
+      try {
+        message = (JSON.parse(answer.text) as { message?: string }).message ?? message;
+      } catch {
+        // not a Status: search the text as it is
+      }
+      return { outcome: 'accepted', detail: `accepted as ${/User "([^"]*)"/.exec(message)?.[1] ?? '(identity not shown)'} (403 on the review)` };
+    }
+    return { outcome: 'unknown', detail: `HTTP ${answer.status} from ${base}` };
+  }
+  return { outcome: 'unknown', detail: `${base} serves no SelfSubjectReview (authentication.k8s.io v1 or v1beta1)` };
+}
+
+/** Tries every found credential once (the same secret found twice is presented once) and sums up one control. */
+export async function sideDoorVerdict(found: FoundCredential[], target: ClusterTarget, nothingFound: string): Promise<{ pass: boolean; text: string; warnings: string[] }> {
+  const tried = new Map<string, Promise<TryResult>>();
+  const doors: string[] = [];
+  const unknown: string[] = [];
+  const warnings: string[] = [];
+  let rejected = 0;
+  let airlock = 0;
+  for (const credential of found) {
+    if (credential.airlock) {
+      airlock++;
+      continue;
+    }
+    if (credential.cannotTry) {
+      warnings.push(`${credential.where}: cannot try: ${credential.cannotTry}`);
+      continue;
+    }
+    const key = createHash('sha256').update(JSON.stringify([credential.token, credential.basic, credential.clientCert])).digest('hex');
+    if (!tried.has(key)) tried.set(key, tryCredential(credential, target));
+    const result = await tried.get(key)!;
+    if (result.outcome === 'accepted') doors.push(`${credential.where} (${result.detail})`);
+    else if (result.outcome === 'unknown') unknown.push(`${credential.where}: ${result.detail}`);
+    else rejected++;
+  }
+  const parts: string[] = [];
+  if (doors.length) parts.push(`SIDE DOOR: the cluster ${target.server} accepts ${doors.join('; ')}`);
+  if (unknown.length) parts.push(`NOT PROVEN: ${unknown.join('; ')}`);
+  const triedCount = rejected + doors.length + unknown.length;
+  parts.push(triedCount || airlock || warnings.length ? `${triedCount} credential(s) tried against ${target.server}: ${rejected} rejected${airlock ? `; ${airlock} Airlock exec plugin(s) (not side doors)` : ''}` : nothingFound);
+  if (warnings.length) parts.push(`warning: ${warnings.join('; ')}`);
+  return { pass: doors.length === 0 && unknown.length === 0, text: parts.join('; '), warnings };
 }
 
 export interface EksTarget {
@@ -194,8 +398,8 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   const seen: Raw[] = [];
   const transcriptTexts: string[] = [];
   const { connection, agent } = options;
-  const add = (control: string, pass: boolean, evidence: string) => {
-    checks.push({ control, pass, evidence });
+  const add = (control: string, pass: boolean, evidence: string, warnings: string[] = []) => {
+    checks.push({ control, pass, evidence, ...(warnings.length ? { warnings } : {}) });
     options.progress(`${pass ? 'PASS' : 'FAIL'}  ${control}: ${evidence}`);
   };
   const k8s = async (client: AirlockClient, method: string, path: string, token?: string): Promise<Raw> => {
@@ -215,13 +419,15 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   // The connection's policy and upstream server (admin), to pick requests and to look for side doors.
   let policy: Policy | undefined;
   let upstreamServer: string | undefined;
+  let upstreamCaPem: string | undefined;
   let credentialType = 'unknown';
   let eks: EksTarget | undefined;
   if (options.admin) {
-    const shown = await call<{ policy: Policy; server: string; credential: { type: string; clusterName?: string; region?: string; roleArn?: string } }>(options.admin, 'GET', `v1/connections/${encodeURIComponent(connection)}`);
+    const shown = await call<{ policy: Policy; server: string; caPem?: string; credential: { type: string; clusterName?: string; region?: string; roleArn?: string } }>(options.admin, 'GET', `v1/connections/${encodeURIComponent(connection)}`);
     if (shown.ok) {
       policy = shown.body.policy;
       upstreamServer = shown.body.server;
+      upstreamCaPem = shown.body.caPem;
       credentialType = shown.body.credential.type;
       const { clusterName, region, roleArn } = shown.body.credential;
       if (clusterName && region && roleArn) eks = { clusterName, region, roleArn };
@@ -294,6 +500,9 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     add('scope: refused', refused.status === 403 && statusOf(refused).kind === 'Status' && evidence.pass, `GET ${chosen.refused} -> ${refused.status} ${cause(refused)}; ${evidence.text}`);
   }
 
+  // scope: escalation — (issue 9 §6, added by the lead) the policy evaluated against the
+  // credential-minting and escalation requests of §1; fails if any is allowed without a rule naming it.
+
   // approval: a destructive request is held, recorded, and passes once after approval.
   if (!chosen.destructive) {
     add('approval', false, 'no admin access: cannot read the policy to find a destructive request');
@@ -328,13 +537,30 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   const after = await k8s(agent, 'GET', chosen.read ?? '/api', token);
   add('timing: window end', ended.ok && after.status === 403 && cause(after) === 'window_revoked', `window ${window.id} ended; next request with the same token -> ${after.status} ${cause(after)}`);
 
-  // side doors.
-  const files = reachableKubeconfigs();
-  if (!upstreamServer) {
-    add('side door: kubeconfig', false, 'no admin access: the connection server is unknown');
-  } else {
-    const doors = kubeconfigSideDoors(files, upstreamServer);
-    add('side door: kubeconfig', doors.length === 0, doors.length ? `credentials for ${upstreamServer} in ${doors.join('; ')}` : `checked ${files.length} kubeconfig file(s) (${files.join(', ') || 'none present'}): none holds a credential for ${upstreamServer}`);
+  // side doors: every credential this process could use, presented to the cluster itself.
+  const env = options.env ?? process.env;
+  const files = reachableKubeconfigs(env);
+  const fromKubeconfigs = kubeconfigCredentials(files, (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean).map((file) => resolve(file)));
+  const serviceAccountPath = options.serviceAccountTokenPath ?? SERVICE_ACCOUNT_TOKEN_PATH;
+  const ambient = ambientCredentials(env, serviceAccountPath);
+  const doorChecks: { control: string; found: FoundCredential[]; none: string; extra?: string }[] = [
+    {
+      control: 'side door: kubeconfig',
+      found: fromKubeconfigs.found,
+      none: `${files.length} kubeconfig file(s) (${files.join(', ') || 'none present'}): no credential but Airlock's`,
+      extra: fromKubeconfigs.unreadable.length ? `KUBECONFIG file(s) not readable as kubeconfig: ${fromKubeconfigs.unreadable.join(', ')}` : undefined,
+    },
+    { control: 'side door: service account', found: ambient.filter((c) => c.kind === 'service account'), none: `no token at ${serviceAccountPath}` },
+    { control: 'side door: environment', found: ambient.filter((c) => c.kind === 'environment'), none: `none of ${TOKEN_ENV_VARS.join(', ')} is set` },
+  ];
+  for (const door of doorChecks) {
+    if (!upstreamServer) {
+      add(door.control, false, `no admin access: the connection server is unknown, so ${door.found.length} credential(s) found cannot be tried`);
+      continue;
+    }
+    const verdict = await sideDoorVerdict(door.found, { server: upstreamServer, caPem: upstreamCaPem }, door.none);
+    const warnings = door.extra ? [...verdict.warnings, door.extra] : verdict.warnings;
+    add(door.control, verdict.pass, door.extra ? `${verdict.text}; warning: ${door.extra}` : verdict.text, warnings);
   }
   if (credentialType !== 'eks' || !eks) {
     add('side door: IAM', credentialType === 'token', `${credentialType} connection: the cluster credential exists only in Airlock; no IAM path to the cluster`);
