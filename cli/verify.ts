@@ -11,6 +11,7 @@ import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
 import { parse as parseYaml } from 'yaml';
+import { escalationOf, escalationSamples } from '../lambdas/core/effects.ts';
 import { parseKubeRequest } from '../lambdas/core/kube-request.ts';
 import { evaluatePolicy, type Policy } from '../lambdas/core/policy.ts';
 import type { AirlockClient } from './client.ts';
@@ -123,6 +124,29 @@ export function chooseRequests(policy: Policy): { read?: string; refused?: strin
     }
   }
   return { read, refused, destructive };
+}
+
+/**
+ * The requests that mint a credential or widen rights (CONTRACT.md "Credentials and wider rights"),
+ * evaluated against the policy: `loose` are let through by a rule that does not name them (the engine
+ * must never do that), `named` by a rule that does (a deliberate grant, listed for the operator).
+ */
+export function escalationExposure(policy: Policy): { loose: string[]; named: string[]; namespace: string } {
+  const namespaces = new Set<string>();
+  for (const rule of policy.rules) for (const namespace of rule.namespaces ?? []) if (namespace !== '*') namespaces.add(namespace);
+  if (namespaces.size === 0) namespaces.add('default');
+  const loose = new Set<string>();
+  const named = new Set<string>();
+  for (const namespace of namespaces) {
+    for (const request of escalationSamples(namespace)) {
+      const decision = evaluatePolicy(policy, request);
+      if (decision.effect === 'deny') continue;
+      const entry = escalationOf(request)!.entry;
+      const what = `${request.verb} ${entry}${request.namespace ? ` in ${request.namespace}` : ''} (${decision.effect} by ${decision.reason})`;
+      (policy.rules[decision.ruleIndex]?.resources?.includes(entry) ? named : loose).add(what);
+    }
+  }
+  return { loose: [...loose], named: [...named], namespace: [...namespaces][0]! };
 }
 
 function decodeClaims(token: string): Record<string, unknown> {
@@ -402,8 +426,9 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     checks.push({ control, pass, evidence, ...(warnings.length ? { warnings } : {}) });
     options.progress(`${pass ? 'PASS' : 'FAIL'}  ${control}: ${evidence}`);
   };
-  const k8s = async (client: AirlockClient, method: string, path: string, token?: string): Promise<Raw> => {
-    const raw = await client.raw(method, `k8s/${connection}${path}`, token ? { authorization: `Bearer ${token}` } : {});
+  const k8s = async (client: AirlockClient, method: string, path: string, token?: string, body?: string): Promise<Raw> => {
+    const headers: Record<string, string> = { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body ? { 'content-type': 'application/json' } : {}) };
+    const raw = await client.raw(method, `k8s/${connection}${path}`, headers, undefined, body);
     seen.push(raw);
     return raw;
   };
@@ -500,8 +525,26 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     add('scope: refused', refused.status === 403 && statusOf(refused).kind === 'Status' && evidence.pass, `GET ${chosen.refused} -> ${refused.status} ${cause(refused)}; ${evidence.text}`);
   }
 
-  // scope: escalation — (issue 9 §6, added by the lead) the policy evaluated against the
-  // credential-minting and escalation requests of §1; fails if any is allowed without a rule naming it.
+  // scope: escalation: the policy against every credential-minting and rights-widening request, and
+  // one of them tried for real (minting a ServiceAccount token), which must be refused before the cluster.
+  if (!policy) {
+    add('scope: escalation', false, 'no admin access: cannot read the policy');
+  } else {
+    const exposure = escalationExposure(policy);
+    const named = exposure.named.length ? `; allowed because a rule names them: ${exposure.named.join('; ')}` : '';
+    const tokenPath = `/api/v1/namespaces/${exposure.namespace}/serviceaccounts/default/token`;
+    if (exposure.named.some((what) => what.startsWith('create serviceaccounts/token'))) {
+      add('scope: escalation', exposure.loose.length === 0, `${exposure.loose.length ? `let through by a broad rule: ${exposure.loose.join('; ')}` : 'no escalation is let through by a broad rule'}${named}`);
+    } else {
+      const minted = await k8s(agent, 'POST', `${tokenPath}?dryRun=All`, token, JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} }));
+      const refusedHere = minted.status === 403 && statusOf(minted).message?.startsWith('airlock:') === true;
+      add(
+        'scope: escalation',
+        exposure.loose.length === 0 && refusedHere,
+        `${exposure.loose.length ? `let through by a broad rule: ${exposure.loose.join('; ')}` : 'no escalation is let through by a broad rule'}; POST ${tokenPath} -> ${minted.status} ${cause(minted)}${named}`,
+      );
+    }
+  }
 
   // approval: a destructive request is held, recorded, and passes once after approval.
   if (!chosen.destructive) {

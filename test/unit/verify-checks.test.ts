@@ -9,10 +9,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ambientCredentials, checkIamSideDoor, chooseRequests, kubeconfigCredentials, reachableKubeconfigs, sideDoorVerdict, tryCredential } from '../../cli/verify.ts';
+import { ambientCredentials, checkIamSideDoor, chooseRequests, escalationExposure, kubeconfigCredentials, reachableKubeconfigs, sideDoorVerdict, tryCredential } from '../../cli/verify.ts';
 import { createCertificateAuthority, type PemPair } from '../../local/tls.ts';
 import { parsePolicy } from '../../lambdas/core/policy.ts';
 import type { IamSimulator } from '../../cli/iam-simulator.ts';
+import { policyOf } from '../support/policies.ts';
 
 const target = { clusterName: 'prod-eks', region: 'eu-west-1', roleArn: 'arn:aws:iam::111122223333:role/airlock-connection-prod' };
 
@@ -181,5 +182,19 @@ describe('airlock verify side doors: gather every credential, try each', () => {
     expect(plugin.warnings).toEqual(['f: user eks: cannot try: exec plugin aws (verify never runs plugins)']);
     expect(plugin.text).toContain('warning: f: user eks: cannot try: exec plugin aws');
     expect((await sideDoorVerdict([], target, 'nothing found')).text).toBe('nothing found');
+  });
+});
+
+describe('escalationExposure: the policy against credential-minting and rights-widening requests', () => {
+  it('the README shape lets none through; a rule naming serviceaccounts/token is listed as a deliberate grant', () => {
+    const readme = policyOf([
+      { effect: 'deny', resources: ['secrets'] },
+      { effect: 'allow', verbs: ['get', 'list', 'watch', 'create'], namespaces: ['prod'] },
+    ]);
+    expect(escalationExposure(readme)).toEqual({ loose: [], named: [], namespace: 'prod' });
+    const granted = policyOf([{ effect: 'allow', verbs: ['create'], resources: ['serviceaccounts/token'], namespaces: ['prod'] }]);
+    const exposure = escalationExposure(granted);
+    expect(exposure.loose).toEqual([]);
+    expect(exposure.named).toEqual(['create serviceaccounts/token in prod (allow by rule 1 (allow verbs [create] resources [serviceaccounts/token] namespaces [prod]))']);
   });
 });
