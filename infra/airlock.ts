@@ -759,6 +759,11 @@ export class Airlock extends Construct {
     grantTable(approvals, this.recordsTable, 'Records', { write: appendOnly });
     this.secret.grantRead(approvals);
     taskResponse(approvals);
+    // A cancelled request approval (kill switch, window end) stops its waiting workflow, from whichever
+    // function cancels it: approvals (a decision on an ended window), proxy, access (`access end`), workflow (expiry).
+    for (const fn of [approvals, proxy, access, workflow]) {
+      fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'StopApprovalWorkflows', actions: ['states:StopExecution'], resources: [executionsArn(approvalMachineName)] }));
+    }
 
     // proxy: state read/write, records read + append/complete, transcripts write-once, secret,
     // start approval workflows, assume the connection roles (added as they become known)
@@ -1038,17 +1043,23 @@ export class Airlock extends Construct {
       for (const [id, reason] of [...byFunction[name], ...(tracing ? [reasons.xray] : [])]) acknowledge(policy, id, reason);
     }
     // StopExecution on the executions of Airlock's two state machines (execution names are grant/approval ids).
-    const adminPolicy = this.functions.admin.role!.node.findChild('DefaultPolicy');
     // cdk-nag names an unresolved pseudo parameter <AWS::...> and a known one by its value.
     const pseudo = (value: string, name: string) => (Token.isUnresolved(value) ? `<AWS::${name}>` : value);
     const prefix = `arn:${pseudo(stack.partition, 'Partition')}:states:${pseudo(stack.region, 'Region')}:${pseudo(stack.account, 'AccountId')}`;
-    for (const machine of [this.windowStateMachine, this.approvalStateMachine]) {
-      const name = (machine.node.defaultChild as sfn.CfnStateMachine).stateMachineName;
-      acknowledge(
-        adminPolicy,
-        `AwsSolutions-IAM5[Resource::${prefix}:execution:${name}:*]`,
-        "Revocation stops running executions of Airlock's own state machine; execution names are grant/approval ids, unknown in advance.",
-      );
+    const stoppers: [AirlockFunctionName, sfn.StateMachine[]][] = [
+      ['admin', [this.windowStateMachine, this.approvalStateMachine]],
+      ...(['approvals', 'proxy', 'access', 'workflow'] as const).map((name): [AirlockFunctionName, sfn.StateMachine[]] => [name, [this.approvalStateMachine]]),
+    ];
+    for (const [functionName, machines] of stoppers) {
+      const policy = this.functions[functionName].role!.node.findChild('DefaultPolicy');
+      for (const machine of machines) {
+        const name = (machine.node.defaultChild as sfn.CfnStateMachine).stateMachineName;
+        acknowledge(
+          policy,
+          `AwsSolutions-IAM5[Resource::${prefix}:execution:${name}:*]`,
+          "Revocation and cancellation stop running executions of Airlock's own state machine; execution names are grant/approval ids, unknown in advance.",
+        );
+      }
     }
   }
 

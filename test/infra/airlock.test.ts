@@ -252,11 +252,11 @@ describe('least privilege per function', () => {
     const expected: Record<AirlockFunctionName, { has: string[]; lacks: string[] }> = {
       health: { has: [], lacks: ['dynamodb:GetItem', 'secretsmanager:GetSecretValue'] },
       tokens: { has: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'secretsmanager:GetSecretValue'], lacks: ['dynamodb:UpdateItem', 'states:StartExecution', 's3:PutObject', 'sns:Publish'] },
-      access: { has: ['dynamodb:UpdateItem', 'states:StartExecution', 'secretsmanager:GetSecretValue'], lacks: ['states:StopExecution', 's3:PutObject', 's3:GetObject', 'sns:Publish', 'states:SendTaskSuccess'] },
+      access: { has: ['dynamodb:UpdateItem', 'states:StartExecution', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['s3:PutObject', 's3:GetObject', 'sns:Publish', 'states:SendTaskSuccess'] },
       admin: { has: ['s3:GetObject', 's3:ListBucket', 'states:StopExecution', 'dynamodb:Query'], lacks: ['sns:Publish', 'states:StartExecution', 'states:SendTaskSuccess'] },
-      approvals: { has: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'secretsmanager:GetSecretValue'], lacks: ['states:StartExecution', 'states:StopExecution', 's3:PutObject', 'sns:Publish'] },
-      proxy: { has: ['s3:PutObject', 'states:StartExecution', 'sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity', 'dynamodb:UpdateItem'], lacks: ['s3:GetObject', 'sns:Publish', 'states:StopExecution'] },
-      workflow: { has: ['sns:Publish', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'secretsmanager:GetSecretValue'], lacks: ['s3:PutObject', 's3:GetObject', 'states:StartExecution', 'sts:AssumeRole'] },
+      approvals: { has: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['states:StartExecution', 's3:PutObject', 'sns:Publish'] },
+      proxy: { has: ['s3:PutObject', 'states:StartExecution', 'sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity', 'dynamodb:UpdateItem'], lacks: ['s3:GetObject', 'sns:Publish'] },
+      workflow: { has: ['sns:Publish', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['s3:PutObject', 's3:GetObject', 'states:StartExecution', 'sts:AssumeRole'] },
     };
     for (const name of FUNCTION_NAMES) {
       const actions = allow(name);
