@@ -4,7 +4,8 @@
 //   1 token      signature, type, issuer, expiry, audience = connection
 //   2 state      agent enabled, window active/unexpired/unrevoked (read now)
 //   3 request    parse verb/group/resource/subresource/namespace/name
-//   4 scope      policy: deny > approve > allow > default deny
+//   4 scope      policy on the request and every effect (core/effects.ts):
+//                deny > approve > allow > default deny
 //   5 approval   risky request: one-time approval of this exact request
 //   6 record     write-ahead record; if it cannot be written, refuse (503)
 //   7 forward    connection credential, CA-verified TLS, agent auth and
