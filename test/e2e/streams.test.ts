@@ -13,6 +13,10 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl, kubectlStream, type StreamingKubectl } from '../support/kubectl.ts';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 import { startUpstreamTap, type UpstreamTap } from '../support/upstream-tap.ts';
+import { FaultProxy } from '../support/fault-proxy.ts';
+import { GetObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { TRANSCRIPT_BUCKET } from '../../local/stack.ts';
+import { transcriptKeyFor } from '../../lambdas/core/transcripts.ts';
 
 const cluster = inject('cluster');
 
@@ -311,5 +315,62 @@ describe.skipIf(!cluster)('streams end with the window, a revoke or a disable; t
       expect(tap.forwarded(tooLong.requestId)).toBeUndefined();
       expect((await recordOf(tooLong.requestId)).decision).toBe('denied');
     });
+  });
+});
+
+describe.skipIf(!cluster)('a stream whose window cannot be re-checked ends (fail closed)', () => {
+  let env: TestStack;
+  let dynamodb: FaultProxy;
+
+  beforeAll(async () => {
+    env = await startTestStack({
+      configure: async (config) => {
+        dynamodb = new FaultProxy(config.endpoints!.dynamodb!);
+        await dynamodb.listen();
+        return { ...config, endpoints: { ...config.endpoints, dynamodb: dynamodb.url('http') } };
+      },
+    });
+    await env.createConnection('streams', { cluster: cluster!, policy: POLICY });
+  });
+  afterAll(async () => {
+    dynamodb?.up();
+    await env?.stop();
+    await dynamodb?.close();
+  });
+
+  it('the state store going away ends an open watch within 5 s with a 503 Status; the transcript says state-unavailable', async () => {
+    const agent = await env.createAgent('state-gone');
+    expect((await agent.cli(['access', 'request', '--connection', 'streams', '--duration', '30m', '--reason', 'fail closed'])).code).toBe(0);
+    const token = JSON.parse((await agent.cli(['token', '--connection', 'streams'])).stdout).status.token as string;
+    const response = env.https('GET', `/k8s/streams${CONFIGMAPS}?watch=1`, { headers: { authorization: `Bearer ${token}` } });
+    await sleep(1000);
+    dynamodb.down();
+    const downAt = Date.now();
+    let answer: Awaited<typeof response>;
+    try {
+      answer = await response;
+    } finally {
+      dynamodb.up();
+    }
+    expect(Date.now() - downAt).toBeLessThanOrEqual(REVOKE_BOUND_MS);
+    const last = JSON.parse(answer.body.trim().split('\n').at(-1)!) as { type: string; object: { code: number; details: { causes: { reason: string }[] } } };
+    expect(last).toMatchObject({ type: 'ERROR', object: { code: 503, details: { causes: [{ reason: 'state_unavailable' }] } } });
+
+    // The record could not be completed while DynamoDB was away (it stays "started", so an auditor sees it was not);
+    // the transcript in S3 says how the stream ended.
+    const id = String(answer.headers['x-airlock-request-id']);
+    const shown = JSON.parse((await env.cli(['audit', 'show', id])).stdout) as { record: { time: string; connection: string } };
+    const key = transcriptKeyFor({ id, connection: shown.record.connection, time: Date.parse(shown.record.time) });
+    const s3 = new S3Client({ region: 'us-east-1', endpoint: env.stack.endpoints.s3, forcePathStyle: true, credentials: { accessKeyId: 'x', secretAccessKey: 'x' } });
+    let transcript: { streamEnd?: { how: string } } = {};
+    for (let attempt = 0; attempt < 50 && !transcript.streamEnd; attempt++) {
+      try {
+        transcript = JSON.parse(await (await s3.send(new GetObjectCommand({ Bucket: TRANSCRIPT_BUCKET, Key: key }))).Body!.transformToString()) as typeof transcript;
+      } catch {
+        await sleep(100);
+      }
+    }
+    s3.destroy();
+    expect(transcript.streamEnd?.how).toBe('state-unavailable');
   });
 });
