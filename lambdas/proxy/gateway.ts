@@ -332,7 +332,8 @@ export class Gateway {
       output: capture,
       jsonWatch: kube.verb === 'watch' && upstream.statusCode === 200 && (responseHeaders['content-type'] ?? '').startsWith('application/json'),
       windowEndsAt: grant.expiresAt!,
-      capped,
+      // Only a watch's timeoutSeconds ends it at the window's end; a capped `timeout` ends a request that finishes anyway.
+      capped: capped && kube.verb === 'watch',
       now,
       recheck: async () => {
         const context = await this.options.state.getProxyContext(agent.id, connection.name, grant.id);
@@ -356,7 +357,7 @@ export class Gateway {
           contentType: responseHeaders['content-type'] ?? '',
         },
         started,
-        outcome.how === 'complete' ? undefined : `stream ended (${outcome.how}): ${outcome.reason}`,
+        undefined,
         now,
       ),
     );

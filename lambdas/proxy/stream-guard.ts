@@ -18,7 +18,7 @@ export interface StreamGuardOptions {
   /** A JSON watch: only whole events pass, and Airlock's end is a final ERROR event. */
   jsonWatch: boolean;
   windowEndsAt: number;
-  /** The forwarded deadline (timeoutSeconds) was the window's: the upstream ending at the window's end is the window ending. */
+  /** A watch whose forwarded timeoutSeconds was the window's: its upstream ending at the window's end is the window ending. */
   capped: boolean;
   now: () => number;
   /** Resolves while access is still open; throws the refusal (AirlockError) when it is not, anything else when the state cannot be read. */
@@ -85,7 +85,8 @@ export function guardStream(options: StreamGuardOptions): Promise<StreamOutcome>
       outcome = { how: 'client-closed', reason: 'the client closed the connection' };
       clear();
     }
-    upstream.destroy();
+    // A complete response leaves its keep-alive connection alone.
+    if (!upstream.complete) upstream.destroy();
   });
 
   timers.push(setTimeout(() => stop('window-ended', options.windowEnded()), Math.min(Math.max(0, options.windowEndsAt - now()), MAX_TIMER_MS)));
