@@ -224,6 +224,13 @@ describe.skipIf(!cluster)('streams end with the window, a revoke or a disable; t
     }, { streamEnd: 'agent-disabled', message: /is disabled/ });
   });
 
+  it('airlock revoke --connection ends open watches within 5 s', async () => {
+    await killSwitchEndsStreams('revoked-connection', async () => {
+      const revoked = await env.cli(['revoke', '--connection', 'streams']);
+      expect(revoked.code, revoked.stderr).toBe(0);
+    }, { streamEnd: 'revoked', message: /was revoked/ });
+  });
+
   it("a watch asking timeoutSeconds=3600 is capped to the window and ends at the window's end; nothing created after reaches it", async () => {
     const name = 'window-end';
     const { agent, kubeconfig, expiresAt } = await agentWithWindow(name, '1m');
@@ -294,6 +301,14 @@ describe.skipIf(!cluster)('streams end with the window, a revoke or a disable; t
       expect(record.query).toBe(tapped);
       const shown = JSON.parse((await env.cli(['audit', 'show', response.requestId])).stdout) as { transcript: { request: { query: string } } };
       expect(shown.transcript.request.query).toBe(tapped);
+    });
+
+    it('a path past 2048 characters is recorded whole, as forwarded', async () => {
+      const path = `${CONFIGMAPS}/${'n'.repeat(2500)}`;
+      const response = await send(path);
+      const forwarded = tap.forwarded(response.requestId)!;
+      expect(forwarded.url).toBe(path);
+      expect((await recordOf(response.requestId)).path).toBe(path);
     });
 
     it('a long user-agent is recorded whole, as forwarded; one longer than the limit is refused (431) and nothing reaches the cluster', async () => {
