@@ -53,9 +53,15 @@ export interface KubeRequest {
   query: string;
 }
 
+// The limits of what is forwarded. Records and transcripts hold path, query and
+// forwarded headers whole, so these are also what a record holds: one constant
+// each, used by the parser, the gateway and the record (a DynamoDB item stays far
+// below 400 KB: 4 KiB + 8 KiB + 5 headers x 1 KiB).
 export const MAX_PATH_LENGTH = 4096;
 export const MAX_QUERY_PARAMS = 100;
 export const MAX_QUERY_LENGTH = 8192;
+/** Longest value of a header that is forwarded (user-agent, accept, ...); longer is refused (431). */
+export const MAX_HEADER_VALUE_LENGTH = 1024;
 
 const SEGMENT = /^[A-Za-z0-9._:~@+=-]+$/;
 // Printable ASCII only; '%' and '\' are handled separately for clearer messages.
@@ -86,7 +92,7 @@ function invalidPath(path: string, why: string): AirlockError {
   return new AirlockError(400, 'invalid_path', `invalid request path ${show(path)}: ${why}`);
 }
 
-function invalidQuery(why: string): AirlockError {
+export function invalidQuery(why: string): AirlockError {
   return new AirlockError(400, 'invalid_query', `invalid query: ${why}`);
 }
 

@@ -112,6 +112,14 @@ export interface Approval {
 /** `pending`: written ahead, checks still running (a record left pending means the gateway stopped mid-request). */
 export type Decision = 'pending' | 'allowed' | 'denied' | 'held' | 'error';
 
+/**
+ * How a forwarded response ended: the API server finished it ('complete'), the
+ * agent hung up, the upstream broke, or Airlock ended it because the window
+ * ended, the access was revoked, the agent was disabled, or the state could not
+ * be read to check any of that (fail closed).
+ */
+export type StreamEnd = 'complete' | 'client-closed' | 'upstream-closed' | 'window-ended' | 'revoked' | 'agent-disabled' | 'state-unavailable';
+
 /** One request through the proxy, written before anything is forwarded. */
 export interface RequestRecord {
   id: string;
@@ -120,7 +128,9 @@ export interface RequestRecord {
   agent: string;
   connection: string;
   method: string;
+  /** Whole: exactly the path forwarded (the parser refuses longer than MAX_PATH_LENGTH). */
   path: string;
+  /** Whole: exactly the query forwarded, after Airlock's own changes (timeoutSeconds capped to the window). */
   query: string;
   verb: string;
   apiGroup: string;
@@ -146,6 +156,11 @@ export interface RequestRecord {
   transcriptSpool?: string;
   userAgent?: string;
   sourceIp?: string;
+  /** The request headers sent to the cluster, whole (Authorization and Audit-ID aside). */
+  forwardedHeaders?: Record<string, string>;
+  /** How the forwarded response ended, and why (absent on refusals: nothing was streamed). */
+  streamEnd?: StreamEnd;
+  streamEndReason?: string;
 }
 
 /** A state change worth an audit line (window requested, approved by X, expired, ...). */

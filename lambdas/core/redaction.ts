@@ -1,6 +1,7 @@
 // What a transcript may keep. Secret values, service-account tokens and
 // credentials never reach S3: JSON bodies are parsed and redacted; anything
 // that cannot be parsed (protobuf, truncated JSON) is omitted, not stored raw.
+import { MAX_HEADER_VALUE_LENGTH } from './kube-request.ts';
 
 export const REDACTED = '[REDACTED]';
 const LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration';
@@ -17,8 +18,9 @@ export function redactHeaders(headers: Record<string, string | undefined>): Reco
     if (value === undefined) continue;
     const lower = name.toLowerCase();
     if (CREDENTIAL_HEADERS.has(lower) || lower.startsWith('x-amz-')) out[lower] = REDACTED;
-    else if (lower === 'sec-websocket-protocol') out[lower] = value.replace(WEBSOCKET_BEARER, `base64url.bearer.authorization.k8s.io.${REDACTED}`).slice(0, 1024);
-    else out[lower] = value.slice(0, 1024);
+    else if (lower === 'sec-websocket-protocol') out[lower] = value.replace(WEBSOCKET_BEARER, `base64url.bearer.authorization.k8s.io.${REDACTED}`).slice(0, MAX_HEADER_VALUE_LENGTH);
+    // Forwarded headers are refused above this length, so what was forwarded is kept whole.
+    else out[lower] = value.slice(0, MAX_HEADER_VALUE_LENGTH);
   }
   return out;
 }

@@ -9,7 +9,9 @@ export type StatusReason =
   | 'NotFound'
   | 'MethodNotAllowed'
   | 'Conflict'
+  | 'Expired'
   | 'RequestEntityTooLarge'
+  | 'RequestHeaderFieldsTooLarge'
   | 'TooManyRequests'
   | 'InternalError'
   | 'ServiceUnavailable'
@@ -23,7 +25,9 @@ const reasonForCode: Record<number, StatusReason> = {
   404: 'NotFound',
   405: 'MethodNotAllowed',
   409: 'Conflict',
+  410: 'Expired',
   413: 'RequestEntityTooLarge',
+  431: 'RequestHeaderFieldsTooLarge',
   429: 'TooManyRequests',
   500: 'InternalError',
   502: 'BadGateway',

@@ -293,6 +293,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
             reason: record.reason,
             phase: record.phase,
             ...(record.approvalId ? { approvalId: record.approvalId } : {}),
+            ...(record.streamEnd ? { streamEnd: record.streamEnd } : {}),
           })),
         },
       };

@@ -16,17 +16,18 @@ import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Agent, Connection, Grant, RequestRecord } from '../core/model.ts';
 import type { RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
-import { parseKubeRequest, type KubeRequest } from '../core/kube-request.ts';
+import { MAX_HEADER_VALUE_LENGTH, MAX_PATH_LENGTH, MAX_QUERY_LENGTH, parseKubeRequest, type KubeRequest } from '../core/kube-request.ts';
 import { checksOf } from '../core/effects.ts';
 import { evaluateRequest, type PolicyDecision } from '../core/policy.ts';
 import { AirlockError, asAirlockError, kubernetesStatus } from '../core/status.ts';
-import { assertWindowOpen } from '../core/windows.ts';
+import { assertWindowOpen, windowBoundQuery } from '../core/windows.ts';
 import { newId, NAME_PATTERN } from '../core/ids.ts';
 import { redactBody, redactHeaders, type RedactionContext } from '../core/redaction.ts';
 import { spool, transcriptKeyFor } from '../core/transcripts.ts';
 import type { TokenClaims, TokenService } from '../core/tokens.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamAuth } from './upstream-auth.ts';
+import { guardStream } from './stream-guard.ts';
 
 export interface ProxyRequest {
   connection: string;
@@ -85,6 +86,10 @@ export interface GatewayOptions {
   maxRequestBodyBytes?: number;
   /** How much of a response body is captured for the transcript (default 1 MiB). */
   transcriptCaptureBytes?: number;
+  /** While a response streams, the window, agent and revocation are re-read this often (default 2000 ms). */
+  streamRecheckMs?: number;
+  /** A re-read slower than this ends the stream as if it failed (default 3000 ms). */
+  streamRecheckTimeoutMs?: number;
 }
 
 /** Request headers that may reach the cluster. Everything else — Authorization, Impersonate-*, X-Remote-*, cookies — is dropped. */
@@ -102,7 +107,7 @@ export interface GatewayResult {
 }
 
 export class Gateway {
-  private readonly options: Required<Pick<GatewayOptions, 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'now'>> & GatewayOptions;
+  private readonly options: Required<Pick<GatewayOptions, 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'now' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>> & GatewayOptions;
 
   constructor(options: GatewayOptions) {
     this.options = {
@@ -110,6 +115,8 @@ export class Gateway {
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
       transcriptCaptureBytes: options.transcriptCaptureBytes ?? 1024 * 1024,
       now: options.now ?? Date.now,
+      streamRecheckMs: options.streamRecheckMs ?? 2000,
+      streamRecheckTimeoutMs: options.streamRecheckTimeoutMs ?? 3000,
     };
   }
 
@@ -126,7 +133,7 @@ export class Gateway {
       method: request.method,
       path: request.path,
       query: '',
-      userAgent: request.headers['user-agent']?.[0]?.slice(0, 256),
+      userAgent: request.headers['user-agent']?.[0]?.slice(0, MAX_HEADER_VALUE_LENGTH),
       sourceIp: request.sourceIp,
     };
     // Whether the write-ahead record was written (a refusal then completes it instead of writing a new one).
@@ -152,6 +159,7 @@ export class Gateway {
         namespace: kube.namespace,
         name: kube.name,
       });
+      trace.forwardedHeaders = forwardedHeadersOf(request);
       for (const header of Object.keys(request.headers)) {
         // Discovery is answered the same for everyone, so kubectl --as reaches the real
         // request and prints the refusal there (the headers are never forwarded anyway).
@@ -178,6 +186,8 @@ export class Gateway {
       });
       assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, now());
       const { agent, connection, grant } = context;
+      // The API server's own deadline, no later than the window's end (the stream guard ends it there anyway).
+      const bound = windowBoundQuery(kube, grant.expiresAt!, now());
       trace.agent = agent.name;
       trace.policyVersion = connection.policyVersion;
 
@@ -209,9 +219,16 @@ export class Gateway {
         begun = Promise.resolve(false);
         throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
       }
+      // The record holds the query as forwarded: with the window's deadline, before it goes out.
+      if (bound.query !== kube.query) {
+        await records.complete(requestId, { query: bound.query }).catch((error: unknown) => {
+          this.options.log.error('write-ahead record not updated with the forwarded query; refusing', { requestId, error: errorName(error) });
+          throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was forwarded; retry shortly');
+        });
+      }
 
       // 7 forward
-      return await this.forward(request, { ...record, decision: 'allowed', reason: decision.reason, approvalId: trace.approvalId, agent: agent.name, policyVersion: connection.policyVersion }, kube, agent, connection, grant, started);
+      return await this.forward(request, { ...record, query: bound.query, decision: 'allowed', reason: decision.reason, approvalId: trace.approvalId, agent: agent.name, policyVersion: connection.policyVersion }, kube, agent, connection, grant, bound.capped, started);
     } catch (error) {
       const refusal = asAirlockError(error);
       if (typeof refusal.details?.approvalId === 'string') trace.approvalId = refusal.details.approvalId;
@@ -246,8 +263,9 @@ export class Gateway {
       agent: trace.agent!,
       connection: trace.connection!,
       method: trace.method!,
-      path: trace.path!.slice(0, 2048),
-      query: (kube?.query ?? trace.query ?? '').slice(0, 2048),
+      // Whole for anything parsed (the parser refuses longer); a refused raw path is cut at the same limit.
+      path: trace.path!.slice(0, MAX_PATH_LENGTH),
+      query: (kube?.query ?? trace.query ?? '').slice(0, MAX_QUERY_LENGTH),
       verb: kube?.verb ?? trace.verb ?? '-',
       apiGroup: kube?.apiGroup ?? trace.apiGroup ?? '',
       resource: kube?.resource ?? trace.resource ?? '',
@@ -262,6 +280,7 @@ export class Gateway {
       phase: 'started',
       userAgent: trace.userAgent,
       sourceIp: trace.sourceIp,
+      ...(trace.forwardedHeaders ? { forwardedHeaders: trace.forwardedHeaders } : {}),
     };
   }
 
@@ -272,14 +291,12 @@ export class Gateway {
     agent: Agent,
     connection: Connection,
     grant: Grant,
+    capped: boolean,
     started: number,
   ): Promise<GatewayResult> {
     const { forwarder, upstreamAuth, now } = this.options;
-    const headers: Record<string, string> = {};
-    for (const name of FORWARDED_REQUEST_HEADERS) {
-      const value = request.headers[name]?.[0];
-      if (value !== undefined) headers[name] = value;
-    }
+    // Exactly what the write-ahead record holds.
+    const headers: Record<string, string> = { ...record.forwardedHeaders };
     // Kubernetes puts this into its own audit log: one id across both logs.
     headers['audit-id'] = record.id;
 
@@ -291,7 +308,7 @@ export class Gateway {
         server: connection.server,
         caPem: connection.caPem,
         method: request.method,
-        pathAndQuery: kube.query ? `${kube.path}?${kube.query}` : kube.path,
+        pathAndQuery: record.query ? `${kube.path}?${record.query}` : kube.path,
         headers,
         body: request.body,
       });
@@ -310,46 +327,41 @@ export class Gateway {
     responseHeaders['x-airlock-request-id'] = record.id;
 
     const capture = new CaptureStream(this.options.transcriptCaptureBytes);
-    const body = upstream.pipe(capture);
-    let aborted = false;
-    // The client went away (kubectl ^C on a watch): stop the upstream request too.
-    capture.once('close', () => {
-      if (!capture.writableFinished) {
-        aborted = true;
-        upstream.destroy();
-      }
+    const ended = guardStream({
+      upstream,
+      output: capture,
+      jsonWatch: kube.verb === 'watch' && upstream.statusCode === 200 && (responseHeaders['content-type'] ?? '').startsWith('application/json'),
+      windowEndsAt: grant.expiresAt!,
+      // Only a watch's timeoutSeconds ends it at the window's end; a capped `timeout` ends a request that finishes anyway.
+      capped: capped && kube.verb === 'watch',
+      now,
+      recheck: async () => {
+        const context = await this.options.state.getProxyContext(agent.id, connection.name, grant.id);
+        assertWindowOpen(context, { agentId: agent.id, connection: connection.name }, now());
+      },
+      recheckMs: this.options.streamRecheckMs,
+      recheckTimeoutMs: this.options.streamRecheckTimeoutMs,
+      windowEnded: () =>
+        new AirlockError(410, 'window_expired', `access window ${grant.id} ended at ${new Date(grant.expiresAt!).toISOString()} (Airlock ended this stream); request a new one: airlock access request --connection ${connection.name} --duration 30m --reason "..."`),
     });
-    upstream.once('error', () => {
-      aborted = true;
-      capture.destroy();
-    });
-    const done = new Promise<void>((resolve) => {
-      let settled = false;
-      const settle = () => {
-        if (settled) return;
-        settled = true;
-        resolve();
-      };
-      capture.once('end', settle);
-      capture.once('close', settle);
-      capture.once('error', settle);
-    }).then(() =>
+    const done = ended.then((outcome) =>
       this.finish(
-        record,
+        { ...record, streamEnd: outcome.how, streamEndReason: outcome.reason },
         request,
         {
           status: upstream.statusCode ?? 0,
           headers: responseHeaders,
           captured: capture.captured(),
-          complete: !capture.truncated && !aborted,
+          complete: !capture.truncated && outcome.how === 'complete',
           bytes: capture.bytes,
           contentType: responseHeaders['content-type'] ?? '',
         },
         started,
-        aborted ? 'stream ended by client or upstream' : undefined,
+        undefined,
         now,
       ),
     );
+    const body = capture;
     return { response: { statusCode: upstream.statusCode ?? 502, headers: responseHeaders, body }, done };
   }
 
@@ -373,11 +385,13 @@ export class Gateway {
       decision: record.decision,
       reason: record.reason,
       ...(note ? { note } : {}),
+      ...(record.streamEnd ? { streamEnd: { how: record.streamEnd, reason: record.streamEndReason } } : {}),
       request: {
         method: record.method,
         path: record.path,
         query: record.query,
         headers: redactHeaders(flattenHeaders(request.headers)),
+        ...(record.forwardedHeaders ? { forwarded: record.forwardedHeaders } : {}),
         body: redactBody(request.body, true, request.body.length, request.headers['content-type']?.[0] ?? '', context).body,
         bytes: request.body.length,
       },
@@ -398,6 +412,7 @@ export class Gateway {
         agent: record.agent,
         ...(record.approvalId ? { approvalId: record.approvalId } : {}),
         ...(record.policyVersion ? { policyVersion: record.policyVersion } : {}),
+        ...(record.streamEnd ? { streamEnd: record.streamEnd, streamEndReason: record.streamEndReason } : {}),
         phase: transcriptError ? 'incomplete' : 'complete',
         status: response.status,
         requestBytes: request.body.length,
@@ -470,6 +485,20 @@ export function statusResponse(error: AirlockError, requestId: string): { status
     headers: { 'content-type': 'application/json', 'x-airlock-request-id': requestId, 'cache-control': 'no-store' },
     body: JSON.stringify(kubernetesStatus(error)),
   };
+}
+
+/** The request headers sent to the cluster, each whole; one longer than the recorded limit is refused, never cut. */
+function forwardedHeadersOf(request: ProxyRequest): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const name of FORWARDED_REQUEST_HEADERS) {
+    const value = request.headers[name]?.[0];
+    if (value === undefined) continue;
+    if (value.length > MAX_HEADER_VALUE_LENGTH) {
+      throw new AirlockError(431, 'header_too_long', `the ${name} header is ${value.length} characters long; the limit is ${MAX_HEADER_VALUE_LENGTH}, so nothing was forwarded`);
+    }
+    headers[name] = value;
+  }
+  return headers;
 }
 
 function flattenHeaders(headers: Record<string, string[]>): Record<string, string> {

@@ -40,6 +40,8 @@ export interface StreamingKubectl {
   /** Resolves with everything printed so far once stdout contains `text`. */
   waitFor(text: string, timeoutMs?: number): Promise<string>;
   output(): string;
+  /** Everything printed to stderr so far. */
+  errors(): string;
   stop(): void;
 }
 
@@ -63,6 +65,7 @@ export function kubectlStream(args: string[], options: KubectlOptions): Streamin
   return {
     child,
     output: () => stdout,
+    errors: () => stderr,
     waitFor(text, timeoutMs = 20_000) {
       if (stdout.includes(text)) return Promise.resolve(stdout);
       return new Promise((resolve, reject) => {
