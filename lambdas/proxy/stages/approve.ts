@@ -1,0 +1,50 @@
+// A request the policy marks risky passes only with a one-time approval of this
+// exact request (approval-gate.ts); without one the gate holds it and throws a
+// 403 naming the approval to wait for (recorded as held). A gateway without
+// approvals configured refuses such requests (403) rather than let them pass.
+import { createHash } from 'node:crypto';
+import type { Agent, Connection, Grant } from '../../core/model.ts';
+import { describeKubeRequest, type KubeRequest } from '../../core/kube-request.ts';
+import type { PolicyDecision } from '../../core/policy.ts';
+import { AirlockError } from '../../core/status.ts';
+import type { Approved, Ports, Scoped } from './context.ts';
+
+/** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
+export interface RequestApprovalGate {
+  authorize(input: HeldRequest): Promise<string>;
+}
+
+export interface HeldRequest {
+  requestId: string;
+  agent: Agent;
+  connection: Connection;
+  grant: Grant;
+  kube: KubeRequest;
+  method: string;
+  body: Buffer;
+  bodySha256: string;
+  /** The Content-Type sent (part of what is approved). */
+  contentType: string | undefined;
+  decision: PolicyDecision;
+}
+
+export async function approve(scoped: Scoped, ports: Ports): Promise<Approved> {
+  const { request, kube, decision, agent, connection, grant, record } = scoped;
+  if (decision.effect !== 'approve') return { ...scoped, approvalId: undefined };
+  if (!ports.approvals) {
+    throw new AirlockError(403, 'approval_required', `${describeKubeRequest(kube)} needs a human approval (${decision.reason}), and approvals are not configured on this gateway`);
+  }
+  const approvalId = await ports.approvals.authorize({
+    requestId: record.id,
+    agent,
+    connection,
+    grant,
+    kube,
+    method: request.method,
+    body: request.body,
+    bodySha256: createHash('sha256').update(request.body).digest('hex'),
+    contentType: request.headers['content-type']?.[0],
+    decision,
+  });
+  return { ...scoped, approvalId, record: { ...record, approvalId } };
+}

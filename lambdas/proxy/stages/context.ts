@@ -1,0 +1,129 @@
+// What the request path knows after each stage. Every stage takes the context
+// of the one before and returns a wider one; `record` is always the request's
+// record as far as it is known, so a refusal at any point records exactly what
+// was learnt before it (see refusals.ts).
+import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Agent, Connection, Grant, RequestRecord } from '../../core/model.ts';
+import type { RecordStore, StateStore, TranscriptStore } from '../../core/ports.ts';
+import type { KubeRequest } from '../../core/kube-request.ts';
+import type { PolicyDecision } from '../../core/policy.ts';
+import type { TokenClaims, TokenService } from '../../core/tokens.ts';
+import type { Forwarder } from '../forwarder.ts';
+import type { UpstreamAuth } from '../upstream-auth.ts';
+import type { RequestApprovalGate } from './approve.ts';
+
+export interface ProxyRequest {
+  connection: string;
+  /** Path after /k8s/{connection}. */
+  path: string;
+  method: string;
+  query: Record<string, string[]>;
+  /** Lower-cased names; every value the client sent. */
+  headers: Record<string, string[]>;
+  body: Buffer;
+  sourceIp?: string;
+}
+
+export interface ProxyResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: Readable | string;
+}
+
+export interface GatewayResult {
+  response: ProxyResponse;
+  /** Settles once the record is complete and the transcript written (after the body has streamed). */
+  done: Promise<void>;
+}
+
+export interface GatewayLog {
+  info(message: string, fields: Record<string, unknown>): void;
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
+export interface GatewayOptions {
+  state: StateStore;
+  records: RecordStore;
+  transcripts: TranscriptStore;
+  tokens: TokenService;
+  upstreamAuth: UpstreamAuth;
+  forwarder: Forwarder;
+  approvals?: RequestApprovalGate;
+  log: GatewayLog;
+  now?: () => number;
+  /** Largest request body accepted (default 3 MiB). */
+  maxRequestBodyBytes?: number;
+  /** How much of a response body is captured for the transcript (default 1 MiB). */
+  transcriptCaptureBytes?: number;
+  /** While a response streams, the window, agent and revocation are re-read this often (default 2000 ms). */
+  streamRecheckMs?: number;
+  /** A re-read slower than this ends the stream as if it failed (default 3000 ms). */
+  streamRecheckTimeoutMs?: number;
+}
+
+/** The options with every default filled in: what each stage is given beside its context. */
+export type Ports = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;
+
+/** receive: an id and a clock for the request; nothing checked yet. */
+export interface Received {
+  request: ProxyRequest;
+  record: RequestRecord;
+}
+
+/** authenticate: the token is valid for this connection. */
+export interface Authenticated extends Received {
+  claims: TokenClaims;
+}
+
+/** parse: what the request asks of the API server. */
+export interface Parsed extends Authenticated {
+  kube: KubeRequest;
+}
+
+/** selectHeaders: the request headers that will reach the cluster, each whole. */
+export interface Headed extends Parsed {
+  forwardedHeaders: Record<string, string>;
+}
+
+/** How the write-ahead record's first write ended. */
+export type RecordBegun = { written: true } | { written: false; error: unknown };
+
+/** beginRecord: the write-ahead record is on its way (it settles beside the state read). */
+export interface Begun extends Headed {
+  begun: Promise<RecordBegun>;
+}
+
+/** readState: agent enabled, window open, read now; and the query with the window's deadline. */
+export interface Admitted extends Begun {
+  agent: Agent;
+  connection: Connection;
+  grant: Grant;
+  windowEndsAt: number;
+  /** The query to forward: timeoutSeconds / timeout capped to the window (core/windows.ts). */
+  bound: { query: string; capped: boolean };
+}
+
+/** scope: the policy allows the request and every effect, or asks for approval. */
+export interface Scoped extends Admitted {
+  decision: PolicyDecision;
+}
+
+/** approve: a risky request spent its one-time approval. */
+export interface Approved extends Scoped {
+  approvalId: string | undefined;
+}
+
+/** awaitRecord: the record is written, with the query as forwarded; it says "allowed". */
+export interface Recorded extends Approved {
+  record: RequestRecord & { decision: 'allowed' };
+}
+
+/** forward: the cluster answered (its response head has arrived). */
+export interface Forwarded extends Recorded {
+  upstream: IncomingMessage;
+}
+
+/** Any point the path can stop at. */
+export type Known = Received | Authenticated | Parsed | Headed | Begun | Admitted | Scoped | Approved | Recorded | Forwarded;
