@@ -49,7 +49,8 @@ export interface GatewayOptions {
   transcripts: TranscriptStore;
   tokens: TokenService;
   upstreamAuth: UpstreamAuth;
-  forwarder: Forwarder;
+  // Only forward() is the gateway's: the caller owns the connection pool.
+  forwarder: Pick<Forwarder, 'forward'>;
   approvals?: RequestApprovalGate;
   log: GatewayLog;
   now?: () => number;
