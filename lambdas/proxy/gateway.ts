@@ -1,37 +1,39 @@
 // The single path. Every agent request to /k8s/{connection}/... runs these
-// stages in this order (each a file in ./stages, named as below), and any
-// stage that cannot check what it checks refuses:
+// stages in this order — each a function in ./stages, in the file of its name —
+// and any stage that cannot check what it checks refuses:
 //
-//   receive             an id, the time, the record's first lines; connection name, body size
-//   1 authenticate      token: signature, type, issuer, expiry, audience = connection
-//   2 parse             verb/group/resource/subresource/namespace/name, canonical query
-//   3 headers           forwarded headers selected (each whole); Impersonate-*/X-Remote-* refused
-//   4 record begins     the write-ahead record, sent beside the state read
-//   5 state             agent enabled, window active/unexpired/unrevoked (read now); the
-//                       window's deadline on the query (timeoutSeconds capped)
-//   6 scope             policy on the request and every effect (core/effects.ts):
-//                       deny > approve > allow > default deny
-//   7 interactive       exec/attach/port-forward/Upgrade refused (501)
-//   8 approval          risky request: one-time approval of this exact request
-//   9 record written    nothing is forwarded until it is (else 503); it then holds the
-//                       query as forwarded
-//  10 forward           connection credential, CA-verified TLS; agent auth never forwarded
-//  11 stream guard      the response streams while the window, agent and connection allow
-//  12 complete          record status/bytes/duration; transcript (redacted), retried, else
-//                       kept in the record
+//   1 receive                  an id and the time; the record starts from what was sent;
+//                              checkEnvelope: connection name, body size (413)
+//   2 authenticate             token: signature, type, issuer, expiry, audience = connection
+//   3 parse                    verb/group/resource/subresource/namespace/name, canonical query
+//   4 selectForwardedHeaders   the headers that may reach the cluster, each whole (431);
+//     refuseIdentityHeaders    Impersonate-* and X-Remote-* refused
+//   5 beginRecord              the write-ahead record is sent, beside the state read
+//   6 readState                agent enabled, window active/unexpired/unrevoked (read now);
+//                              the window's deadline on the query (timeoutSeconds capped)
+//   7 scope                    policy on the request and every effect (core/effects.ts):
+//                              deny > approve > allow > default deny
+//   8 refuseInteractive        exec/attach/port-forward/Upgrade (501)
+//   9 approve                  risky request: one-time approval of this exact request
+//  10 awaitRecord              the record is written (else 503), with the query as forwarded;
+//                              nothing is forwarded before this
+//  11 forward                  connection credential, CA-verified TLS; agent auth never sent
+//  12 streamBack               the response streams under the stream guard (window, revoke)
+//  13 completeRecord           status/bytes/duration; transcript (redacted), 3 attempts, else
+//                              kept in the record
 //
-// A refusal at any stage answers a Kubernetes Status and completes the record
-// with what was known (stages/refuse.ts).
+// A refusal at any stage (refuse) answers a Kubernetes Status and completes the
+// record with what the last stage reached knew: the begun record, or a new one.
 import type { Ports, GatewayOptions, GatewayResult, Known, ProxyRequest } from './stages/context.ts';
 import { receive, checkEnvelope } from './stages/receive.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { parse } from './stages/parse.ts';
-import { selectForwardedHeaders } from './stages/forwarded-headers.ts';
-import { refuseIdentityHeaders } from './stages/identity-headers.ts';
+import { selectForwardedHeaders } from './stages/select-forwarded-headers.ts';
+import { refuseIdentityHeaders } from './stages/refuse-identity-headers.ts';
 import { beginRecord } from './stages/begin-record.ts';
 import { readState } from './stages/read-state.ts';
 import { scope } from './stages/scope.ts';
-import { refuseInteractive } from './stages/interactive.ts';
+import { refuseInteractive } from './stages/refuse-interactive.ts';
 import { approve } from './stages/approve.ts';
 import { awaitRecord } from './stages/await-record.ts';
 import { forward } from './stages/forward.ts';

@@ -1,6 +1,6 @@
 // The transcript of one request: what was asked and what came back, with
 // credentials and Secret values redacted (core/redaction.ts). Written to the
-// transcript store beside the record (stages/complete.ts).
+// transcript store beside the record (stages/complete-record.ts).
 import type { RequestRecord } from '../core/model.ts';
 import { redactBody, redactHeaders, type RedactionContext } from '../core/redaction.ts';
 import type { ProxyRequest } from './stages/context.ts';

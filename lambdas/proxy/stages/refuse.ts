@@ -6,7 +6,7 @@
 import type { RequestRecord } from '../../core/model.ts';
 import { asAirlockError, AirlockError } from '../../core/status.ts';
 import { errorName, recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
-import { completeRecord } from './complete.ts';
+import { completeRecord } from './complete-record.ts';
 import type { GatewayResult, Known, Ports } from './context.ts';
 
 export function refuse(known: Known, error: unknown, ports: Ports): GatewayResult {

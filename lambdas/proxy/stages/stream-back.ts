@@ -6,7 +6,7 @@ import { AirlockError } from '../../core/status.ts';
 import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
 import { guardStream } from '../stream-guard.ts';
-import { completeRecord } from './complete.ts';
+import { completeRecord } from './complete-record.ts';
 import type { Forwarded, GatewayResult, Ports } from './context.ts';
 
 /** Response headers passed back to the agent. */
