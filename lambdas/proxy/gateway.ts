@@ -24,7 +24,7 @@
 //
 // A refusal at any stage (refuse) answers a Kubernetes Status and completes the
 // record with what the last stage reached knew: the begun record, or a new one.
-import type { Ports, GatewayOptions, GatewayResult, Known, ProxyRequest } from './stages/context.ts';
+import type { ResolvedOptions, GatewayOptions, GatewayResult, Known, ProxyRequest } from './stages/context.ts';
 import { receive, checkEnvelope } from './stages/receive.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { parse } from './stages/parse.ts';
@@ -45,10 +45,10 @@ export type { HeldRequest, RequestApprovalGate } from './stages/approve.ts';
 export { statusResponse } from './refusals.ts';
 
 export class Gateway {
-  private readonly ports: Ports;
+  private readonly options: ResolvedOptions;
 
   constructor(options: GatewayOptions) {
-    this.ports = {
+    this.options = {
       ...options,
       maxRequestBodyBytes: options.maxRequestBodyBytes ?? 3 * 1024 * 1024,
       transcriptCaptureBytes: options.transcriptCaptureBytes ?? 1024 * 1024,
@@ -59,25 +59,25 @@ export class Gateway {
   }
 
   async handle(request: ProxyRequest): Promise<GatewayResult> {
-    const ports = this.ports;
+    const options = this.options;
     // The last stage reached: what a refusal records.
-    let known: Known = receive(request, ports);
+    let known: Known = receive(request, options);
     try {
-      checkEnvelope(known, ports);
-      const caller = (known = await authenticate(known, ports));
+      checkEnvelope(known, options);
+      const caller = (known = await authenticate(known, options));
       const parsed = (known = parse(caller));
       const headed = (known = selectForwardedHeaders(parsed));
       refuseIdentityHeaders(headed);
-      const begun = (known = beginRecord(headed, ports));
-      const admitted = (known = await readState(begun, ports));
+      const begun = (known = beginRecord(headed, options));
+      const admitted = (known = await readState(begun, options));
       const scoped = (known = scope(admitted));
       refuseInteractive(scoped);
-      const approved = (known = await approve(scoped, ports));
-      const recorded = (known = await awaitRecord(approved, ports));
-      const forwarded = (known = await forward(recorded, ports));
-      return streamBack(forwarded, ports);
+      const approved = (known = await approve(scoped, options));
+      const recorded = (known = await awaitRecord(approved, options));
+      const forwarded = (known = await forward(recorded, options));
+      return streamBack(forwarded, options);
     } catch (error) {
-      return refuse(known, error, ports);
+      return refuse(known, error, options);
     }
   }
 }

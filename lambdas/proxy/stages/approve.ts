@@ -7,7 +7,7 @@ import type { Agent, Connection, Grant } from '../../core/model.ts';
 import { describeKubeRequest, type KubeRequest } from '../../core/kube-request.ts';
 import type { PolicyDecision } from '../../core/policy.ts';
 import { AirlockError } from '../../core/status.ts';
-import type { Approved, Ports, Scoped } from './context.ts';
+import type { Approved, ResolvedOptions, Scoped } from './context.ts';
 
 /** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
 export interface RequestApprovalGate {
@@ -28,13 +28,13 @@ export interface HeldRequest {
   decision: PolicyDecision;
 }
 
-export async function approve(scoped: Scoped, ports: Ports): Promise<Approved> {
+export async function approve(scoped: Scoped, options: ResolvedOptions): Promise<Approved> {
   const { request, kube, decision, agent, connection, grant, record } = scoped;
   if (decision.effect !== 'approve') return { ...scoped, approvalId: undefined };
-  if (!ports.approvals) {
+  if (!options.approvals) {
     throw new AirlockError(403, 'approval_required', `${describeKubeRequest(kube)} needs a human approval (${decision.reason}), and approvals are not configured on this gateway`);
   }
-  const approvalId = await ports.approvals.authorize({
+  const approvalId = await options.approvals.authorize({
     requestId: record.id,
     agent,
     connection,

@@ -3,18 +3,18 @@
 // the query as forwarded — with the window's deadline — before it goes out.
 import { AirlockError } from '../../core/status.ts';
 import { errorName } from '../refusals.ts';
-import type { Approved, Ports, Recorded } from './context.ts';
+import type { Approved, ResolvedOptions, Recorded } from './context.ts';
 
-export async function awaitRecord(approved: Approved, ports: Ports): Promise<Recorded> {
+export async function awaitRecord(approved: Approved, options: ResolvedOptions): Promise<Recorded> {
   const { begun, bound, kube, decision, record } = approved;
   const outcome = await begun;
   if (!outcome.written) {
-    ports.log.error('write-ahead record failed; refusing', { requestId: record.id, error: errorName(outcome.error) });
+    options.log.error('write-ahead record failed; refusing', { requestId: record.id, error: errorName(outcome.error) });
     throw recorderUnavailable();
   }
   if (bound.query !== kube.query) {
-    await ports.records.complete(record.id, { query: bound.query }).catch((error: unknown) => {
-      ports.log.error('write-ahead record not updated with the forwarded query; refusing', { requestId: record.id, error: errorName(error) });
+    await options.records.complete(record.id, { query: bound.query }).catch((error: unknown) => {
+      options.log.error('write-ahead record not updated with the forwarded query; refusing', { requestId: record.id, error: errorName(error) });
       throw recorderUnavailable();
     });
   }

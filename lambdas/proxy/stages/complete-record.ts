@@ -8,17 +8,17 @@ import type { RequestRecord } from '../../core/model.ts';
 import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
 import { errorName } from '../refusals.ts';
 import { buildTranscript, type Answer } from '../transcript.ts';
-import type { Ports, ProxyRequest } from './context.ts';
+import type { ResolvedOptions, ProxyRequest } from './context.ts';
 
 const TRANSCRIPT_ATTEMPTS = 3;
 
-export async function completeRecord(record: RequestRecord, request: ProxyRequest, answer: Answer, ports: Ports, note?: string): Promise<void> {
-  const durationMs = ports.now() - record.time;
+export async function completeRecord(record: RequestRecord, request: ProxyRequest, answer: Answer, options: ResolvedOptions, note?: string): Promise<void> {
+  const durationMs = options.now() - record.time;
   const transcriptKey = transcriptKeyFor(record);
   const transcript = buildTranscript(record, request, answer, durationMs, note);
-  const transcriptError = await writeTranscript(transcriptKey, transcript, ports);
+  const transcriptError = await writeTranscript(transcriptKey, transcript, options);
   try {
-    await ports.records.complete(record.id, {
+    await options.records.complete(record.id, {
       decision: record.decision,
       reason: record.reason,
       agent: record.agent,
@@ -37,17 +37,17 @@ export async function completeRecord(record: RequestRecord, request: ProxyReques
   } catch (error) {
     // The write-ahead record exists (phase "started"), so the request is not
     // unrecorded; an auditor sees it as not completed.
-    ports.log.error('could not complete the record', { requestId: record.id, error: errorName(error) });
+    options.log.error('could not complete the record', { requestId: record.id, error: errorName(error) });
   }
 }
 
 /** Undefined once written; else why not, after the last attempt. */
-async function writeTranscript(key: string, body: string, ports: Ports): Promise<string | undefined> {
+async function writeTranscript(key: string, body: string, options: ResolvedOptions): Promise<string | undefined> {
   let lastError: unknown;
   for (let attempt = 0; attempt < TRANSCRIPT_ATTEMPTS; attempt++) {
     if (attempt > 0) await sleep(50 * 4 ** (attempt - 1));
     try {
-      await ports.transcripts.put(key, body);
+      await options.transcripts.put(key, body);
       return undefined;
     } catch (error) {
       // A retry after a write that did land finds the object there: that is success.
@@ -55,6 +55,6 @@ async function writeTranscript(key: string, body: string, ports: Ports): Promise
       lastError = error;
     }
   }
-  ports.log.error('transcript write failed', { key, error: errorName(lastError) });
+  options.log.error('transcript write failed', { key, error: errorName(lastError) });
   return `transcript not written: ${errorName(lastError)}`;
 }

@@ -65,7 +65,7 @@ export interface GatewayOptions {
 }
 
 /** The options with every default filled in: what each stage is given beside its context. */
-export type Ports = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;
+export type ResolvedOptions = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;
 
 /** receive: an id and a clock for the request; nothing checked yet. */
 export interface Received {

@@ -3,13 +3,13 @@
 // Audit-ID (one id across both logs). A cluster that cannot be reached is a
 // 502, recorded on the allowed record (refusals.ts).
 import { AirlockError } from '../../core/status.ts';
-import type { Forwarded, Ports, Recorded } from './context.ts';
+import type { Forwarded, ResolvedOptions, Recorded } from './context.ts';
 
-export async function forward(recorded: Recorded, ports: Ports): Promise<Forwarded> {
+export async function forward(recorded: Recorded, options: ResolvedOptions): Promise<Forwarded> {
   const { request, kube, agent, connection, grant, record } = recorded;
   try {
-    const credential = await ports.upstreamAuth.credentialFor({ agentId: agent.id, agentName: agent.name, grantId: grant.id }, connection);
-    const upstream = await ports.forwarder.forward({
+    const credential = await options.upstreamAuth.credentialFor({ agentId: agent.id, agentName: agent.name, grantId: grant.id }, connection);
+    const upstream = await options.forwarder.forward({
       server: connection.server,
       caPem: connection.caPem,
       method: request.method,

@@ -5,18 +5,18 @@
 import { AirlockError } from '../../core/status.ts';
 import { assertWindowOpen, windowBoundQuery } from '../../core/windows.ts';
 import { errorName } from '../refusals.ts';
-import type { Admitted, Begun, Ports } from './context.ts';
+import type { Admitted, Begun, ResolvedOptions } from './context.ts';
 
-export async function readState(begun: Begun, ports: Ports): Promise<Admitted> {
+export async function readState(begun: Begun, options: ResolvedOptions): Promise<Admitted> {
   const { claims, request, kube, record } = begun;
-  const context = await ports.state.getProxyContext(claims.agentId, request.connection, claims.grantId).catch((error: unknown) => {
-    ports.log.error('state store unavailable; refusing', { requestId: record.id, error: errorName(error) });
+  const context = await options.state.getProxyContext(claims.agentId, request.connection, claims.grantId).catch((error: unknown) => {
+    options.log.error('state store unavailable; refusing', { requestId: record.id, error: errorName(error) });
     throw new AirlockError(503, 'state_unavailable', 'the window and policy cannot be checked right now, so nothing was forwarded; retry shortly');
   });
-  assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, ports.now());
+  assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, options.now());
   const { agent, connection, grant } = context;
   // assertWindowOpen refuses a window without an end.
   const windowEndsAt = grant.expiresAt ?? 0;
-  const bound = windowBoundQuery(kube, windowEndsAt, ports.now());
+  const bound = windowBoundQuery(kube, windowEndsAt, options.now());
   return { ...begun, agent, connection, grant, windowEndsAt, bound, record: { ...record, agent: agent.name, policyVersion: connection.policyVersion } };
 }

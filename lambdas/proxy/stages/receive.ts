@@ -4,14 +4,14 @@
 import { MAX_HEADER_VALUE_LENGTH, MAX_PATH_LENGTH } from '../../core/kube-request.ts';
 import { newId, NAME_PATTERN } from '../../core/ids.ts';
 import { AirlockError } from '../../core/status.ts';
-import type { Ports, ProxyRequest, Received } from './context.ts';
+import type { ResolvedOptions, ProxyRequest, Received } from './context.ts';
 
-export function receive(request: ProxyRequest, ports: Ports): Received {
+export function receive(request: ProxyRequest, options: ResolvedOptions): Received {
   return {
     request,
     record: {
       id: newId('req'),
-      time: ports.now(),
+      time: options.now(),
       agentId: '-',
       agent: '(unauthenticated)',
       connection: request.connection,
@@ -34,9 +34,9 @@ export function receive(request: ProxyRequest, ports: Ports): Received {
   };
 }
 
-export function checkEnvelope({ request }: Received, ports: Ports): void {
+export function checkEnvelope({ request }: Received, options: ResolvedOptions): void {
   if (!NAME_PATTERN.test(request.connection)) throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection.slice(0, 64)}"`);
-  if (request.body.length > ports.maxRequestBodyBytes) {
-    throw new AirlockError(413, 'body_too_large', `request body is ${request.body.length} bytes; the limit is ${ports.maxRequestBodyBytes}`);
+  if (request.body.length > options.maxRequestBodyBytes) {
+    throw new AirlockError(413, 'body_too_large', `request body is ${request.body.length} bytes; the limit is ${options.maxRequestBodyBytes}`);
   }
 }

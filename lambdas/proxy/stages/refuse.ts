@@ -7,29 +7,29 @@ import type { RequestRecord } from '../../core/model.ts';
 import { asAirlockError, AirlockError } from '../../core/status.ts';
 import { errorName, recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
 import { completeRecord } from './complete-record.ts';
-import type { GatewayResult, Known, Ports } from './context.ts';
+import type { GatewayResult, Known, ResolvedOptions } from './context.ts';
 
-export function refuse(known: Known, error: unknown, ports: Ports): GatewayResult {
+export function refuse(known: Known, error: unknown, options: ResolvedOptions): GatewayResult {
   const refusal = asAirlockError(error);
   const { record, request } = known;
-  if (!(error instanceof AirlockError)) ports.log.error('unexpected error in the proxy path', { requestId: record.id, error: errorName(error) });
+  if (!(error instanceof AirlockError)) options.log.error('unexpected error in the proxy path', { requestId: record.id, error: errorName(error) });
   const response = statusResponse(refusal, record.id);
   const answer = { status: refusal.status, headers: {}, captured: Buffer.from(response.body), complete: true, bytes: Buffer.byteLength(response.body), contentType: 'application/json' };
-  if (record.decision === 'allowed') return { response, done: completeRecord(record, request, answer, ports, refusal.message) };
+  if (record.decision === 'allowed') return { response, done: completeRecord(record, request, answer, options, refusal.message) };
   const approvalId = typeof refusal.details?.approvalId === 'string' ? refusal.details.approvalId : record.approvalId;
   const refused: RequestRecord = { ...record, decision: recordedDecision(refusal), reason: recordedReason(refusal), approvalId };
-  const done = recordRefusal(known, refused, refusal.code, ports).then((recorded) => (recorded ? completeRecord(refused, request, answer, ports) : undefined));
+  const done = recordRefusal(known, refused, refusal.code, options).then((recorded) => (recorded ? completeRecord(refused, request, answer, options) : undefined));
   return { response, done };
 }
 
 /** Whether the refusal has a record to complete: the one begun beside the state read, or a new one. */
-async function recordRefusal(known: Known, refused: RequestRecord, code: string, ports: Ports): Promise<boolean> {
+async function recordRefusal(known: Known, refused: RequestRecord, code: string, options: ResolvedOptions): Promise<boolean> {
   if ('begun' in known && (await known.begun).written) return true;
   try {
-    await ports.records.begin(refused);
+    await options.records.begin(refused);
     return true;
   } catch (error) {
-    ports.log.error('could not record a refusal', { requestId: refused.id, code, error: errorName(error) });
+    options.log.error('could not record a refusal', { requestId: refused.id, code, error: errorName(error) });
     return false;
   }
 }

@@ -7,12 +7,12 @@ import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
 import { guardStream } from '../stream-guard.ts';
 import { completeRecord } from './complete-record.ts';
-import type { Forwarded, GatewayResult, Ports } from './context.ts';
+import type { Forwarded, GatewayResult, ResolvedOptions } from './context.ts';
 
 /** Response headers passed back to the agent. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'warning', 'audit-id', 'retry-after', 'x-content-type-options', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'];
 
-export function streamBack(forwarded: Forwarded, ports: Ports): GatewayResult {
+export function streamBack(forwarded: Forwarded, options: ResolvedOptions): GatewayResult {
   const { upstream, kube, agent, connection, grant, windowEndsAt, bound, record, request } = forwarded;
   const headers: Record<string, string> = {};
   for (const name of FORWARDED_RESPONSE_HEADERS) {
@@ -22,7 +22,7 @@ export function streamBack(forwarded: Forwarded, ports: Ports): GatewayResult {
   headers['x-airlock-request-id'] = record.id;
   const contentType = headers['content-type'] ?? '';
 
-  const capture = new CaptureStream(ports.transcriptCaptureBytes);
+  const capture = new CaptureStream(options.transcriptCaptureBytes);
   const ended = guardStream({
     upstream,
     output: capture,
@@ -30,13 +30,13 @@ export function streamBack(forwarded: Forwarded, ports: Ports): GatewayResult {
     windowEndsAt,
     // Only a watch's timeoutSeconds ends it at the window's end; a capped `timeout` ends a request that finishes anyway.
     capped: bound.capped && kube.verb === 'watch',
-    now: ports.now,
+    now: options.now,
     recheck: async () => {
-      const context = await ports.state.getProxyContext(agent.id, connection.name, grant.id);
-      assertWindowOpen(context, { agentId: agent.id, connection: connection.name }, ports.now());
+      const context = await options.state.getProxyContext(agent.id, connection.name, grant.id);
+      assertWindowOpen(context, { agentId: agent.id, connection: connection.name }, options.now());
     },
-    recheckMs: ports.streamRecheckMs,
-    recheckTimeoutMs: ports.streamRecheckTimeoutMs,
+    recheckMs: options.streamRecheckMs,
+    recheckTimeoutMs: options.streamRecheckTimeoutMs,
     windowEnded: () =>
       new AirlockError(410, 'window_expired', `access window ${grant.id} ended at ${new Date(windowEndsAt).toISOString()} (Airlock ended this stream); request a new one: airlock access request --connection ${connection.name} --duration 30m --reason "..."`),
   });
@@ -48,7 +48,7 @@ export function streamBack(forwarded: Forwarded, ports: Ports): GatewayResult {
       complete: !capture.truncated && outcome.how === 'complete',
       bytes: capture.bytes,
       contentType,
-    }, ports),
+    }, options),
   );
   return { response: { statusCode: upstream.statusCode ?? 502, headers, body: capture }, done };
 }
