@@ -3,6 +3,7 @@
 // cluster keeps open ends at the window's end, on a revoke, a disable, or a
 // state store that stops answering, and the record says how it ended.
 // test/e2e/streams.test.ts proves the same against a real API server.
+import type { Readable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { StreamEnd } from '../../lambdas/core/model.ts';
 import { openWatch } from '../support/fake-upstream.ts';
@@ -57,6 +58,24 @@ describe('a forwarded watch', () => {
     const { world, sent } = await openWatchOn({});
     world.state.faults.hang('getProxyContext');
     await endedWith(sent, 'state-unavailable', 'state_unavailable');
+  });
+
+  it('the agent hanging up ends it: the record says client-closed, and the cluster stops being read', async () => {
+    const { world, sent } = await openWatchOn({});
+    const body = sent.response.body as Readable;
+    body.once('data', () => body.destroy());
+    body.resume();
+    await sent.done;
+    expect(world.records.records.get(sent.requestId)).toMatchObject({ decision: 'allowed', phase: 'complete', streamEnd: 'client-closed' });
+  });
+
+  it('the cluster dropping the connection mid-stream: the record says upstream-closed', async () => {
+    const { world, sent } = await openWatchOn({});
+    const body = sent.response.body as Readable;
+    body.once('data', () => world.upstream.closeOpen());
+    body.resume();
+    await sent.done;
+    expect(world.records.records.get(sent.requestId)).toMatchObject({ decision: 'allowed', phase: 'complete', streamEnd: 'upstream-closed' });
   });
 
   it('that the cluster ends by itself completes; a response larger than the capture is counted whole and its transcript says so', async () => {

@@ -107,6 +107,18 @@ describe('every refusal is answered with a Status, never forwarded, and recorded
     expect(await sent.transcript()).toMatchObject({ decision, response: { status } });
   });
 
+  it('a token for another connection: 401 wrong_connection, or 404 when the connection named does not exist', async () => {
+    await world.state.putConnection({ ...world.connection, name: 'staging' }, 'create');
+    const other = await world.send({ path: PODS, connection: 'staging' });
+    expect(other.status).toBe(401);
+    expect(causeOf(await other.text())).toBe('wrong_connection');
+    const missing = await world.send({ path: PODS, connection: 'nowhere' });
+    expect(missing.status).toBe(404);
+    expect(causeOf(await missing.text())).toBe('connection_not_found');
+    expect(await missing.record()).toMatchObject({ decision: 'denied', connection: 'nowhere', agent: '(unauthenticated)' });
+    expect(world.upstream.forwarded).toEqual([]);
+  });
+
   it('a policy refusal is recorded with the rule that refused it, and names the request in words', async () => {
     const sent = await world.send({ path: '/api/v1/namespaces/prod/secrets' });
     expect(JSON.parse(await sent.text())).toMatchObject({ message: 'airlock: list secrets in namespace prod is not allowed on "prod": rule 1 (deny resources [secrets])' });
