@@ -1,7 +1,11 @@
 // What the request path knows after each stage. Every stage takes the context
 // of the one before and returns a wider one; `record` is always the request's
 // record as far as it is known, so a refusal at any point records exactly what
-// was learnt before it (see refusals.ts).
+// was learnt before it (refuse.ts).
+//
+// A new stage (plan matching, MCP, ...) is a file here: a function from the
+// context it needs to the one it adds (or to void, for a check that only
+// refuses), called in its place in Gateway.handle; its context joins `Known`.
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant, RequestRecord } from '../../core/model.ts';
