@@ -48,6 +48,15 @@ describe('a forwarded watch', () => {
     await endedWith(sent, 'revoked', 'window_revoked');
   });
 
+  it.each([
+    { what: 'revoke --agent', revoke: (w: Harness) => w.state.setAgentRevokedBefore(w.agent.id, Date.now()) },
+    { what: 'revoke --connection', revoke: (w: Harness) => w.state.setConnectionRevokedBefore(w.connection.name, Date.now()) },
+  ])('ends within a recheck of $what', async ({ revoke }) => {
+    const { world, sent } = await openWatchOn({});
+    await revoke(world);
+    await endedWith(sent, 'revoked', 'window_revoked');
+  });
+
   it('ends within a recheck of a disable', async () => {
     const { world, sent } = await openWatchOn({});
     await world.state.disableAgent(world.agent.id, Date.now());

@@ -55,6 +55,21 @@ describe('an allowed request', () => {
     expect(JSON.stringify(transcript)).not.toContain(world.token);
   });
 
+  it('a long fieldSelector, a long path and a long user-agent are recorded whole, exactly as forwarded', async () => {
+    const selector = `metadata.name=${'a'.repeat(3000)}`;
+    const path = `${PODS}/${'p'.repeat(3000)}`;
+    const userAgent = `kubectl/${'u'.repeat(1000)}`;
+    const list = await world.send({ path: PODS, query: { fieldSelector: [selector] }, headers: { 'user-agent': [userAgent] } });
+    const get = await world.send({ path });
+    const [listed, got] = world.upstream.forwarded;
+    expect((await list.record())?.query).toBe(listed?.pathAndQuery.split('?')[1]);
+    expect((await list.record())?.query).toBe(new URLSearchParams({ fieldSelector: selector }).toString());
+    expect((await list.record())?.forwardedHeaders?.['user-agent']).toBe(userAgent);
+    expect(listed?.headers['user-agent']).toBe(userAgent);
+    expect((await get.record())?.path).toBe(path);
+    expect(got?.pathAndQuery.startsWith(path)).toBe(true);
+  });
+
   it('a request approved by the gate is forwarded and its record names the approval spent', async () => {
     const gate: RequestApprovalGate = { authorize: async () => 'apr_spent' };
     const approved = await startGateway({ gateway: { approvals: gate } });
