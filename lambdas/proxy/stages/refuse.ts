@@ -6,6 +6,7 @@
 import type { RequestRecord } from '../../core/model.ts';
 import { asAirlockError, AirlockError } from '../../core/status.ts';
 import { errorName, recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
+import type { Answer } from '../transcript.ts';
 import { completeRecord } from './complete-record.ts';
 import type { GatewayResult, Known, ResolvedOptions } from './context.ts';
 
@@ -14,7 +15,7 @@ export function refuse(known: Known, error: unknown, options: ResolvedOptions): 
   const { record, request } = known;
   if (!(error instanceof AirlockError)) options.log.error('unexpected error in the proxy path', { requestId: record.id, error: errorName(error) });
   const response = statusResponse(refusal, record.id);
-  const answer = { status: refusal.status, headers: {}, captured: Buffer.from(response.body), complete: true, bytes: Buffer.byteLength(response.body), contentType: 'application/json' };
+  const answer: Answer = { status: refusal.status, headers: {}, captured: Buffer.from(response.body), complete: true, bytes: Buffer.byteLength(response.body), contentType: 'application/json' };
   if (record.decision === 'allowed') return { response, done: completeRecord(record, request, answer, options, refusal.message) };
   const approvalId = typeof refusal.details?.approvalId === 'string' ? refusal.details.approvalId : record.approvalId;
   const refused: RequestRecord = { ...record, decision: recordedDecision(refusal), reason: recordedReason(refusal), approvalId };
