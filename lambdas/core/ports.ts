@@ -101,3 +101,9 @@ export interface Notifier {
   /** An event for anyone subscribed to Airlock's notifications (window ended, ...). */
   event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
 }
+
+/** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
+export interface Log {
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
