@@ -59,6 +59,17 @@ describe('held -> approved -> consumed once', () => {
     expect(world.workflows.started).toEqual([{ kind: 'approval', id }]);
   });
 
+  it('the approver reads what the request does: resource, subresource, name, group, namespace or cluster-wide, verb', async () => {
+    const world = lifecycleWorld();
+    const window = world.activeWindow('gr_A');
+    const summaries: string[] = [];
+    for (const path of ['/api/v1/nodes/n1', '/api/v1/namespaces/prod/pods/web/status', '/apis/apps/v1/namespaces/prod/deployments']) {
+      const id = (await refusal(world.gate.authorize(world.held(window, { path })))).details!.approvalId as string;
+      summaries.push(world.state.approvals.get(id)!.summary);
+    }
+    expect(summaries).toEqual(['DELETE nodes/n1 (cluster-wide) (delete)', 'DELETE pods/status/web in prod (delete)', 'DELETE deployments.apps in prod (deletecollection)']);
+  });
+
   it('the same request while pending names the same approval; once approved it passes once, then needs a new approval', async () => {
     const world = lifecycleWorld();
     const id = (await refusal(world.gate.authorize(patch(world)))).details!.approvalId as string;

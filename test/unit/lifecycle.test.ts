@@ -245,6 +245,21 @@ describe('decisions', () => {
     expect(world.workflows.resumed).toEqual([{ taskToken: 'token-1', outcome: 'failure', detail: { error: 'Airlock.Denied', cause: 'denied by b@example.com' } }]);
   });
 
+  it('two approvers deciding at the same moment both count, and the last one approves', async () => {
+    const world = lifecycleWorld({ approvers: ['a@example.com', 'b@example.com'], minApprovals: 2 });
+    const id = await heldIn(world, 'gr_A');
+    const outcomes = await Promise.all([decide(world.deps, id, 'a@example.com', 'approve'), decide(world.deps, id, 'b@example.com', 'approve')]);
+    expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['approved', 'recorded']);
+    expect(world.state.approvals.get(id)!.decisions.map((entry) => entry.approver).sort()).toEqual(['a@example.com', 'b@example.com']);
+  });
+
+  it('a request approval whose window is gone is cancelled when an approver decides', async () => {
+    const world = lifecycleWorld();
+    const id = await heldIn(world, 'gr_A');
+    world.state.grants.delete('gr_A');
+    expect(await refusal(decide(world.deps, id, 'oncall@example.com', 'approve'))).toMatchObject({ code: 'approval_cancelled', message: expect.stringContaining('the window gr_A it was asked in no longer exists') });
+  });
+
   it('recorder down: the decision is refused and not stored (fail closed)', async () => {
     const world = lifecycleWorld();
     const id = await heldIn(world, 'gr_A');
@@ -263,6 +278,29 @@ describe('decisions', () => {
       expect((await refusal(decide(world.deps, id, approver, decision))).code).toBe('approval_cancelled');
     }
     expect(world.state.approvals.get(id)).toEqual(stored);
+  });
+});
+
+describe('what the workflows find', () => {
+  it('a window that is gone has ended; a pending one without an approval is activated', async () => {
+    const world = lifecycleWorld();
+    expect(await windowPhase(world.deps, 'gr_missing')).toEqual({ phase: 'ended' });
+    const grant = world.activeWindow('gr_P');
+    world.state.grants.set('gr_P', { ...grant, status: 'pending' });
+    expect(await windowPhase(world.deps, 'gr_P')).toEqual({ phase: 'activate' });
+  });
+
+  it('a failed notification or a workflow that cannot be stopped is logged, and the change stands', async () => {
+    const world = lifecycleWorld();
+    const grant = world.activeWindow('gr_A', 60);
+    const id = await heldIn(world, 'gr_A');
+    world.notifier.faults.fail('event');
+    world.workflows.faults.fail('stop');
+    world.advance(60_000);
+    await expireWindow(world.deps, grant.id);
+    expect(world.state.grants.get(grant.id)!.status).toBe('expired');
+    expect(world.state.approvals.get(id)!.status).toBe('cancelled');
+    expect(world.log.lines.map((line) => line.message)).toEqual(['could not stop the approval workflow', 'notification not sent']);
   });
 });
 
