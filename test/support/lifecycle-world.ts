@@ -1,8 +1,10 @@
 // One agent, one connection and a clock over the in-memory ports: what the
 // lifecycle and the approval gate need, without a cluster or an emulator.
 import { createHash } from 'node:crypto';
+import { expect } from 'vitest';
 import type { Agent, Connection, Grant } from '../../lambdas/core/model.ts';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
+import { AirlockError } from '../../lambdas/core/status.ts';
 import type { Policy } from '../../lambdas/core/policy.ts';
 import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
 import type { HeldRequest } from '../../lambdas/proxy/gateway.ts';
@@ -89,3 +91,13 @@ export function lifecycleWorld(policy: Partial<Policy> = {}) {
 }
 
 export type LifecycleWorld = ReturnType<typeof lifecycleWorld>;
+
+/** The AirlockError a promise is refused with (fails the test when it is not refused). */
+export async function refusal(promise: Promise<unknown>): Promise<AirlockError> {
+  const error = await promise.then(
+    () => undefined,
+    (caught: unknown) => caught,
+  );
+  expect(error).toBeInstanceOf(AirlockError);
+  return error as AirlockError;
+}

@@ -3,18 +3,8 @@
 // window it was asked in, and never without its record.
 import { describe, expect, it } from 'vitest';
 import { decide } from '../../lambdas/core/lifecycle.ts';
-import { AirlockError } from '../../lambdas/core/status.ts';
 import type { HeldRequest } from '../../lambdas/proxy/gateway.ts';
-import { T0, lifecycleWorld, type LifecycleWorld } from '../support/lifecycle-world.ts';
-
-async function refusal(promise: Promise<unknown>): Promise<AirlockError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(AirlockError);
-  return error as AirlockError;
-}
+import { T0, lifecycleWorld, refusal, type LifecycleWorld } from '../support/lifecycle-world.ts';
 
 /** Holds `held` and approves it; returns the approval id. */
 async function approved(world: LifecycleWorld, held: HeldRequest): Promise<string> {

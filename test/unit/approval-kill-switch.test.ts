@@ -3,73 +3,34 @@
 // store here is an in-memory one with the same conditional-write contract as
 // DynamoDB's (the e2e file runs the race against the local stack's store).
 import { describe, expect, it } from 'vitest';
-import type { Agent, Connection, Grant } from '../../lambdas/core/model.ts';
-import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
-import { AirlockError } from '../../lambdas/core/status.ts';
-import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
+import type { Grant } from '../../lambdas/core/model.ts';
 import type { HeldRequest } from '../../lambdas/proxy/gateway.ts';
 import { cancelApproval, cancelRequestApprovals, decide } from '../../lambdas/core/lifecycle.ts';
-import { MemoryNotifier, MemoryRecordStore, MemoryStateStore, MemoryWorkflows, MemoryLog } from '../support/memory.ts';
-import { policyOf } from '../support/policies.ts';
-
-const NOW = Date.UTC(2026, 0, 1, 12);
+import { T0 as NOW, lifecycleWorld, refusal } from '../support/lifecycle-world.ts';
 
 function setup() {
-  const memory = new MemoryStateStore();
-  const records = new MemoryRecordStore();
-  const workflows = new MemoryWorkflows();
-  const services = { state: memory, records, workflows, notifier: new MemoryNotifier(), log: new MemoryLog(), now: () => NOW };
-  const gate = new RequestApprovals(services);
+  const world = lifecycleWorld();
   return {
-    memory,
-    events: records.events,
+    memory: world.state,
+    events: world.records.events,
     get stopped() {
-      return workflows.stopped.map((stop) => stop.executionArn);
+      return world.workflows.stopped.map((stop) => stop.executionArn);
     },
-    gate,
-    services,
+    gate: world.gate,
+    services: world.deps,
   };
 }
 
-const agent: Agent = { id: 'agt_1', name: 'bot', status: 'enabled', createdAt: NOW - 60_000 };
-const connection: Connection = {
-  name: 'prod-cluster',
-  server: 'https://k8s.example',
-  caPem: '',
-  credential: { type: 'token', token: 't' },
-  policy: policyOf([{ effect: 'approve', verbs: ['delete'] }]),
-  policyVersion: 'v1',
-  createdAt: NOW - 60_000,
-  updatedAt: NOW - 60_000,
-};
+/** The agent, the connection and the requests are the same in every setup. */
+const shapes = lifecycleWorld();
+const { agent, connection } = shapes;
 
 function grant(id: string): Grant {
   return { id, agentId: agent.id, agentName: agent.name, connection: connection.name, status: 'active', reason: 'test', durationSeconds: 1800, requestedAt: NOW - 1000, activatedAt: NOW - 1000, expiresAt: NOW + 1_800_000, policyVersion: 'v1' };
 }
 
 function heldDelete(window: Grant, requestId = 'req_1', pod = 'web'): HeldRequest {
-  const path = `/api/v1/namespaces/prod/pods/${pod}`;
-  return {
-    requestId,
-    agent,
-    connection,
-    grant: window,
-    kube: parseKubeRequest('DELETE', path, {}),
-    method: 'DELETE',
-    body: Buffer.alloc(0),
-    bodySha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-    contentType: undefined,
-    decision: { effect: 'approve', ruleIndex: 0, reason: 'rule 1: approve delete' },
-  };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<AirlockError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(AirlockError);
-  return error as AirlockError;
+  return shapes.held(window, { requestId, path: `/api/v1/namespaces/prod/pods/${pod}` });
 }
 
 /** Holds the delete in `window` and approves it; returns the approval id. */

@@ -18,19 +18,9 @@ import {
   settleApproval,
   windowPhase,
 } from '../../lambdas/core/lifecycle.ts';
-import { AirlockError } from '../../lambdas/core/status.ts';
-import { T0, lifecycleWorld, type LifecycleWorld } from '../support/lifecycle-world.ts';
+import { T0, lifecycleWorld, refusal, type LifecycleWorld } from '../support/lifecycle-world.ts';
 
 const ask = { duration: '30m', reason: 'fix the rollout', ticket: 'OPS-1' };
-
-async function refusal(promise: Promise<unknown>): Promise<AirlockError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(AirlockError);
-  return error as AirlockError;
-}
 
 /** Holds a request in `grantId` and returns its approval id. */
 async function heldIn(world: LifecycleWorld, grantId: string, path = '/api/v1/namespaces/prod/pods/web'): Promise<string> {
