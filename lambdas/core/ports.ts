@@ -2,6 +2,12 @@
 // (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
 import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from './model.ts';
 
+/** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
+export interface Log {
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
 export interface ProxyContext {
   agent: Agent | undefined;
   connection: Connection | undefined;
@@ -100,10 +106,4 @@ export interface Notifier {
   toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
   /** An event for anyone subscribed to Airlock's notifications (window ended, ...). */
   event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
-}
-
-/** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
-export interface Log {
-  warn(message: string, fields: Record<string, unknown>): void;
-  error(message: string, fields: Record<string, unknown>): void;
 }
