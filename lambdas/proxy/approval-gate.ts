@@ -1,4 +1,4 @@
-// Step 5 of the path: a request that matches an `approve` rule passes only
+// The `approve` stage of the path: a request that matches an `approve` rule passes only
 // with a one-time approval of that exact request (fingerprint over agent,
 // connection, method, canonical path+query, body SHA-256, its media type,
 // policy version), asked in the same window (grant) as the request that spends
