@@ -369,15 +369,18 @@ export async function endPendingWindow(deps: LifecycleDeps, grantId: string, out
   await notify(deps, `window.${outcome}`, `[Airlock] Window of ${grant.agentName} on ${grant.connection}: ${reasons[outcome]}`, `The access request ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended: ${reasons[outcome]}.\n`, grant);
 }
 
+/** The access-window workflow's next step (state-machines/access-window.asl.json branches on `phase`). */
+export type WindowPhase =
+  | { phase: 'ended' | 'activate' | 'expire' }
+  | { phase: 'active'; expiresAt: string }
+  | { phase: 'approve'; approvalId: string; approvalTimeoutSeconds: number };
+
 /**
  * Where the access-window workflow stands with a window (a fresh start and a
  * resumed workflow both begin here). A pending window whose approval was
  * denied or ran out ends now.
  */
-export async function windowPhase(
-  deps: LifecycleDeps,
-  grantId: string,
-): Promise<{ phase: 'ended' | 'activate' | 'expire' } | { phase: 'active'; expiresAt: string } | { phase: 'approve'; approvalId: string; approvalTimeoutSeconds: number }> {
+export async function windowPhase(deps: LifecycleDeps, grantId: string): Promise<WindowPhase> {
   const now = deps.now();
   const grant = await deps.state.getGrant(grantId);
   if (!grant) return { phase: 'ended' };

@@ -24,8 +24,6 @@ const Task = z.discriminatedUnion('action', [
 
 export type WorkflowTask = z.infer<typeof Task>;
 
-export type WindowPhase = 'approve' | 'activate' | 'active' | 'expire' | 'ended';
-
 export async function runTask(services: Services, input: unknown): Promise<Record<string, unknown>> {
   const parsed = Task.safeParse(input);
   if (!parsed.success) throw new Error(`invalid workflow task: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
