@@ -1,6 +1,7 @@
-// @kubernetes/client-node from npm (installed outside the repository by test/clients/tools.ts; no project dependency) through an
-// Airlock kubeconfig, its exec plugin running `airlock token`: list pods, create and delete a
-// ConfigMap, and a refusal it shows as an ApiException with Airlock's Status. Checked on the cluster.
+// @kubernetes/client-node from npm (installed outside the repository by test/clients/tools.ts, so it
+// is no project dependency), run as its own Node.js 24 process through an Airlock kubeconfig, its exec
+// plugin running `airlock token`: list pods, create and delete a ConfigMap, and a refusal it shows as
+// an ApiException with Airlock's Status. Checked on the cluster.
 import { spawn } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { ensureClientNode } from '../clients/tools.ts';
