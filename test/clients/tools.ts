@@ -53,7 +53,7 @@ export function ensureHelm(): string {
   try {
     log(`building Helm ${HELM_VERSION} with ${go}; the first build takes minutes, later runs use ${dir}`);
     run('go install helm', 'go', ['install', '-trimpath', '-ldflags=-s -w', `helm.sh/helm/v3/cmd/helm@${HELM_VERSION}`], {
-      env: { GOBIN: partial, CGO_ENABLED: '0', GOFLAGS: '-mod=mod' },
+      env: { GOBIN: partial, CGO_ENABLED: '0' },
     });
     rmSync(dir, { recursive: true, force: true });
     renameSync(partial, dir);
