@@ -87,6 +87,15 @@ describe.skipIf(!cluster)('Helm through Airlock (HELM_DRIVER=configmap)', () => 
     expect(releaseRecords()).toEqual([]);
   });
 
+  it('a chart whose pods would mount a service-account token is refused, saying why, and nothing is left behind', async () => {
+    const refused = await helm(['install', `${release}-token`, CHART, '--set', 'automountServiceAccountToken=true']);
+    expect(refused.code).not.toBe(0);
+    expect(refused.stderr).toMatch(/airlock: create deployments.apps .*would mount a token of service account "default".*set automountServiceAccountToken: false/);
+    expect(admin(cluster!, ['get', 'deployments', '-n', 'prod', '-o', 'name'])).not.toContain(`${release}-token`);
+    await helm(['uninstall', `${release}-token`]);
+    expect(admin(cluster!, ['get', 'configmaps,deployments,services', '-n', 'prod', '-o', 'name'])).not.toContain(`${release}-token`);
+  });
+
   it("Helm's default Secret storage is refused by the policy, and nothing is installed", async () => {
     const refused = await helm(['install', `${release}-secrets`, CHART], 'secret');
     expect(refused.code).not.toBe(0);
