@@ -84,8 +84,8 @@ spec:
     const logs = await kubectl(['logs', 'web-0', '-n', 'prod'], { kubeconfig: everyday });
     expect(logs.stderr).not.toMatch(/airlock|Forbidden/i);
     const listed = await env.cli(['--json', 'audit', 'list', '--connection', 'kubectl-everyday', '--all']);
-    const items = (JSON.parse(listed.stdout) as { items: { verb: string; resource: string; subresource?: string; name?: string; decision: string; path?: string }[] }).items;
-    expect(items.find((item) => item.name === 'web-0' && item.decision === 'allowed' && JSON.stringify(item).includes('log')), JSON.stringify(items.slice(0, 3))).toBeDefined();
+    const items = (JSON.parse(listed.stdout) as { items: { resource: string; name?: string; decision: string }[] }).items;
+    expect(items).toContainEqual(expect.objectContaining({ resource: 'pods/log', name: 'web-0', decision: 'allowed' }));
   });
 
   it('scale changes the replicas (the rule names deployments/scale)', async () => {
