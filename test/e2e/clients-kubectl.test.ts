@@ -83,8 +83,15 @@ spec:
   it('logs is allowed and forwarded (the test cluster has no kubelet, so the API server has no log to give)', async () => {
     const logs = await kubectl(['logs', 'web-0', '-n', 'prod'], { kubeconfig: everyday });
     expect(logs.stderr).not.toMatch(/airlock|Forbidden/i);
-    const listed = await env.cli(['--json', 'audit', 'list', '--connection', 'kubectl-everyday', '--all']);
-    const items = (JSON.parse(listed.stdout) as { items: { resource: string; name?: string; decision: string }[] }).items;
+    // The record is completed as the response ends; the listing can trail it by a moment.
+    type Item = { resource: string; name?: string; decision: string };
+    let items: Item[] = [];
+    for (let attempt = 0; attempt < 50; attempt++) {
+      const listed = await env.cli(['--json', 'audit', 'list', '--connection', 'kubectl-everyday', '--all']);
+      items = (JSON.parse(listed.stdout) as { items: Item[] }).items;
+      if (items.some((item) => item.resource === 'pods/log' && item.decision !== 'pending')) break;
+      await new Promise((done) => setTimeout(done, 200));
+    }
     expect(items).toContainEqual(expect.objectContaining({ resource: 'pods/log', name: 'web-0', decision: 'allowed' }));
   });
 
@@ -100,6 +107,33 @@ spec:
     expect(jsonpath('deployment', deployment, '.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt')).not.toBe('');
     const history = await kubectl(['rollout', 'history', `deployment/${deployment}`, '-n', 'prod'], { kubeconfig: everyday });
     expect(history.code, history.stderr).toBe(0);
+  });
+
+  it('rollout undo puts back the pod template of an earlier revision', async () => {
+    // No controller manager runs, so the earlier revision's ReplicaSet is made here, as the
+    // deployment controller would have made it.
+    const uid = jsonpath('deployment', deployment, '.metadata.uid');
+    admin(cluster!, ['apply', '-f', '-'], `
+apiVersion: apps/v1
+kind: ReplicaSet
+metadata:
+  name: ${deployment}-rev1
+  namespace: prod
+  annotations: {deployment.kubernetes.io/revision: "1"}
+  labels: {app: ${deployment}, pod-template-hash: rev1}
+  ownerReferences: [{apiVersion: apps/v1, kind: Deployment, name: ${deployment}, uid: ${uid}, controller: true}]
+spec:
+  replicas: 0
+  selector: {matchLabels: {app: ${deployment}, pod-template-hash: rev1}}
+  template:
+    metadata: {labels: {app: ${deployment}, pod-template-hash: rev1}}
+    spec:
+      automountServiceAccountToken: false
+      containers: [{name: web, image: nginx:1.26}]
+`);
+    const undone = await kubectl(['rollout', 'undo', `deployment/${deployment}`, '-n', 'prod', '--to-revision=1'], { kubeconfig: everyday });
+    expect(undone.code, undone.stderr).toBe(0);
+    expect(jsonpath('deployment', deployment, '.spec.template.spec.containers[0].image')).toBe('nginx:1.26');
   });
 
   it('edit saves the change made in KUBE_EDITOR', async () => {
