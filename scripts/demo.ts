@@ -142,7 +142,7 @@ try {
   say(`KUBECONFIG=${kubeconfig} kubectl get secrets -n prod                       # Forbidden by the policy`);
   say('');
   say(`The approval page of each held request is printed here as it is emailed (emails: ${stack.outboxDir}/*.eml);`);
-  say('approve it in a browser (accept the demo CA, or open it with curl --cacert), then run the delete again.');
+  say(`approve it in a browser (the page is signed by the demo's own CA, ${stack.caFile}), then run the delete again.`);
   say(`Audit: npx airlock --endpoint ${stack.url} --home ${stack.home} audit list`);
   say('Ctrl-C stops everything.');
 } catch (error) {
