@@ -40,7 +40,7 @@ import { forward } from './stages/forward.ts';
 import { streamBack } from './stages/stream-back.ts';
 import { refuse } from './stages/refuse.ts';
 
-export type { GatewayLog, GatewayOptions, GatewayResult, ProxyRequest, ProxyResponse } from './stages/context.ts';
+export type { GatewayOptions, GatewayResult, ProxyRequest, ProxyResponse } from './stages/context.ts';
 export type { HeldRequest, RequestApprovalGate } from './stages/approve.ts';
 export { statusResponse } from './refusals.ts';
 

@@ -9,7 +9,7 @@ import { generateSigningKey, TokenService } from '../../lambdas/core/tokens.ts';
 import { Gateway, type GatewayOptions, type GatewayResult, type ProxyRequest } from '../../lambdas/proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../../lambdas/proxy/upstream-auth.ts';
 import { FakeUpstream } from './fake-upstream.ts';
-import { MemoryRecordStore, MemoryStateStore, MemoryTranscriptStore } from './memory.ts';
+import { MemoryLog, MemoryRecordStore, MemoryStateStore, MemoryTranscriptStore } from './memory.ts';
 import { policyOf } from './policies.ts';
 
 /** prod: read pods and configmaps, create configmaps and pods; secrets denied; deleting pods needs an approval. */
@@ -20,12 +20,6 @@ export const RULES: PolicyRule[] = [
   { effect: 'allow', verbs: ['create'], resources: ['configmaps', 'pods'], namespaces: ['prod'] },
   { effect: 'allow', verbs: ['exec'], resources: ['pods/exec'], namespaces: ['prod'] },
 ];
-
-export interface LogLine {
-  level: 'info' | 'warn' | 'error';
-  message: string;
-  fields: Record<string, unknown>;
-}
 
 export interface Sent extends GatewayResult {
   status: number;
@@ -44,7 +38,7 @@ export interface Harness {
   records: MemoryRecordStore;
   transcripts: MemoryTranscriptStore;
   upstream: FakeUpstream;
-  log: LogLine[];
+  log: MemoryLog;
   agent: Agent;
   connection: Connection;
   grant: Grant;
@@ -60,7 +54,7 @@ export async function startGateway(options: { rules?: PolicyRule[]; windowSecond
   const transcripts = new MemoryTranscriptStore();
   const upstream = await FakeUpstream.start();
   const tokens = new TokenService({ current: await generateSigningKey() }, { issuer: 'airlock-unit' });
-  const log: LogLine[] = [];
+  const log = new MemoryLog();
 
   const agent: Agent = { id: 'agt_unit', name: 'unit-agent', status: 'enabled', createdAt: now - 60_000 };
   const connection: Connection = {
@@ -99,11 +93,7 @@ export async function startGateway(options: { rules?: PolicyRule[]; windowSecond
     tokens,
     upstreamAuth: new ConnectionUpstreamAuth(),
     forwarder: upstream.forwarder,
-    log: {
-      info: (message, fields) => log.push({ level: 'info', message, fields }),
-      warn: (message, fields) => log.push({ level: 'warn', message, fields }),
-      error: (message, fields) => log.push({ level: 'error', message, fields }),
-    },
+    log,
     ...options.gateway,
   });
 

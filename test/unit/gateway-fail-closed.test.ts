@@ -86,7 +86,7 @@ describe('a dependency down', () => {
       expect(await sent.record()).toMatchObject({ decision: 'error', status: 503, phase: 'complete', reason: expect.stringMatching(/^state_unavailable: /) });
     }
     expect(world.upstream.forwarded).toEqual([]);
-    expect(world.log.some((line) => line.message === 'state store unavailable; refusing')).toBe(true);
+    expect(world.log.lines.some((line) => line.message === 'state store unavailable; refusing')).toBe(true);
     world.state.faults.clear();
     expect((await world.send(create)).status).toBe(200);
   });
@@ -104,7 +104,7 @@ describe('a dependency down', () => {
     expect(world.upstream.forwarded).toEqual([]);
     // The refusal could not be recorded either: it is logged, and nothing is left half-written.
     expect(world.records.records.size).toBe(0);
-    expect(world.log.filter((line) => line.message === 'could not record a refusal')).toHaveLength(2);
+    expect(world.log.lines.filter((line) => line.message === 'could not record a refusal')).toHaveLength(2);
     world.records.faults.clear();
     expect((await world.send(create)).status).toBe(200);
   });
@@ -131,7 +131,7 @@ describe('a dependency down', () => {
     expect(world.upstream.forwarded).toHaveLength(1);
     await sent.done;
     expect(world.records.records.get(sent.requestId)).toMatchObject({ phase: 'started', decision: 'pending' });
-    expect(world.log.some((line) => line.message === 'could not complete the record')).toBe(true);
+    expect(world.log.lines.some((line) => line.message === 'could not complete the record')).toBe(true);
   });
 
   it('transcript store down: forwarded, the write tried 3 times, then the transcript kept in the record, marked incomplete', async () => {
@@ -211,7 +211,7 @@ describe('a dependency down', () => {
       expect(sent.status).toBe(500);
       expect(causeOf(await sent.text())).toBe('internal');
       expect(await sent.record()).toMatchObject({ decision: 'error', status: 500 });
-      expect(broken.log.some((line) => line.message === 'unexpected error in the proxy path')).toBe(true);
+      expect(broken.log.lines.some((line) => line.message === 'unexpected error in the proxy path')).toBe(true);
       expect(broken.upstream.forwarded).toEqual([]);
     } finally {
       await broken.stop();

@@ -9,7 +9,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant, RequestRecord } from '../../core/model.ts';
-import type { RecordStore, StateStore, TranscriptStore } from '../../core/ports.ts';
+import type { Log, RecordStore, StateStore, TranscriptStore } from '../../core/ports.ts';
 import type { KubeRequest } from '../../core/kube-request.ts';
 import type { PolicyDecision } from '../../core/policy.ts';
 import type { TokenClaims, TokenService } from '../../core/tokens.ts';
@@ -41,12 +41,6 @@ export interface GatewayResult {
   done: Promise<void>;
 }
 
-export interface GatewayLog {
-  info(message: string, fields: Record<string, unknown>): void;
-  warn(message: string, fields: Record<string, unknown>): void;
-  error(message: string, fields: Record<string, unknown>): void;
-}
-
 export interface GatewayOptions {
   state: StateStore;
   records: RecordStore;
@@ -56,7 +50,7 @@ export interface GatewayOptions {
   // Only forward() is the gateway's: the caller owns the connection pool.
   forwarder: Pick<Forwarder, 'forward'>;
   approvals?: RequestApprovalGate;
-  log: GatewayLog;
+  log: Log;
   now?: () => number;
   /** Largest request body accepted (default 3 MiB). */
   maxRequestBodyBytes?: number;
