@@ -77,6 +77,7 @@ export interface RecordStore {
 }
 
 export interface TranscriptStore {
+  /** Stores a transcript unless one is already stored under `key` (never replaced); resolves either way. */
   put(key: string, body: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
 }

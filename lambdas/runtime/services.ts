@@ -5,7 +5,8 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { DynamoRecordStore, DynamoStateStore } from '../adapters/dynamodb.ts';
+import { DynamoRecordStore } from '../adapters/dynamodb/record-store.ts';
+import { DynamoStateStore } from '../adapters/dynamodb/state-store.ts';
 import { S3TranscriptStore } from '../adapters/s3.ts';
 import type { Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
 import { ApprovalLinks } from '../core/approvals.ts';
