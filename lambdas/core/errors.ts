@@ -6,10 +6,14 @@
 /** The entities the stores name in their errors. */
 export type Entity = 'agent' | 'agent name' | 'principal' | 'connection' | 'grant' | 'approval' | 'request record' | 'audit event' | 'spooled transcript';
 
-/** What `error` says, for a log line or a message: `Name: message` unless the name is the plain `Error`. */
-export function errorText(error: unknown): string {
-  if (error instanceof Error) return error.name && error.name !== 'Error' ? `${error.name}: ${error.message}` : error.message;
-  return String(error);
+/**
+ * What `error` says, for a log line or a message: `Name: message` unless the
+ * name is the plain `Error`; `{ name: false }` for the message alone (where a
+ * caller sees it and the class name means nothing to them).
+ */
+export function errorText(error: unknown, options: { name?: boolean } = {}): string {
+  if (!(error instanceof Error)) return String(error);
+  return options.name !== false && error.name && error.name !== 'Error' ? `${error.name}: ${error.message}` : error.message;
 }
 
 // The messages callers see (as refusals, or in logs); the rest follow the defaults below.
