@@ -1,7 +1,7 @@
 // Small builders for DynamoDB expressions, and the one place a DynamoDB call's
 // failure becomes a domain outcome or a DependencyUnavailableError.
 import { ConditionalCheckFailedException, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { DynamoDBDocumentClient, PutCommand, type UpdateCommandInput } from '@aws-sdk/lib-dynamodb';
 import { DependencyUnavailableError, errorText } from '../../core/errors.ts';
 
 export type Item = Record<string, unknown>;
@@ -11,7 +11,7 @@ export function documentClient(client: DynamoDBClient): DynamoDBDocumentClient {
 }
 
 /** Builds "SET #a = :a, ..." for a partial object, skipping undefined values. */
-export function setExpression(changes: Item, prefix = 'c'): { expression: string; names: Record<string, string>; values: Item } {
+function setExpression(changes: Item, prefix = 'c'): { expression: string; names: Record<string, string>; values: Item } {
   const names: Record<string, string> = {};
   const values: Item = {};
   const parts: string[] = [];
@@ -22,6 +22,25 @@ export function setExpression(changes: Item, prefix = 'c'): { expression: string
     parts.push(`#${prefix}${index} = :${prefix}${index}`);
   });
   return { expression: parts.length ? `SET ${parts.join(', ')}` : '', names, values };
+}
+
+/** An UpdateItem input that sets `changes` on the item at `key` if `condition` holds. */
+export function conditionalUpdate(
+  table: string,
+  key: Item,
+  changes: Item,
+  condition: string,
+  extra: { names?: Record<string, string>; values?: Item } = {},
+): UpdateCommandInput {
+  const set = setExpression(changes);
+  return {
+    TableName: table,
+    Key: key,
+    UpdateExpression: set.expression,
+    ConditionExpression: condition,
+    ExpressionAttributeNames: { ...set.names, ...extra.names },
+    ExpressionAttributeValues: { ...set.values, ...extra.values },
+  };
 }
 
 /** "#status IN (:from0, :from1, ...)" with its values. */
@@ -53,4 +72,16 @@ export async function call<T>(site: CallSite, operation: string, run: () => Prom
     if (onConditionFailure && isConditionFailure(error)) return onConditionFailure(error);
     throw new DependencyUnavailableError(site.store, `DynamoDB ${operation} on ${site.table} failed: ${errorText(error)}`, { cause: error });
   }
+}
+
+/** Writes an item whose key (`pk` or `id`) must be new; `taken` is the domain error when it is not. */
+export async function putNew(doc: DynamoDBDocumentClient, site: CallSite, key: 'pk' | 'id', item: Item, taken: (cause: unknown) => Error): Promise<void> {
+  await call(
+    site,
+    'PutItem',
+    () => doc.send(new PutCommand({ TableName: site.table, Item: item, ConditionExpression: `attribute_not_exists(${key})` })),
+    (cause) => {
+      throw taken(cause);
+    },
+  );
 }

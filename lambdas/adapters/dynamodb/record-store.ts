@@ -1,11 +1,11 @@
 // The records table: the write-ahead request log and the audit events, one
 // item each, listed by agent, connection or day (newest first).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { GetCommand, PutCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
+import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
 import type { AuditEvent, RequestRecord } from '../../core/model.ts';
 import type { Page, RecordQuery, RecordStore } from '../../core/ports.ts';
 import { AlreadyExistsError, NotFoundError } from '../../core/errors.ts';
-import { call, documentClient, setExpression, type CallSite, type Item } from './expressions.ts';
+import { call, conditionalUpdate, putNew, documentClient, type CallSite, type Item } from './expressions.ts';
 import { decodeCursor, encodeCursor, type CursorPosition } from './cursor.ts';
 import { RECORD_INDEXES } from './tables.ts';
 
@@ -34,39 +34,20 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async begin(record: RequestRecord): Promise<void> {
-    await call(
+    await putNew(
+      this.doc,
       this.site,
-      'PutItem',
-      () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: { ...record, recordType: 'request' satisfies RecordType, day: dayOf(record.time), ttl: this.ttl(record.time) },
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        ),
-      (cause) => {
-        throw new AlreadyExistsError('request record', record.id, { cause });
-      },
+      'id',
+      { ...record, recordType: 'request' satisfies RecordType, day: dayOf(record.time), ttl: this.ttl(record.time) },
+      (cause) => new AlreadyExistsError('request record', record.id, { cause }),
     );
   }
 
   async complete(id: string, changes: Partial<RequestRecord>): Promise<void> {
-    const set = setExpression(changes);
     await call(
       this.site,
       'UpdateItem',
-      () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { id },
-            UpdateExpression: set.expression,
-            ConditionExpression: 'attribute_exists(id)',
-            ExpressionAttributeNames: set.names,
-            ExpressionAttributeValues: set.values,
-          }),
-        ),
+      () => this.doc.send(new UpdateCommand(conditionalUpdate(this.table, { id }, changes, 'attribute_exists(id)'))),
       (cause) => {
         throw new NotFoundError('request record', id, { cause });
       },
@@ -85,20 +66,12 @@ export class DynamoRecordStore implements RecordStore {
   }
 
   async putEvent(event: AuditEvent): Promise<void> {
-    await call(
+    await putNew(
+      this.doc,
       this.site,
-      'PutItem',
-      () =>
-        this.doc.send(
-          new PutCommand({
-            TableName: this.table,
-            Item: { ...event, recordType: 'event' satisfies RecordType, day: dayOf(event.time), ttl: this.ttl(event.time), agent: event.agent ?? '-', connection: event.connection ?? '-' },
-            ConditionExpression: 'attribute_not_exists(id)',
-          }),
-        ),
-      (cause) => {
-        throw new AlreadyExistsError('audit event', event.id, { cause });
-      },
+      'id',
+      { ...event, recordType: 'event' satisfies RecordType, day: dayOf(event.time), ttl: this.ttl(event.time), agent: event.agent ?? '-', connection: event.connection ?? '-' },
+      (cause) => new AlreadyExistsError('audit event', event.id, { cause }),
     );
   }
 

@@ -7,7 +7,7 @@ import { setTimeout } from 'node:timers/promises';
 import type { Agent, Approval, Connection, Grant, GrantStatus } from '../../core/model.ts';
 import type { ProxyContext, StateStore } from '../../core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from '../../core/errors.ts';
-import { call, documentClient, setExpression, statusIn, type CallSite, type Item } from './expressions.ts';
+import { call, conditionalUpdate, documentClient, putNew, statusIn, type CallSite, type Item } from './expressions.ts';
 import { listedPrefix, listedSortKey, stateKey, withoutKeys, type ListedKind, type TypeKey } from './keys.ts';
 import { STATE_INDEXES } from './tables.ts';
 
@@ -27,38 +27,10 @@ export class DynamoStateStore implements StateStore {
     return withoutKeys<T>(out.Item);
   }
 
-  /** Writes an item whose key must be new; `taken` is the error when it is not. */
-  private async putNew(item: Item & { pk: string }, taken: (cause: unknown) => Error): Promise<void> {
-    await call(
-      this.site,
-      'PutItem',
-      () => this.doc.send(new PutCommand({ TableName: this.table, Item: item, ConditionExpression: 'attribute_not_exists(pk)' })),
-      (cause) => {
-        throw taken(cause);
-      },
-    );
-  }
-
   /** Applies `changes` if `condition` holds; undefined when it does not. */
   private async update<T>(pk: string, changes: Item, condition: string, conditionValues: Item = {}, conditionNames: Record<string, string> = {}): Promise<T | undefined> {
-    const set = setExpression(changes);
-    const out = await call(
-      this.site,
-      'UpdateItem',
-      () =>
-        this.doc.send(
-          new UpdateCommand({
-            TableName: this.table,
-            Key: { pk },
-            UpdateExpression: set.expression,
-            ConditionExpression: condition,
-            ExpressionAttributeNames: { ...set.names, ...conditionNames },
-            ExpressionAttributeValues: { ...set.values, ...conditionValues },
-            ReturnValues: 'ALL_NEW',
-          }),
-        ),
-      () => undefined,
-    );
+    const input = conditionalUpdate(this.table, { pk }, changes, condition, { names: conditionNames, values: conditionValues });
+    const out = await call(this.site, 'UpdateItem', () => this.doc.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' })), () => undefined);
     return withoutKeys<T>(out?.Attributes);
   }
 
@@ -106,12 +78,12 @@ export class DynamoStateStore implements StateStore {
   async createAgent(agent: Agent): Promise<void> {
     // Name (and principal) uniqueness by claim items written first; a claim
     // left behind by a failed create only blocks reuse of that name.
-    await this.putNew({ pk: stateKey.agentName(agent.name), entity: 'claim', agentId: agent.id }, (cause) => new AlreadyExistsError('agent name', agent.name, { cause }));
+    await putNew(this.doc, this.site, 'pk', { pk: stateKey.agentName(agent.name), entity: 'claim', agentId: agent.id }, (cause) => new AlreadyExistsError('agent name', agent.name, { cause }));
     if (agent.principalArn) {
       const principalArn = agent.principalArn;
-      await this.putNew({ pk: stateKey.principal(principalArn), entity: 'claim', agentId: agent.id }, (cause) => new AlreadyExistsError('principal', principalArn, { cause }));
+      await putNew(this.doc, this.site, 'pk', { pk: stateKey.principal(principalArn), entity: 'claim', agentId: agent.id }, (cause) => new AlreadyExistsError('principal', principalArn, { cause }));
     }
-    await this.putNew({ ...agent, pk: stateKey.agent(agent.id), entity: 'agent', typepk: 'agent' satisfies TypeKey, typesk: agent.name }, (cause) => new AlreadyExistsError('agent', agent.id, { cause }));
+    await putNew(this.doc, this.site, 'pk', { ...agent, pk: stateKey.agent(agent.id), entity: 'agent', typepk: 'agent' satisfies TypeKey, typesk: agent.name }, (cause) => new AlreadyExistsError('agent', agent.id, { cause }));
   }
 
   getAgent(id: string): Promise<Agent | undefined> {
@@ -152,7 +124,7 @@ export class DynamoStateStore implements StateStore {
   async putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void> {
     const item = { ...connection, pk: stateKey.connection(connection.name), entity: 'connection', typepk: 'connection' satisfies TypeKey, typesk: connection.name };
     if (mode === 'create') {
-      await this.putNew(item, (cause) => new AlreadyExistsError('connection', connection.name, { cause }));
+      await putNew(this.doc, this.site, 'pk', item, (cause) => new AlreadyExistsError('connection', connection.name, { cause }));
       return;
     }
     await call(this.site, 'PutItem', () => this.doc.send(new PutCommand({ TableName: this.table, Item: item })));
@@ -175,7 +147,7 @@ export class DynamoStateStore implements StateStore {
 
   async createGrant(grant: Grant): Promise<void> {
     const item = { ...grant, pk: stateKey.grant(grant.id), entity: 'grant', ...DynamoStateStore.listed('grant', grant, grant.requestedAt) };
-    await this.putNew(item, (cause) => new AlreadyExistsError('grant', grant.id, { cause }));
+    await putNew(this.doc, this.site, 'pk', item, (cause) => new AlreadyExistsError('grant', grant.id, { cause }));
   }
 
   getGrant(id: string): Promise<Grant | undefined> {
@@ -215,7 +187,7 @@ export class DynamoStateStore implements StateStore {
 
   async createApproval(approval: Approval): Promise<void> {
     const item = { ...approval, pk: stateKey.approval(approval.id), entity: 'approval', ...DynamoStateStore.listed('approval', approval, approval.createdAt) };
-    await this.putNew(item, (cause) => new AlreadyExistsError('approval', approval.id, { cause }));
+    await putNew(this.doc, this.site, 'pk', item, (cause) => new AlreadyExistsError('approval', approval.id, { cause }));
   }
 
   getApproval(id: string): Promise<Approval | undefined> {
