@@ -104,11 +104,16 @@ const notFoundCodes: Partial<Record<Entity, string>> = { agent: 'agent_not_found
 /** The refusal a domain error stands for; undefined for anything else (a failure, not a refusal). */
 export function refusalFor(error: unknown): AirlockError | undefined {
   if (error instanceof AirlockError) return error;
-  const conflict = error instanceof AlreadyExistsError ? conflictCodes[error.entity] : undefined;
-  if (conflict) return new AirlockError(409, conflict, (error as AlreadyExistsError).message);
-  const missing = error instanceof NotFoundError ? notFoundCodes[error.entity] : undefined;
-  if (missing) return new AirlockError(404, missing, (error as NotFoundError).message);
+  if (error instanceof AlreadyExistsError) {
+    const code = conflictCodes[error.entity];
+    if (code) return new AirlockError(409, code, error.message);
+  }
+  if (error instanceof NotFoundError) {
+    const code = notFoundCodes[error.entity];
+    if (code) return new AirlockError(404, code, error.message);
+  }
   if (error instanceof InvalidCursorError) return new AirlockError(400, 'invalid_query', error.message);
+  // Anything else (an outage, a conflict on a record id) is a failure, not a refusal.
   return undefined;
 }
 
