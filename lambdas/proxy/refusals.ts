@@ -24,9 +24,3 @@ export function statusResponse(error: AirlockError, requestId: string): { status
     body: JSON.stringify(kubernetesStatus(error)),
   };
 }
-
-/** An error as one short log line. */
-export function errorName(error: unknown): string {
-  if (error instanceof Error) return `${error.name}: ${error.message}`.slice(0, 300);
-  return String(error).slice(0, 300);
-}

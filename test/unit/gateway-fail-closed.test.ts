@@ -153,7 +153,7 @@ describe('a dependency down', () => {
     expect(await sent.record()).toMatchObject({ decision: 'denied', phase: 'incomplete', transcriptSpool: expect.any(String) });
   });
 
-  it('a transcript write that landed but answered with an error is not written twice: the retry finds it there (success)', async () => {
+  it('a transcript write that landed but answered with an error: the retry is answered as written, and the record is complete', async () => {
     const store = world.transcripts;
     const put = store.put.bind(store);
     let calls = 0;

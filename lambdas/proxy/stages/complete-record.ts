@@ -6,7 +6,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestRecord } from '../../core/model.ts';
 import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
-import { errorName } from '../refusals.ts';
+import { errorText } from '../../core/errors.ts';
 import { buildTranscript, type Answer } from '../transcript.ts';
 import type { ResolvedOptions, ProxyRequest } from './context.ts';
 
@@ -37,7 +37,7 @@ export async function completeRecord(record: RequestRecord, request: ProxyReques
   } catch (error) {
     // The write-ahead record exists (phase "started"), so the request is not
     // unrecorded; an auditor sees it as not completed.
-    options.log.error('could not complete the record', { requestId: record.id, error: errorName(error) });
+    options.log.error('could not complete the record', { requestId: record.id, error: errorText(error) });
   }
 }
 
@@ -50,11 +50,10 @@ async function writeTranscript(key: string, body: string, options: ResolvedOptio
       await options.transcripts.put(key, body);
       return undefined;
     } catch (error) {
-      // A retry after a write that did land finds the object there: that is success.
-      if ((error as { name?: string }).name === 'PreconditionFailed') return undefined;
+      // A retry after a write that did land is answered as written (the store keeps the first).
       lastError = error;
     }
   }
-  options.log.error('transcript write failed', { key, error: errorName(lastError) });
-  return `transcript not written: ${errorName(lastError)}`;
+  options.log.error('transcript write failed', { key, error: errorText(lastError) });
+  return `transcript not written: ${errorText(lastError)}`;
 }

@@ -2,6 +2,7 @@
 // verified against the connection's CA, only the selected headers plus an
 // Audit-ID (one id across both logs). A cluster that cannot be reached is a
 // 502, recorded on the allowed record (refusals.ts).
+import { errorText } from '../../core/errors.ts';
 import { AirlockError } from '../../core/status.ts';
 import type { Forwarded, ResolvedOptions, Recorded } from './context.ts';
 
@@ -20,6 +21,6 @@ export async function forward(recorded: Recorded, options: ResolvedOptions): Pro
     });
     return { ...recorded, upstream };
   } catch (error) {
-    throw new AirlockError(502, 'upstream_unavailable', `the cluster behind "${connection.name}" could not be reached: ${error instanceof Error ? error.message : 'unknown error'}`);
+    throw new AirlockError(502, 'upstream_unavailable', `the cluster behind "${connection.name}" could not be reached: ${errorText(error, { name: false })}`);
   }
 }

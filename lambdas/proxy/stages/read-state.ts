@@ -4,13 +4,13 @@
 // (timeoutSeconds / timeout) is capped to it (core/windows.ts).
 import { AirlockError } from '../../core/status.ts';
 import { assertWindowOpen, windowBoundQuery } from '../../core/windows.ts';
-import { errorName } from '../refusals.ts';
+import { errorText } from '../../core/errors.ts';
 import type { Admitted, Begun, ResolvedOptions } from './context.ts';
 
 export async function readState(begun: Begun, options: ResolvedOptions): Promise<Admitted> {
   const { claims, request, kube, record } = begun;
   const context = await options.state.getProxyContext(claims.agentId, request.connection, claims.grantId).catch((error: unknown) => {
-    options.log.error('state store unavailable; refusing', { requestId: record.id, error: errorName(error) });
+    options.log.error('state store unavailable; refusing', { requestId: record.id, error: errorText(error) });
     throw new AirlockError(503, 'state_unavailable', 'the window and policy cannot be checked right now, so nothing was forwarded; retry shortly');
   });
   assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, options.now());

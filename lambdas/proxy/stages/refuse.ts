@@ -5,7 +5,8 @@
 // failure is its outcome.
 import type { RequestRecord } from '../../core/model.ts';
 import { asAirlockError, AirlockError } from '../../core/status.ts';
-import { errorName, recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
+import { errorText } from '../../core/errors.ts';
+import { recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
 import type { Answer } from '../transcript.ts';
 import { completeRecord } from './complete-record.ts';
 import type { GatewayResult, Known, ResolvedOptions } from './context.ts';
@@ -13,7 +14,7 @@ import type { GatewayResult, Known, ResolvedOptions } from './context.ts';
 export function refuse(known: Known, error: unknown, options: ResolvedOptions): GatewayResult {
   const refusal = asAirlockError(error);
   const { record, request } = known;
-  if (!(error instanceof AirlockError)) options.log.error('unexpected error in the proxy path', { requestId: record.id, error: errorName(error) });
+  if (!(error instanceof AirlockError)) options.log.error('unexpected error in the proxy path', { requestId: record.id, error: errorText(error) });
   const response = statusResponse(refusal, record.id);
   const answer: Answer = { status: refusal.status, headers: {}, captured: Buffer.from(response.body), complete: true, bytes: Buffer.byteLength(response.body), contentType: 'application/json' };
   if (record.decision === 'allowed') return { response, done: completeRecord(record, request, answer, options, refusal.message) };
@@ -30,7 +31,7 @@ async function recordRefusal(known: Known, refused: RequestRecord, code: string,
     await options.records.begin(refused);
     return true;
   } catch (error) {
-    options.log.error('could not record a refusal', { requestId: refused.id, code, error: errorName(error) });
+    options.log.error('could not record a refusal', { requestId: refused.id, code, error: errorText(error) });
     return false;
   }
 }
