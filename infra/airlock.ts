@@ -10,6 +10,7 @@
 // The boundary's invariant, kept by construction and checked by
 // test/infra: agent principals get execute-api:Invoke on the agent routes and
 // nothing else — never eks:* nor sts:AssumeRole on a connection role — and a
+// connection role trusts only the proxy function's role.
 //
 // The constructor below is the recipe; each part lives in its own file (storage.ts,
 // notifications.ts, workflows.ts, api.ts, functions.ts, alarms.ts, nag.ts) and, unlike a
