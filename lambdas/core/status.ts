@@ -12,6 +12,8 @@ export type StatusReason =
   | 'Expired'
   | 'RequestEntityTooLarge'
   | 'RequestHeaderFieldsTooLarge'
+  | 'UnsupportedMediaType'
+  | 'NotImplemented'
   | 'TooManyRequests'
   | 'InternalError'
   | 'ServiceUnavailable'
@@ -27,9 +29,13 @@ const reasonForCode: Record<number, StatusReason> = {
   409: 'Conflict',
   410: 'Expired',
   413: 'RequestEntityTooLarge',
+  415: 'UnsupportedMediaType',
   431: 'RequestHeaderFieldsTooLarge',
   429: 'TooManyRequests',
   500: 'InternalError',
+  // Not a Kubernetes reason, and not meant to be one: kubectl prints "Error from server (NotImplemented)",
+  // which no agent reads as a fault worth retrying (InternalError would be).
+  501: 'NotImplemented',
   502: 'BadGateway',
   503: 'ServiceUnavailable',
   504: 'Timeout',

@@ -155,6 +155,8 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
     const exec = await kubectl(['exec', 'web-0', '-n', 'prod', '--', 'ls'], { kubeconfig });
     expect(exec.code).not.toBe(0);
     expect(exec.stderr).toMatch(/interactive \(upgraded\) connection, which Airlock does not carry/);
+    // A refusal by design, not a fault to retry (issue 11 §6).
+    expect(exec.stderr).toContain('Error from server (NotImplemented): airlock: ');
     const direct = await proxy('POST', `${base}/api/v1/namespaces/prod/pods/web-0/exec?command=ls&stdout=true`, { connection: 'Upgrade', upgrade: 'SPDY/3.1' });
     expectStatus(direct, 501, 'interactive_not_supported');
   });

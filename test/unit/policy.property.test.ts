@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { escalationOf } from '../../lambdas/core/effects.ts';
 import { parseKubeRequest, type KubeRequest } from '../../lambdas/core/kube-request.ts';
 import {
   evaluatePolicy,
@@ -247,7 +248,7 @@ describe('evaluatePolicy properties', () => {
     );
   });
 
-  it('a deny with ruleIndex -1 means no rule matched; any other decision names a matching rule of that effect', () => {
+  it('a deny with ruleIndex -1 means no rule matched (or none that names an escalation); any other decision names a matching rule of that effect', () => {
     fc.assert(
       fc.property(policyArb, requestArb, (policy, request) => {
         const decision = evaluatePolicy(policy, request);
@@ -256,7 +257,10 @@ describe('evaluatePolicy properties', () => {
           expect(rule.effect).toBe(decision.effect);
           expect(ruleMatches(rule, request) || ruleMatches(rule, request, 'broad')).toBe(true);
         } else if (decision.effect === 'deny' && request.kind === 'resource') {
-          expect(policy.rules.some((rule) => ruleMatches(rule, request))).toBe(false);
+          // An escalation (credential, wider rights) matched only by rules that do not name it is refused with -1 too.
+          const escalation = escalationOf(request);
+          const permits = (rule: PolicyRule) => escalation === undefined || (rule.resources ?? []).includes(escalation.entry);
+          expect(policy.rules.some((rule) => ruleMatches(rule, request) && permits(rule))).toBe(false);
         }
       }),
       RUNS,

@@ -1,0 +1,338 @@
+// In-memory implementations of the core's ports, for fast unit tests of the
+// gateway, the approval gate and the window lifecycle: no emulator, no cluster.
+// They keep the contracts the DynamoDB/S3 adapters keep (conditional writes,
+// newest-first listings, write-once transcripts), and every method can be made
+// to fail on demand, so each fail-closed row can be driven in milliseconds.
+import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from '../../lambdas/core/model.ts';
+import type { Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
+import { AirlockError } from '../../lambdas/core/status.ts';
+
+/** Makes chosen methods of a port throw (or hang) until cleared: `faults.fail('begin')`. */
+export class Faults<Method extends string> {
+  private readonly failing = new Map<Method, () => Promise<never>>();
+
+  fail(method: Method, error: Error = Object.assign(new Error(`${method} unavailable`), { name: 'ServiceUnavailable' })): void {
+    this.failing.set(method, () => Promise.reject(error));
+  }
+
+  /** Never answers (a hung dependency). */
+  hang(method: Method): void {
+    this.failing.set(method, () => new Promise<never>(() => undefined));
+  }
+
+  clear(method?: Method): void {
+    if (method) this.failing.delete(method);
+    else this.failing.clear();
+  }
+
+  /** Rejects (or hangs) when `method` is made to fail. */
+  async check(method: Method): Promise<void> {
+    const fault = this.failing.get(method);
+    if (fault) await fault();
+  }
+}
+
+const copy = <T>(value: T): T => structuredClone(value);
+
+export class MemoryStateStore implements StateStore {
+  readonly faults = new Faults<keyof StateStore>();
+  readonly agents = new Map<string, Agent>();
+  readonly connections = new Map<string, Connection>();
+  readonly grants = new Map<string, Grant>();
+  readonly approvals = new Map<string, Approval>();
+  private readonly fingerprints = new Map<string, string>();
+
+  async createAgent(agent: Agent): Promise<void> {
+    await this.faults.check('createAgent');
+    if ([...this.agents.values()].some((existing) => existing.name === agent.name)) throw new AirlockError(409, 'agent_exists', `an agent named "${agent.name}" already exists`);
+    if (agent.principalArn && [...this.agents.values()].some((existing) => existing.principalArn === agent.principalArn)) {
+      throw new AirlockError(409, 'principal_taken', `principal ${agent.principalArn} already belongs to an agent`);
+    }
+    if (this.agents.has(agent.id)) throw new AirlockError(409, 'agent_exists', `agent id ${agent.id} already exists`);
+    this.agents.set(agent.id, copy(agent));
+  }
+
+  async getAgent(id: string): Promise<Agent | undefined> {
+    await this.faults.check('getAgent');
+    return copy(this.agents.get(id));
+  }
+
+  async getAgentByName(name: string): Promise<Agent | undefined> {
+    await this.faults.check('getAgentByName');
+    return copy([...this.agents.values()].find((agent) => agent.name === name));
+  }
+
+  async getAgentByPrincipal(principalArn: string): Promise<Agent | undefined> {
+    await this.faults.check('getAgentByPrincipal');
+    return copy([...this.agents.values()].find((agent) => agent.principalArn === principalArn));
+  }
+
+  async listAgents(): Promise<Agent[]> {
+    await this.faults.check('listAgents');
+    return copy([...this.agents.values()].sort((a, b) => a.name.localeCompare(b.name)));
+  }
+
+  async disableAgent(id: string, at: number): Promise<Agent> {
+    await this.faults.check('disableAgent');
+    const agent = this.agents.get(id);
+    if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);
+    Object.assign(agent, { status: 'disabled', disabledAt: at, revokedBefore: at });
+    return copy(agent);
+  }
+
+  async enableAgent(id: string): Promise<Agent | undefined> {
+    await this.faults.check('enableAgent');
+    const agent = this.agents.get(id);
+    if (!agent || agent.status !== 'disabled') return undefined;
+    agent.status = 'enabled';
+    return copy(agent);
+  }
+
+  async setAgentRevokedBefore(id: string, at: number): Promise<void> {
+    await this.faults.check('setAgentRevokedBefore');
+    const agent = this.agents.get(id);
+    if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);
+    agent.revokedBefore = at;
+  }
+
+  async putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void> {
+    await this.faults.check('putConnection');
+    if (mode === 'create' && this.connections.has(connection.name)) throw new AirlockError(409, 'connection_exists', `a connection named "${connection.name}" already exists`);
+    this.connections.set(connection.name, copy(connection));
+  }
+
+  async getConnection(name: string): Promise<Connection | undefined> {
+    await this.faults.check('getConnection');
+    return copy(this.connections.get(name));
+  }
+
+  async listConnections(): Promise<Connection[]> {
+    await this.faults.check('listConnections');
+    return copy([...this.connections.values()].sort((a, b) => a.name.localeCompare(b.name)));
+  }
+
+  async setConnectionRevokedBefore(name: string, at: number): Promise<void> {
+    await this.faults.check('setConnectionRevokedBefore');
+    const connection = this.connections.get(name);
+    if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${name}"`);
+    connection.revokedBefore = at;
+  }
+
+  async createGrant(grant: Grant): Promise<void> {
+    await this.faults.check('createGrant');
+    if (this.grants.has(grant.id)) throw new AirlockError(409, 'grant_exists', `grant ${grant.id} exists`);
+    this.grants.set(grant.id, copy(grant));
+  }
+
+  async getGrant(id: string): Promise<Grant | undefined> {
+    await this.faults.check('getGrant');
+    return copy(this.grants.get(id));
+  }
+
+  async transitionGrant(id: string, from: GrantStatus[], changes: Partial<Grant>): Promise<Grant | undefined> {
+    await this.faults.check('transitionGrant');
+    const grant = this.grants.get(id);
+    if (!grant || !from.includes(grant.status)) return undefined;
+    Object.assign(grant, definedOnly(changes));
+    return copy(grant);
+  }
+
+  async listGrants(filter: { agentId?: string; connection?: string }): Promise<Grant[]> {
+    await this.faults.check('listGrants');
+    return copy(
+      [...this.grants.values()]
+        .filter((grant) => (!filter.agentId || grant.agentId === filter.agentId) && (!filter.connection || grant.connection === filter.connection))
+        .sort((a, b) => b.requestedAt - a.requestedAt),
+    );
+  }
+
+  async getProxyContext(agentId: string, connection: string, grantId: string): Promise<ProxyContext> {
+    await this.faults.check('getProxyContext');
+    return copy({ agent: this.agents.get(agentId), connection: this.connections.get(connection), grant: this.grants.get(grantId) });
+  }
+
+  async createApproval(approval: Approval): Promise<void> {
+    await this.faults.check('createApproval');
+    if (this.approvals.has(approval.id)) throw new AirlockError(409, 'approval_exists', `approval ${approval.id} exists`);
+    this.approvals.set(approval.id, copy(approval));
+  }
+
+  async getApproval(id: string): Promise<Approval | undefined> {
+    await this.faults.check('getApproval');
+    return copy(this.approvals.get(id));
+  }
+
+  async updateApproval(id: string, expect: { status: Approval['status'][]; decisionsCount?: number }, changes: Partial<Approval>): Promise<Approval | undefined> {
+    await this.faults.check('updateApproval');
+    const approval = this.approvals.get(id);
+    if (!approval || !expect.status.includes(approval.status)) return undefined;
+    if (expect.decisionsCount !== undefined && (approval.decisions?.length ?? 0) !== expect.decisionsCount) return undefined;
+    Object.assign(approval, definedOnly(changes));
+    return copy(approval);
+  }
+
+  async getApprovalIdForFingerprint(fingerprint: string): Promise<string | undefined> {
+    await this.faults.check('getApprovalIdForFingerprint');
+    return this.fingerprints.get(fingerprint);
+  }
+
+  async bindFingerprint(fingerprint: string, approvalId: string, previousApprovalId: string | undefined, _expiresAt: number): Promise<boolean> {
+    await this.faults.check('bindFingerprint');
+    if (this.fingerprints.get(fingerprint) !== previousApprovalId) return false;
+    this.fingerprints.set(fingerprint, approvalId);
+    return true;
+  }
+
+  async listApprovals(filter: { agentId?: string; connection?: string; status?: Approval['status'] }): Promise<Approval[]> {
+    await this.faults.check('listApprovals');
+    // Like the DynamoDB indexes: without an agent or connection there is nothing to list.
+    if (!filter.agentId && !filter.connection) return [];
+    return copy(
+      [...this.approvals.values()]
+        .filter(
+          (approval) =>
+            (!filter.agentId || approval.agentId === filter.agentId) &&
+            (!filter.connection || approval.connection === filter.connection) &&
+            (!filter.status || approval.status === filter.status),
+        )
+        .sort((a, b) => b.createdAt - a.createdAt),
+    );
+  }
+}
+
+export class MemoryRecordStore implements RecordStore {
+  readonly faults = new Faults<keyof RecordStore>();
+  readonly records = new Map<string, RequestRecord>();
+  readonly events: AuditEvent[] = [];
+
+  async begin(record: RequestRecord): Promise<void> {
+    await this.faults.check('begin');
+    if (this.records.has(record.id)) throw Object.assign(new Error(`record ${record.id} exists`), { name: 'ConditionalCheckFailedException' });
+    this.records.set(record.id, copy(record));
+  }
+
+  async complete(id: string, changes: Partial<RequestRecord>): Promise<void> {
+    await this.faults.check('complete');
+    const record = this.records.get(id);
+    if (!record) throw Object.assign(new Error(`no record ${id}`), { name: 'ConditionalCheckFailedException' });
+    Object.assign(record, definedOnly(changes));
+  }
+
+  async get(id: string): Promise<RequestRecord | undefined> {
+    await this.faults.check('get');
+    return copy(this.records.get(id));
+  }
+
+  async query(query: RecordQuery): Promise<Page<RequestRecord>> {
+    await this.faults.check('query');
+    return page([...this.records.values()], query);
+  }
+
+  async putEvent(event: AuditEvent): Promise<void> {
+    await this.faults.check('putEvent');
+    this.events.push(copy(event));
+  }
+
+  async queryEvents(query: RecordQuery): Promise<Page<AuditEvent>> {
+    await this.faults.check('queryEvents');
+    return page(this.events, query);
+  }
+
+  async listSpooled(limit: number): Promise<RequestRecord[]> {
+    await this.faults.check('listSpooled');
+    return copy([...this.records.values()].filter((record) => record.transcriptSpool !== undefined).slice(0, limit));
+  }
+
+  async markTranscriptStored(id: string): Promise<void> {
+    await this.faults.check('markTranscriptStored');
+    const record = this.records.get(id);
+    if (!record || record.transcriptSpool === undefined) throw Object.assign(new Error(`record ${id} has no spool`), { name: 'ConditionalCheckFailedException' });
+    delete record.transcriptSpool;
+    delete record.transcriptError;
+    record.phase = 'complete';
+  }
+}
+
+/** Newest first; the cursor is the offset (opaque to callers, as DynamoDB's is). */
+function page<T extends { time: number; agent?: string; connection?: string }>(items: T[], query: RecordQuery): Page<T> {
+  const matching = items
+    .filter((item) => (!query.agent || item.agent === query.agent) && (!query.connection || item.connection === query.connection) && item.time >= (query.since ?? 0))
+    .sort((a, b) => b.time - a.time);
+  const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
+  const start = query.cursor ? Number.parseInt(Buffer.from(query.cursor, 'base64url').toString('utf8'), 10) : 0;
+  if (!Number.isInteger(start) || start < 0) throw new AirlockError(400, 'invalid_query', 'cursor: not a cursor from a previous page');
+  const slice = matching.slice(start, start + limit);
+  const next = start + limit < matching.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined;
+  return { items: copy(slice), ...(next ? { cursor: next } : {}) };
+}
+
+/** Write-once, like the S3 adapter with If-None-Match: a second put of a key fails with PreconditionFailed. */
+export class MemoryTranscriptStore implements TranscriptStore {
+  readonly faults = new Faults<keyof TranscriptStore>();
+  readonly objects = new Map<string, string>();
+
+  async put(key: string, body: string): Promise<void> {
+    await this.faults.check('put');
+    if (this.objects.has(key)) throw Object.assign(new Error(`${key} exists`), { name: 'PreconditionFailed' });
+    this.objects.set(key, body);
+  }
+
+  async get(key: string): Promise<string | undefined> {
+    await this.faults.check('get');
+    return this.objects.get(key);
+  }
+}
+
+/** Records what was started, stopped and resumed. */
+export class MemoryWorkflows implements Workflows {
+  readonly faults = new Faults<keyof Workflows>();
+  readonly started: { kind: 'window' | 'approval'; id: string }[] = [];
+  readonly stopped: { executionArn: string; cause: string }[] = [];
+  readonly resumed: { taskToken: string; outcome: 'success' | 'failure'; detail: unknown }[] = [];
+
+  async startWindow(grantId: string): Promise<string> {
+    await this.faults.check('startWindow');
+    this.started.push({ kind: 'window', id: grantId });
+    return `execution:window:${grantId}`;
+  }
+
+  async startApproval(approvalId: string): Promise<string> {
+    await this.faults.check('startApproval');
+    this.started.push({ kind: 'approval', id: approvalId });
+    return `execution:approval:${approvalId}`;
+  }
+
+  async stop(executionArn: string, cause: string): Promise<void> {
+    await this.faults.check('stop');
+    this.stopped.push({ executionArn, cause });
+  }
+
+  async sendSuccess(taskToken: string, output: Record<string, unknown>): Promise<void> {
+    await this.faults.check('sendSuccess');
+    this.resumed.push({ taskToken, outcome: 'success', detail: output });
+  }
+
+  async sendFailure(taskToken: string, error: string, cause: string): Promise<void> {
+    await this.faults.check('sendFailure');
+    this.resumed.push({ taskToken, outcome: 'failure', detail: { error, cause } });
+  }
+}
+
+export class MemoryNotifier implements Notifier {
+  readonly faults = new Faults<keyof Notifier>();
+  readonly sent: { to: string; subject: string; text: string; attributes: Record<string, string> }[] = [];
+
+  async toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {
+    await this.faults.check('toApprover');
+    this.sent.push({ to: approver, subject, text, attributes });
+  }
+
+  async event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {
+    await this.faults.check('event');
+    this.sent.push({ to: `event:${type}`, subject, text, attributes });
+  }
+}
+
+function definedOnly<T extends object>(changes: T): Partial<T> {
+  return Object.fromEntries(Object.entries(changes).filter(([, value]) => value !== undefined)) as Partial<T>;
+}
