@@ -258,9 +258,13 @@ export function resolveProps(props: AirlockProps): ResolvedAirlockProps {
   };
 }
 
-const ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$/;
-const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+// The shapes the props and the deployment config (config.ts) both check.
+/** An IAM or STS principal ARN as a trust policy names it: `*` wildcards allowed. */
+export const PRINCIPAL_ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$/;
+/** An exact IAM role ARN. */
+export const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+export const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
+export const EKS_CLUSTER_NAME_PATTERN = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 
 function validateProps(props: AirlockProps): void {
   const problems: string[] = [];
@@ -285,7 +289,7 @@ function validateProps(props: AirlockProps): void {
     ['adminPrincipalArns', props.adminPrincipalArns],
   ] as const) {
     for (const [index, arn] of (arns ?? []).entries()) {
-      if (!ARN_PATTERN.test(arn)) problems.push(`${field}[${index}]: not an IAM principal ARN: ${JSON.stringify(arn)}`);
+      if (!PRINCIPAL_ARN_PATTERN.test(arn)) problems.push(`${field}[${index}]: not an IAM principal ARN: ${JSON.stringify(arn)}`);
     }
   }
   for (const [index, arn] of (props.connectionRoleArns ?? []).entries()) {

@@ -31,7 +31,7 @@ import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV } from '../lambdas/runtime/aws-config.ts';
-import { resolveProps, type AirlockProps, type EksConnectionOptions, type ResolvedAirlockProps } from './airlock-props.ts';
+import { EKS_CLUSTER_NAME_PATTERN, resolveProps, type AirlockProps, type EksConnectionOptions, type ResolvedAirlockProps } from './airlock-props.ts';
 import { createAlarms } from './alarms.ts';
 import { AirlockApi } from './api.ts';
 import type { AirlockFunctionName } from './bundling.ts';
@@ -191,7 +191,7 @@ export class Airlock extends Construct {
    * and Kubernetes RBAC. Pass its ARN as `connections create --role-arn`.
    */
   public addEksConnection(id: string, options: EksConnectionOptions): iam.Role {
-    if (!/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/.test(options.clusterName)) throw new Error(`addEksConnection(${id}): invalid cluster name ${JSON.stringify(options.clusterName)}`);
+    if (!EKS_CLUSTER_NAME_PATTERN.test(options.clusterName)) throw new Error(`addEksConnection(${id}): invalid cluster name ${JSON.stringify(options.clusterName)}`);
     const groups = options.kubernetesGroups ?? ['airlock-agents'];
     for (const group of groups) {
       if (!group || group.startsWith('system:')) throw new Error(`addEksConnection(${id}): Kubernetes group ${JSON.stringify(group)} is not allowed (empty or system:)`);
