@@ -1,6 +1,7 @@
 // Access windows: ask for one (and wait for it), see them, end one (agent).
+import { setTimeout as sleep } from 'node:timers/promises';
 import { writeProfile } from '../profile.ts';
-import { agentClient, type CommandContext, EXIT, ExitCode, profileDirOf, sleep, table } from './context.ts';
+import { agentClient, type CommandContext, EXIT, ExitCode, profileDirOf, table } from './context.ts';
 
 
 interface Grant {

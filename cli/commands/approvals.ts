@@ -1,5 +1,6 @@
 // Approvals: wait for a human decision on a held request or window (agent).
-import { agentClient, type CommandContext, EXIT, ExitCode, sleep, UsageError } from './context.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { agentClient, type CommandContext, EXIT, ExitCode, UsageError } from './context.ts';
 
 export function registerApprovals({ program, io, globals, print }: CommandContext): void {
   const approvals = program.command('approvals').description('one-time approvals of held requests and windows');

@@ -133,10 +133,6 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
   return [line(columns.map((column) => column.toUpperCase())), ...cells.map(line)].join('\n');
 }
 
-export async function sleep(ms: number): Promise<void> {
-  await new Promise((done) => setTimeout(done, ms));
-}
-
 /** What a command registers itself with: the program, its output, and the parsed global options. */
 export interface CommandContext {
   program: Command;
