@@ -2,6 +2,12 @@
 // (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
 import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from './model.ts';
 
+/** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
+export interface Log {
+  warn(message: string, fields: Record<string, unknown>): void;
+  error(message: string, fields: Record<string, unknown>): void;
+}
+
 export interface ProxyContext {
   agent: Agent | undefined;
   connection: Connection | undefined;

@@ -1,12 +1,10 @@
 // Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}.
 import * as z from 'zod';
-import type { Approval, Connection, Grant } from '../core/model.ts';
-import { formatDuration } from '../core/durations.ts';
-import { activateWindow, endPendingWindow, revokeWindow } from '../runtime/window-lifecycle.ts';
+import type { Grant } from '../core/model.ts';
+import { approvalsCount } from '../core/approvals.ts';
+import { requestWindow, revokeWindow } from '../core/lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
-import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
-import { recordEvent } from '../runtime/events.ts';
-import { windowDurationSeconds } from '../core/windows.ts';
+import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, pathParameter, router, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
@@ -37,58 +35,6 @@ export function grantView(grant: Grant, now: number) {
   };
 }
 
-/**
- * Opens a window: with `windowApproval: none` it is active at once; with
- * `required` an approval is created and the access-window workflow waits for
- * it. Either way the workflow (when configured) ends the window at expiresAt.
- */
-export async function startWindow(services: Services, grant: Grant, connection: Connection): Promise<Grant> {
-  const { state } = services;
-  const now = services.now();
-  const policy = connection.policy;
-  let pending = grant;
-  if (policy.windowApproval === 'required') {
-    if (!services.workflows || !services.notifier) {
-      throw new AirlockError(501, 'approval_unavailable', 'this connection requires window approval, and approvals are not configured on this gateway');
-    }
-    const approval: Approval = {
-      id: newId('apr'),
-      kind: 'window',
-      status: 'pending',
-      agentId: grant.agentId,
-      agentName: grant.agentName,
-      connection: grant.connection,
-      summary: `access window on ${grant.connection} for ${formatDuration(grant.durationSeconds)}`,
-      reason: grant.reason,
-      ...(grant.ticket ? { ticket: grant.ticket } : {}),
-      rule: 'windowApproval: required',
-      approvers: policy.approvers,
-      minApprovals: policy.minApprovals,
-      decisions: [],
-      notified: [],
-      createdAt: now,
-      expiresAt: now + policy.approvalTimeoutSeconds * 1000,
-      timeoutSeconds: policy.approvalTimeoutSeconds,
-      grantId: grant.id,
-      policyVersion: connection.policyVersion,
-    };
-    await state.createApproval(approval);
-    pending = { ...grant, approvalId: approval.id };
-  }
-  await state.createGrant(pending);
-  let current: Grant = pending;
-  if (policy.windowApproval === 'none') current = (await activateWindow(services, grant.id, 'policy (windowApproval: none)')) ?? pending;
-  if (!services.workflows) return current;
-  try {
-    const executionArn = await services.workflows.startWindow(grant.id);
-    return (await state.transitionGrant(grant.id, ['pending', 'active'], { executionArn })) ?? current;
-  } catch (error) {
-    if (current.status === 'active') return current; // it still ends at expiresAt: the gateway checks the clock on every request
-    await endPendingWindow(services, grant.id, 'failed');
-    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${error instanceof Error ? error.name : 'error'})`);
-  }
-}
-
 export function accessRoutes(getServices: () => Promise<Services>): RouteHandler {
   /** The calling agent's own window; another agent's is reported exactly like a missing one. */
   const ownGrant = async (event: Parameters<RouteHandler>[0]) => {
@@ -108,30 +54,7 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
       const input = jsonBody(event, AccessRequest);
       const connection = await services.state.getConnection(input.connection);
       if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
-      const durationSeconds = windowDurationSeconds(input.duration, connection.policy);
-      const grant: Grant = {
-        id: newId('gr'),
-        agentId: agent.id,
-        agentName: agent.name,
-        connection: connection.name,
-        status: 'pending',
-        reason: input.reason,
-        ...(input.ticket ? { ticket: input.ticket } : {}),
-        durationSeconds,
-        requestedAt: now,
-        policyVersion: connection.policyVersion,
-      };
-      await recordEvent(services.records, {
-        time: now,
-        type: 'window.requested',
-        agent: agent.name,
-        agentId: agent.id,
-        connection: connection.name,
-        subject: grant.id,
-        actor: agent.name,
-        detail: { duration: input.duration, reason: input.reason, ...(input.ticket ? { ticket: input.ticket } : {}) },
-      });
-      const started = await startWindow(services, grant, connection);
+      const started = await requestWindow(services, agent, connection, input);
       return { status: started.status === 'active' ? 201 : 202, body: grantView(started, services.now()) };
     },
 
@@ -171,7 +94,7 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
           status,
           summary: approval.summary,
           connection: approval.connection,
-          approvals: approval.decisions.filter((decision) => decision.decision === 'approve').length,
+          approvals: approvalsCount(approval.decisions),
           minApprovals: approval.minApprovals,
           expiresAt: new Date(approval.expiresAt).toISOString(),
           ...(approval.grantId ? { window: approval.grantId } : {}),

@@ -1,7 +1,7 @@
 // Admin surface: agents, connections (+ policy), revocation, audit.
 import { X509Certificate } from 'node:crypto';
 import * as z from 'zod';
-import type { Agent, Connection, ConnectionCredential, Grant } from '../core/model.ts';
+import type { Agent, Connection, ConnectionCredential } from '../core/model.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
@@ -9,8 +9,8 @@ import { escalationWarnings, parsePolicy } from '../core/policy.ts';
 import { parseDuration } from '../core/durations.ts';
 import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
-import { recordEvent, recordEventAfter } from '../runtime/events.ts';
-import { cancelRequestApprovals, revokeWindow } from '../runtime/window-lifecycle.ts';
+import { recordEvent } from '../core/events.ts';
+import { disableAgent, revokeAgent, revokeConnection } from '../core/lifecycle.ts';
 import { httpHandler, jsonBody, pathParameter, queryParameter, router, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
@@ -107,12 +107,6 @@ function credentialOf(input: z.infer<typeof ConnectionInput>): ConnectionCredent
   return { type: 'eks', ...input.eks! };
 }
 
-async function revokeGrants(services: Services, grants: Grant[], actor: string, why: string): Promise<number> {
-  let revoked = 0;
-  for (const grant of grants) if (await revokeWindow(services, grant, actor, why)) revoked++;
-  return revoked;
-}
-
 export function adminRoutes(getServices: () => Promise<Services>): RouteHandler {
   const admin = async (event: Parameters<RouteHandler>[0]) => {
     const services = await getServices();
@@ -133,7 +127,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         ...(secret ? { secretHash: await hashAgentKey(secret) } : {}),
         ...(input.principalArn ? { principalArn: input.principalArn } : {}),
       };
-      await recordEvent(services.records, { time: agent.createdAt, type: 'agent.created', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      await recordEvent(services, { time: agent.createdAt, type: 'agent.created', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
       await services.state.createAgent(agent);
       return { status: 201, body: { id: agent.id, name: agent.name, ...(secret ? { secret } : { principalArn: agent.principalArn }) } };
     },
@@ -149,11 +143,8 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const agentName = pathParameter(event, 'name');
       const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
       if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
-      const disabled = await services.state.disableAgent(agent.id, services.now());
-      await recordEventAfter(services.records, { time: services.now(), type: 'agent.disabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
-      const cancelled = await cancelRequestApprovals(services, { agentId: agent.id }, `the agent was disabled by ${actor} at ${new Date(disabled.disabledAt ?? services.now()).toISOString()}`, actor);
-      const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'agent disabled');
-      return { status: 200, body: { ...agentView(disabled), windowsRevoked: revoked, approvalsCancelled: cancelled } };
+      const { agent: disabled, windowsRevoked, approvalsCancelled } = await disableAgent(services, agent, actor);
+      return { status: 200, body: { ...agentView(disabled), windowsRevoked, approvalsCancelled } };
     },
 
     'POST /v1/agents/{name}/enable': async (event) => {
@@ -163,7 +154,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const agent = NAME_PATTERN.test(agentName) ? await services.state.getAgentByName(agentName) : undefined;
       if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${agentName.slice(0, 64)}"`);
       if (agent.status === 'enabled') throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
-      await recordEvent(services.records, { time: services.now(), type: 'agent.enabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
+      await recordEvent(services, { time: services.now(), type: 'agent.enabled', agent: agent.name, agentId: agent.id, subject: agent.id, actor });
       const enabled = await services.state.enableAgent(agent.id);
       if (!enabled) throw new AirlockError(409, 'agent_enabled', `agent "${agent.name}" is already enabled; nothing was changed`);
       return { status: 200, body: agentView(enabled) };
@@ -184,7 +175,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         createdAt: now,
         updatedAt: now,
       };
-      await recordEvent(services.records, { time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
+      await recordEvent(services, { time: now, type: 'connection.created', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'create');
       return { status: 201, body: { ...connectionView(connection, true), warnings: escalationWarnings(parsed.policy) } };
     },
@@ -205,7 +196,7 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
         policyVersion: parsed.version,
         updatedAt: services.now(),
       };
-      await recordEvent(services.records, { time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
+      await recordEvent(services, { time: connection.updatedAt, type: 'connection.updated', connection: connection.name, subject: connection.name, actor, detail: { policyVersion: parsed.version } });
       await services.state.putConnection(connection, 'replace');
       return { status: 200, body: { ...connectionView(connection, true), warnings: escalationWarnings(parsed.policy) } };
     },
@@ -227,23 +218,16 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
     'POST /v1/revocations': async (event) => {
       const { services, actor } = await admin(event);
       const input = jsonBody(event, Revocation);
-      const now = services.now();
       if (input.agent) {
         const agent = await services.state.getAgentByName(input.agent);
         if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent named "${input.agent}"`);
-        // The marker voids every window started before now, even one an index has not shown yet.
-        await services.state.setAgentRevokedBefore(agent.id, now);
-        // Held requests die with the kill switch: pending and approved-but-unused approvals are cancelled.
-        const cancelled = await cancelRequestApprovals(services, { agentId: agent.id }, `the agent was revoked by ${actor} at ${new Date(now).toISOString()}`, actor);
-        const revoked = await revokeGrants(services, await services.state.listGrants({ agentId: agent.id }), actor, 'revoked by admin');
-        return { status: 200, body: { agent: agent.name, windowsRevoked: revoked, approvalsCancelled: cancelled, revokedBefore: new Date(now).toISOString() } };
+        const { windowsRevoked, approvalsCancelled, revokedBefore } = await revokeAgent(services, agent, actor);
+        return { status: 200, body: { agent: agent.name, windowsRevoked, approvalsCancelled, revokedBefore: new Date(revokedBefore).toISOString() } };
       }
       const connection = await services.state.getConnection(input.connection!);
       if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
-      await services.state.setConnectionRevokedBefore(connection.name, now);
-      const cancelled = await cancelRequestApprovals(services, { connection: connection.name }, `connection ${connection.name} was revoked by ${actor} at ${new Date(now).toISOString()}`, actor);
-      const revoked = await revokeGrants(services, await services.state.listGrants({ connection: connection.name }), actor, 'revoked by admin');
-      return { status: 200, body: { connection: connection.name, windowsRevoked: revoked, approvalsCancelled: cancelled, revokedBefore: new Date(now).toISOString() } };
+      const { windowsRevoked, approvalsCancelled, revokedBefore } = await revokeConnection(services, connection, actor);
+      return { status: 200, body: { connection: connection.name, windowsRevoked, approvalsCancelled, revokedBefore: new Date(revokedBefore).toISOString() } };
     },
 
     'GET /v1/audit': async (event) => {

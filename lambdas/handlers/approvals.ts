@@ -10,7 +10,7 @@ import { isId } from '../core/ids.ts';
 import { header, httpHandler, pathParameter, queryParameter, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
-import { cancelledMessage, decide } from '../runtime/window-lifecycle.ts';
+import { cancelledMessage, decide } from '../core/lifecycle.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',

@@ -5,7 +5,7 @@ import * as z from 'zod';
 import type { Grant } from '../core/model.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
-import { recordEvent } from '../runtime/events.ts';
+import { recordEvent } from '../core/events.ts';
 import { assertWindowOpen } from '../core/windows.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, router, type RouteHandler } from '../runtime/http.ts';
@@ -21,7 +21,7 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
   return router({
     'POST /v1/tokens': async (event) => {
       const services = await getServices();
-      const { state, tokens, records } = services;
+      const { state, tokens } = services;
       const now = services.now();
       const agent = await authenticateAgent(event, state, now);
       const input = jsonBody(event, TokenRequest);
@@ -48,7 +48,7 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
         windowExpiresAt: grant!.expiresAt!,
       });
       // Not returned unless its issue is on record.
-      await recordEvent(records, {
+      await recordEvent(services, {
         time: now,
         type: 'token.issued',
         agent: agent.name,

@@ -8,7 +8,7 @@ import { AirlockError } from '../core/status.ts';
 import { logger } from '../runtime/logger.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
-import { activateWindow, endPendingWindow, expireWindow, notifyApprovers, settleApproval } from '../runtime/window-lifecycle.ts';
+import { activateWindow, awaitDecision, endPendingWindow, expireWindow, secondsUntil, settleApproval, windowPhase } from '../core/lifecycle.ts';
 
 const id = z.string().min(3).max(64);
 
@@ -24,33 +24,14 @@ const Task = z.discriminatedUnion('action', [
 
 export type WorkflowTask = z.infer<typeof Task>;
 
-export type WindowPhase = 'approve' | 'activate' | 'active' | 'expire' | 'ended';
-
-const secondsUntil = (time: number, now: number) => Math.max(1, Math.ceil((time - now) / 1000));
-
 export async function runTask(services: Services, input: unknown): Promise<Record<string, unknown>> {
   const parsed = Task.safeParse(input);
   if (!parsed.success) throw new Error(`invalid workflow task: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
   const task = parsed.data;
   const now = services.now();
   switch (task.action) {
-    case 'prepareWindow': {
-      // Where is this window now? (A fresh start and a resumed workflow both begin here.)
-      const grant = await services.state.getGrant(task.grantId);
-      if (!grant) return { phase: 'ended' };
-      if (grant.status === 'active') {
-        return grant.expiresAt! > now ? { phase: 'active', expiresAt: new Date(grant.expiresAt!).toISOString() } : { phase: 'expire' };
-      }
-      if (grant.status !== 'pending') return { phase: 'ended' };
-      if (!grant.approvalId) return { phase: 'activate' };
-      const approval = await services.state.getApproval(grant.approvalId);
-      if (approval?.status === 'approved') return { phase: 'activate' };
-      if (approval?.status === 'pending' && approval.expiresAt > now) {
-        return { phase: 'approve', approvalId: approval.id, approvalTimeoutSeconds: secondsUntil(approval.expiresAt, now) };
-      }
-      await endPendingWindow(services, grant.id, approval?.status === 'denied' ? 'denied' : 'timed-out');
-      return { phase: 'ended' };
-    }
+    case 'prepareWindow':
+      return windowPhase(services, task.grantId);
     case 'activateWindow': {
       const active = await activateWindow(services, task.grantId, 'workflow');
       return active ? { phase: 'active', expiresAt: new Date(active.expiresAt!).toISOString() } : { phase: 'ended' };
@@ -67,20 +48,9 @@ export async function runTask(services: Services, input: unknown): Promise<Recor
       if (approval.expiresAt <= now) return { phase: 'expire' };
       return { phase: 'await', timeoutSeconds: secondsUntil(approval.expiresAt, now) };
     }
-    case 'awaitApproval': {
-      // Store the task token first (only while pending), so a decision that lands
-      // after this can resume the workflow; one that landed before is replayed here.
-      const waiting = await services.state.updateApproval(task.approvalId, { status: ['pending'] }, { taskToken: task.taskToken });
-      if (waiting) {
-        await notifyApprovers(services, waiting);
-        return {};
-      }
-      const approval = await services.state.getApproval(task.approvalId);
-      if (!services.workflows) throw new Error('workflows not configured');
-      if (approval?.status === 'approved') await services.workflows.sendSuccess(task.taskToken, { decision: 'approved' });
-      else await services.workflows.sendFailure(task.taskToken, 'Airlock.Denied', `approval is ${approval?.status ?? 'gone'}`);
+    case 'awaitApproval':
+      await awaitDecision(services, task.approvalId, task.taskToken, (approval, approver) => services.links.link(services.config.publicUrl, approval, approver));
       return {};
-    }
     case 'recordDecision': {
       if (task.outcome === 'approved') return {}; // the approval page stored and recorded it
       await settleApproval(services, task.approvalId, task.outcome === 'denied' ? 'denied' : 'expired', 'workflow');

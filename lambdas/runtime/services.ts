@@ -7,7 +7,7 @@ import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { DynamoRecordStore, DynamoStateStore } from '../adapters/dynamodb.ts';
 import { S3TranscriptStore } from '../adapters/s3.ts';
-import type { Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
+import type { Log, Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
 import { ApprovalLinks } from '../core/approvals.ts';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -68,6 +68,7 @@ export interface Services {
   forwarder: Forwarder;
   gateway: Gateway;
   now: () => number;
+  log: Log;
   /** The one-time approval step for risky requests (wired with the workflows). */
   approvals?: RequestApprovalGate;
 }
@@ -99,7 +100,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
       ? new StepFunctionsWorkflows(new SFNClient(awsClientConfig(config, 'sfn')), { window: windowStateMachineArn, approval: approvalStateMachineArn })
       : undefined;
   const notifier = approvalTopicArn ? new SnsNotifier(new SNSClient(awsClientConfig(config, 'sns')), approvalTopicArn) : undefined;
-  const approvals = workflows ? new RequestApprovals({ state, records, workflows, now }) : undefined;
+  const approvals = workflows ? new RequestApprovals({ state, records, workflows, notifier, now, log: logger }) : undefined;
   const forwarder = new Forwarder();
   const gateway = new Gateway({
     state,
@@ -113,5 +114,5 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
   });
-  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, now };
+  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, now, log: logger };
 }

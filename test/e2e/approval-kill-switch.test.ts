@@ -4,7 +4,7 @@
 // and why, and a late click changes nothing. Real kubectl through the local
 // stack, the cluster read with the admin kubeconfig to prove nothing changed.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { cancelApproval } from '../../lambdas/runtime/window-lifecycle.ts';
+import { cancelApproval } from '../../lambdas/core/lifecycle.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, pageStatus, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 

@@ -4,7 +4,7 @@
 // newest-first listings, write-once transcripts), and every method can be made
 // to fail on demand, so each fail-closed row can be driven in milliseconds.
 import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from '../../lambdas/core/model.ts';
-import type { Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
+import type { Log, Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
 
 /** Makes chosen methods of a port throw (or hang) until cleared: `faults.fail('begin')`. */
@@ -330,6 +330,19 @@ export class MemoryNotifier implements Notifier {
   async event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {
     await this.faults.check('event');
     this.sent.push({ to: `event:${type}`, subject, text, attributes });
+  }
+}
+
+/** Keeps what the core logs, to assert on (and to keep test output quiet). */
+export class MemoryLog implements Log {
+  readonly lines: { level: 'warn' | 'error'; message: string; fields: Record<string, unknown> }[] = [];
+
+  warn(message: string, fields: Record<string, unknown>): void {
+    this.lines.push({ level: 'warn', message, fields });
+  }
+
+  error(message: string, fields: Record<string, unknown>): void {
+    this.lines.push({ level: 'error', message, fields });
   }
 }
 

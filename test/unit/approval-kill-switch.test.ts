@@ -3,114 +3,34 @@
 // store here is an in-memory one with the same conditional-write contract as
 // DynamoDB's (the e2e file runs the race against the local stack's store).
 import { describe, expect, it } from 'vitest';
-import type { Agent, Approval, AuditEvent, Connection, Grant } from '../../lambdas/core/model.ts';
-import type { RecordStore, StateStore, Workflows } from '../../lambdas/core/ports.ts';
-import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
-import { AirlockError } from '../../lambdas/core/status.ts';
-import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
+import type { Grant } from '../../lambdas/core/model.ts';
 import type { HeldRequest } from '../../lambdas/proxy/gateway.ts';
-import { cancelApproval, cancelRequestApprovals, decide } from '../../lambdas/runtime/window-lifecycle.ts';
-import type { Services } from '../../lambdas/runtime/services.ts';
-import { policyOf } from '../support/policies.ts';
-
-const NOW = Date.UTC(2026, 0, 1, 12);
-
-class MemoryState {
-  readonly approvals = new Map<string, Approval>();
-  readonly grants = new Map<string, Grant>();
-  readonly fingerprints = new Map<string, string>();
-
-  async createApproval(approval: Approval): Promise<void> {
-    this.approvals.set(approval.id, structuredClone(approval));
-  }
-  async getApproval(id: string): Promise<Approval | undefined> {
-    const approval = this.approvals.get(id);
-    return approval && structuredClone(approval);
-  }
-  async updateApproval(id: string, expect: { status: Approval['status'][]; decisionsCount?: number }, changes: Partial<Approval>): Promise<Approval | undefined> {
-    await Promise.resolve(); // a round trip: lets a concurrent caller interleave
-    const current = this.approvals.get(id);
-    if (!current || !expect.status.includes(current.status)) return undefined;
-    if (expect.decisionsCount !== undefined && current.decisions.length !== expect.decisionsCount) return undefined;
-    const updated = { ...current, ...changes };
-    this.approvals.set(id, updated);
-    return structuredClone(updated);
-  }
-  async getApprovalIdForFingerprint(fingerprint: string): Promise<string | undefined> {
-    return this.fingerprints.get(fingerprint);
-  }
-  async bindFingerprint(fingerprint: string, approvalId: string, previous: string | undefined): Promise<boolean> {
-    if (this.fingerprints.get(fingerprint) !== previous) return false;
-    this.fingerprints.set(fingerprint, approvalId);
-    return true;
-  }
-  async listApprovals(filter: { agentId?: string; connection?: string }): Promise<Approval[]> {
-    return [...this.approvals.values()].filter((a) => (!filter.agentId || a.agentId === filter.agentId) && (!filter.connection || a.connection === filter.connection)).map((a) => structuredClone(a));
-  }
-  async getGrant(id: string): Promise<Grant | undefined> {
-    return this.grants.get(id);
-  }
-}
+import { cancelApproval, cancelRequestApprovals, decide } from '../../lambdas/core/lifecycle.ts';
+import { T0 as NOW, lifecycleWorld, refusal } from '../support/lifecycle-world.ts';
 
 function setup() {
-  const memory = new MemoryState();
-  const state = memory as unknown as StateStore;
-  const events: AuditEvent[] = [];
-  const records = { putEvent: async (event: AuditEvent) => void events.push(event) } as unknown as RecordStore;
-  const stopped: string[] = [];
-  let started = 0;
-  const workflows: Workflows = {
-    startWindow: async () => 'arn:window',
-    startApproval: async () => `arn:approval:${++started}`,
-    stop: async (arn) => void stopped.push(arn),
-    sendSuccess: async () => undefined,
-    sendFailure: async () => undefined,
+  const world = lifecycleWorld();
+  return {
+    memory: world.state,
+    events: world.records.events,
+    get stopped() {
+      return world.workflows.stopped.map((stop) => stop.executionArn);
+    },
+    gate: world.gate,
+    services: world.deps,
   };
-  const now = () => NOW;
-  const gate = new RequestApprovals({ state, records, workflows, now });
-  const services = { state, records, workflows, now } as unknown as Services;
-  return { memory, events, stopped, gate, services };
 }
 
-const agent: Agent = { id: 'agt_1', name: 'bot', status: 'enabled', createdAt: NOW - 60_000 };
-const connection: Connection = {
-  name: 'prod-cluster',
-  server: 'https://k8s.example',
-  caPem: '',
-  credential: { type: 'token', token: 't' },
-  policy: policyOf([{ effect: 'approve', verbs: ['delete'] }]),
-  policyVersion: 'v1',
-  createdAt: NOW - 60_000,
-  updatedAt: NOW - 60_000,
-};
+/** The agent, the connection and the requests are the same in every setup. */
+const shapes = lifecycleWorld();
+const { agent, connection } = shapes;
 
 function grant(id: string): Grant {
   return { id, agentId: agent.id, agentName: agent.name, connection: connection.name, status: 'active', reason: 'test', durationSeconds: 1800, requestedAt: NOW - 1000, activatedAt: NOW - 1000, expiresAt: NOW + 1_800_000, policyVersion: 'v1' };
 }
 
 function heldDelete(window: Grant, requestId = 'req_1', pod = 'web'): HeldRequest {
-  const path = `/api/v1/namespaces/prod/pods/${pod}`;
-  return {
-    requestId,
-    agent,
-    connection,
-    grant: window,
-    kube: parseKubeRequest('DELETE', path, {}),
-    method: 'DELETE',
-    body: Buffer.alloc(0),
-    bodySha256: 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855',
-    contentType: undefined,
-    decision: { effect: 'approve', ruleIndex: 0, reason: 'rule 1: approve delete' },
-  };
-}
-
-async function refusal(promise: Promise<unknown>): Promise<AirlockError> {
-  const error = await promise.then(
-    () => undefined,
-    (caught: unknown) => caught,
-  );
-  expect(error).toBeInstanceOf(AirlockError);
-  return error as AirlockError;
+  return shapes.held(window, { requestId, path: `/api/v1/namespaces/prod/pods/${pod}` });
 }
 
 /** Holds the delete in `window` and approves it; returns the approval id. */
