@@ -135,7 +135,7 @@ describe('credentials and wider rights need a rule that names them', () => {
   });
   it('the example policies are safe: no escalation is allowed or held', async () => {
     const { readFileSync } = await import('node:fs');
-    for (const file of ['examples/policy.yaml', 'examples/policy-approval.yaml']) {
+    for (const file of ['examples/policy.yaml', 'examples/policy-approval.yaml', 'examples/policy-kubectl.yaml', 'examples/policy-helm.yaml']) {
       const { policy } = parsePolicy(readFileSync(file, 'utf8'));
       for (const request of [...escalationSamples('prod'), ...escalationSamples('default')]) {
         expect(evaluateRequest(policy, [{ request, why: '' }]).effect, `${file}: ${request.verb} ${request.resource}/${request.subresource}`).toBe('deny');
