@@ -34,7 +34,7 @@ export function buildProgram(io: Io): Command {
     .configureOutput({ writeOut: (text) => io.out(text.trimEnd()), writeErr: (text) => io.err(text.trimEnd()) })
     .showHelpAfterError();
 
-  const cli = commandContext(program, io);
+  const cli = commandContext(program, io, fileURLToPath(import.meta.url));
   // `airlock --help` lists the commands in this order: admin first, then agent.
   for (const register of [registerAgents, registerConnections, registerRevoke, registerAudit, registerLogin, registerAccess, registerApprovals, registerKubeconfig, registerLogout, registerToken, registerVerify]) {
     register(cli);

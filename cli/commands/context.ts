@@ -2,7 +2,6 @@
 // or as the logged-in agent, output (human or --json), and the errors that set the exit code.
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
 import { AirlockClient } from '../client.ts';
 import { regionOf, sigv4Signer } from '../sigv4.ts';
@@ -10,9 +9,6 @@ import { findProfile, IAM_AGENT, listProfiles, readProfile, sameEndpoint, profil
 
 export const EXIT = { ok: 0, refused: 1, usage: 2, pending: 3 } as const;
 export const DEFAULT_ENDPOINT = `https://127.0.0.1:${process.env.AIRLOCK_PORT ?? 8787}`;
-/** The script kubeconfigs run for `airlock token`. */
-export const CLI_ENTRY = fileURLToPath(new URL('../airlock.ts', import.meta.url));
-
 export class UsageError extends Error {}
 export class ExitCode extends Error {
   readonly code: number;
@@ -137,12 +133,14 @@ export function table(rows: Record<string, unknown>[], columns: string[]): strin
 export interface CommandContext {
   program: Command;
   io: Io;
+  /** This CLI's entry file (cli/airlock.ts, or the bundle of it): what kubeconfigs run for `airlock token`. */
+  entry: string;
   globals(): GlobalOptions;
   /** Human text, or `json` as JSON with --json. */
   print(human: string, json: unknown): void;
 }
 
-export function commandContext(program: Command, io: Io): CommandContext {
+export function commandContext(program: Command, io: Io, entry: string): CommandContext {
   const globals = () => program.opts<GlobalOptions>();
-  return { program, io, globals, print: (human, json) => io.out(globals().json ? JSON.stringify(json, null, 2) : human) };
+  return { program, io, entry, globals, print: (human, json) => io.out(globals().json ? JSON.stringify(json, null, 2) : human) };
 }

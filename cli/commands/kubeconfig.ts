@@ -2,9 +2,9 @@
 import { resolve } from 'node:path';
 import { kubeconfigFor } from '../kubeconfig.ts';
 import { agentOf } from '../profile.ts';
-import { agentClient, caFileOf, CLI_ENTRY, type CommandContext, readText } from './context.ts';
+import { agentClient, caFileOf, type CommandContext, readText } from './context.ts';
 
-export function registerKubeconfig({ program, io, globals }: CommandContext): void {
+export function registerKubeconfig({ program, io, entry, globals }: CommandContext): void {
   program
     .command('kubeconfig')
     .description('print a kubeconfig that reaches the connection through Airlock (CA pinned), bound to the logged-in agent and endpoint')
@@ -23,7 +23,7 @@ export function registerKubeconfig({ program, io, globals }: CommandContext): vo
           connection: options.connection,
           caPem: caFile ? readText(caFile, 'CA file') : undefined,
           command: process.execPath,
-          args: [CLI_ENTRY, ...bound, ...(dir ? ['--profile-dir', resolve(dir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
+          args: [entry, ...bound, ...(dir ? ['--profile-dir', resolve(dir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
         }),
       );
     });
