@@ -7,6 +7,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { errorText } from '../lambdas/core/errors.ts';
 
 export interface Profile {
   endpoint: string;
@@ -62,7 +63,7 @@ function readJson<T>(file: string): T | undefined {
   try {
     return JSON.parse(readFileSync(file, 'utf8')) as T;
   } catch (error) {
-    throw new Error(`cannot read agent profile ${file} (${error instanceof Error ? error.message : String(error)}): remove it and log in again`, { cause: error });
+    throw new Error(`cannot read agent profile ${file} (${errorText(error, { name: false })}): remove it and log in again`, { cause: error });
   }
 }
 

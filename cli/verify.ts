@@ -10,8 +10,10 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { homedir } from 'node:os';
 import { basename, delimiter, dirname, join, resolve } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parse as parseYaml } from 'yaml';
 import { escalationOf, escalationSamples } from '../lambdas/core/effects.ts';
+import { errorText } from '../lambdas/core/errors.ts';
 import { parseKubeRequest } from '../lambdas/core/kube-request.ts';
 import { evaluatePolicy, type Policy } from '../lambdas/core/policy.ts';
 import type { AirlockClient } from './client.ts';
@@ -155,10 +157,6 @@ function decodeClaims(token: string): Record<string, unknown> {
   } catch {
     return {};
   }
-}
-
-async function sleep(ms: number): Promise<void> {
-  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** Where a credential an agent process could use was found; never the credential itself in any output. */
@@ -324,7 +322,7 @@ export async function tryCredential(credential: FoundCredential, target: Cluster
       answer = await post(`${base}/apis/authentication.k8s.io/${version}/selfsubjectreviews`, credential, target);
     } catch (error) {
       const code = (error as { code?: string }).code;
-      return { outcome: 'unknown', detail: `cluster unreachable at ${base} (${code ?? (error instanceof Error ? error.message : String(error))})` };
+      return { outcome: 'unknown', detail: `cluster unreachable at ${base} (${code ?? errorText(error, { name: false })})` };
     }
     if (answer.status === 404) continue;
     if (answer.status === 401) return { outcome: 'rejected', detail: '401' };
@@ -413,7 +411,7 @@ export async function checkIamSideDoor(principalArn: string | undefined, target:
         : `IAM simulation for ${principalArn}: ${assume.length} sts actions on ${target.roleArn} and ${cluster.length} eks actions on ${target.clusterName} all denied`,
     };
   } catch (error) {
-    return { pass: false, text: `IAM simulation failed: ${error instanceof Error ? error.message : String(error)}` };
+    return { pass: false, text: `IAM simulation failed: ${errorText(error, { name: false })}` };
   }
 }
 

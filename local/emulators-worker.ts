@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { startFauxqs } from 'fauxqs';
+import { errorText } from '../lambdas/core/errors.ts';
 
 const require = createRequire(import.meta.url);
 const dynalite = require('dynalite') as (options: { path?: string; createTableMs?: number; deleteTableMs?: number; updateTableMs?: number }) => Server;
@@ -45,6 +46,6 @@ if (!isMainThread && (workerData as { airlockEmulators?: boolean })?.airlockEmul
       process.exit(0);
     });
   } catch (error) {
-    parentPort!.postMessage({ error: error instanceof Error ? error.message : String(error) });
+    parentPort!.postMessage({ error: errorText(error, { name: false }) });
   }
 }

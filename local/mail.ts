@@ -8,6 +8,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CreateTopicCommand, SNSClient, SubscribeCommand } from '@aws-sdk/client-sns';
 import { CreateQueueCommand, DeleteMessageCommand, GetQueueAttributesCommand, ReceiveMessageCommand, SQSClient } from '@aws-sdk/client-sqs';
+import { errorText } from '../lambdas/core/errors.ts';
 import type { Notifier } from '../lambdas/core/ports.ts';
 
 export const APPROVAL_TOPIC = 'airlock-approvals';
@@ -104,7 +105,7 @@ export class LocalMailRelay {
         }
       }
     } catch (error) {
-      this.options.log?.(`[airlock] mail relay: ${error instanceof Error ? error.message : String(error)}`);
+      this.options.log?.(`[airlock] mail relay: ${errorText(error, { name: false })}`);
     } finally {
       this.polling = false;
     }

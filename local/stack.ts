@@ -11,7 +11,7 @@ import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
 import { startEmulators, type EmulatorEndpoints } from './emulators.ts';
 import { createLocalServer, type LocalHandlers } from './server.ts';
 import { createCertificateAuthority, loadCertificateAuthority } from './tls.ts';
-import { recordsTableDefinition, stateTableDefinition } from '../lambdas/adapters/dynamodb.ts';
+import { recordsTableDefinition, stateTableDefinition } from '../lambdas/adapters/dynamodb/tables.ts';
 import { deriveGatewaySecrets } from '../lambdas/core/keys.ts';
 import { awsClientConfig, createServices, type AirlockConfig, type GatewaySecrets, type SecretSource, type Services } from '../lambdas/runtime/services.ts';
 import { httpHandler } from '../lambdas/runtime/http.ts';

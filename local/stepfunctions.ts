@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StateMachine } from 'aws-local-stepfunctions';
+import { errorText } from '../lambdas/core/errors.ts';
 
 type RunOptions = NonNullable<Parameters<StateMachine['run']>[1]>;
 type LocalHandlers = NonNullable<NonNullable<RunOptions['overrides']>['taskResourceLocalHandlers']>;
@@ -146,7 +147,7 @@ export class LocalStepFunctions {
       res.writeHead(200, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-requestid': randomUUID() });
       res.end(text);
     } catch (error) {
-      const apiError = error instanceof ApiError ? error : new ApiError('InvalidParameterValue', error instanceof Error ? error.message : String(error));
+      const apiError = error instanceof ApiError ? error : new ApiError('InvalidParameterValue', errorText(error, { name: false }));
       res.writeHead(400, { 'content-type': 'application/x-amz-json-1.0', 'x-amzn-errortype': apiError.type });
       res.end(JSON.stringify({ __type: apiError.type, message: apiError.message }));
     }

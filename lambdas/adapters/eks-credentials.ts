@@ -30,27 +30,11 @@ import {
   type AssumeRoleCommandInput,
   type AssumeRoleCommandOutput,
 } from '@aws-sdk/client-sts';
+import { ROLE_ARN_PATTERN } from '../core/arns.ts';
+import { DependencyUnavailableError, errorText } from '../core/errors.ts';
+import type { AgentSession, EksConnectionTarget, EksCredentialSource, UpstreamCredential } from '../core/ports.ts';
+import { REDACTED } from '../core/redaction.ts';
 import { assertClusterName, assertRegion, createEksToken, partitionOf } from './eks-token.ts';
-
-export interface AgentSession {
-  agentId: string;
-  agentName: string;
-  grantId: string;
-}
-
-export interface EksConnectionTarget {
-  connectionName: string;
-  clusterName: string;
-  region: string;
-  roleArn: string;
-}
-
-export interface UpstreamCredential {
-  /** 'Bearer k8s-aws-v1....' — the value of the Authorization header sent upstream. */
-  authorization: string;
-  /** Epoch ms after which Airlock no longer uses this credential (one minute before it stops working). */
-  expiresAt: number;
-}
 
 /** What the provider needs of an STS client; a real STSClient fits. */
 export interface StsClientLike {
@@ -131,13 +115,11 @@ export function tagValueFor(value: string): string {
   return `${readable}=${shortHash(value)}`;
 }
 
-const roleArnPattern = /^arn:(aws|aws-cn|aws-us-gov):iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
-
 function assertTarget(target: EksConnectionTarget): void {
   if (!target.connectionName) throw new Error('EKS connection target without a connection name');
   assertClusterName(target.clusterName);
   assertRegion(target.region);
-  const match = roleArnPattern.exec(target.roleArn ?? '');
+  const match = ROLE_ARN_PATTERN.exec(target.roleArn ?? '');
   if (!match) {
     throw new Error(
       `connection ${target.connectionName}: invalid role ARN ${JSON.stringify(target.roleArn)} ` +
@@ -162,17 +144,18 @@ function assertSession(session: AgentSession): void {
 
 // ---------------------------------------------------------------- credential
 
-const REDACTED = '[redacted]';
+/** The credential's marker: the one redaction marker, in the lower case its unit test pins. */
+const REDACTED_CREDENTIAL = REDACTED.toLowerCase();
 
 /** A frozen credential whose token never appears in JSON or util.inspect output. */
 function sealedCredential(authorization: string, expiresAt: number): UpstreamCredential {
   const credential: UpstreamCredential = { authorization, expiresAt };
   Object.defineProperty(credential, 'toJSON', {
-    value: () => ({ authorization: REDACTED, expiresAt }),
+    value: () => ({ authorization: REDACTED_CREDENTIAL, expiresAt }),
     enumerable: false,
   });
   Object.defineProperty(credential, inspect.custom, {
-    value: () => `UpstreamCredential { authorization: '${REDACTED}', expiresAt: ${new Date(expiresAt).toISOString()} }`,
+    value: () => `UpstreamCredential { authorization: '${REDACTED_CREDENTIAL}', expiresAt: ${new Date(expiresAt).toISOString()} }`,
     enumerable: false,
   });
   return Object.freeze(credential);
@@ -184,12 +167,7 @@ interface CacheEntry {
   usableUntil?: number;
 }
 
-function describeError(error: unknown): string {
-  if (error instanceof Error) return error.name && error.name !== 'Error' ? `${error.name}: ${error.message}` : error.message;
-  return String(error);
-}
-
-export class EksCredentialProvider {
+export class EksCredentialProvider implements EksCredentialSource {
   readonly #stsFor: (region: string) => StsClientLike;
   readonly #now: () => number;
   readonly #externalId: string | undefined;
@@ -276,9 +254,10 @@ export class EksCredentialProvider {
     try {
       output = await this.#client(target.region).send(new AssumeRoleCommand(input));
     } catch (error) {
-      throw new Error(
+      throw new DependencyUnavailableError(
+        'sts',
         `sts:AssumeRole on ${target.roleArn} for agent ${session.agentName} (connection ${target.connectionName}) ` +
-          `failed: ${describeError(error)}`,
+          `failed: ${errorText(error)}`,
         { cause: error },
       );
     }

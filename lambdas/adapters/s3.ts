@@ -1,6 +1,11 @@
 // Transcripts in S3, one JSON object per request under a predictable key.
 import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { TranscriptStore } from '../core/ports.ts';
+
+function named(error: unknown, name: string): boolean {
+  return (error as { name?: string } | undefined)?.name === name;
+}
 
 export class S3TranscriptStore implements TranscriptStore {
   private readonly s3: S3Client;
@@ -11,19 +16,29 @@ export class S3TranscriptStore implements TranscriptStore {
     this.bucket = bucket;
   }
 
+  private unavailable(operation: string, key: string, error: unknown): DependencyUnavailableError {
+    return new DependencyUnavailableError('transcript store', `S3 ${operation} ${this.bucket}/${key} failed: ${errorText(error)}`, { cause: error });
+  }
+
   async put(key: string, body: string): Promise<void> {
     const bytes = Buffer.from(body, 'utf8');
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: this.bucket,
-        Key: key,
-        Body: bytes,
-        ContentLength: bytes.length,
-        ContentType: 'application/json',
-        // Transcripts are evidence: never replace one silently.
-        IfNoneMatch: '*',
-      }),
-    );
+    try {
+      await this.s3.send(
+        new PutObjectCommand({
+          Bucket: this.bucket,
+          Key: key,
+          Body: bytes,
+          ContentLength: bytes.length,
+          ContentType: 'application/json',
+          // Transcripts are evidence: never replace one.
+          IfNoneMatch: '*',
+        }),
+      );
+    } catch (error) {
+      // Already there: a retry after a write that did land (or a repeated repair). That is success.
+      if (named(error, 'PreconditionFailed')) return;
+      throw this.unavailable('PutObject', key, error);
+    }
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -31,8 +46,8 @@ export class S3TranscriptStore implements TranscriptStore {
       const out = await this.s3.send(new GetObjectCommand({ Bucket: this.bucket, Key: key }));
       return await out.Body?.transformToString('utf8');
     } catch (error) {
-      if (error instanceof NoSuchKey || (error as { name?: string }).name === 'NoSuchKey') return undefined;
-      throw error;
+      if (error instanceof NoSuchKey || named(error, 'NoSuchKey')) return undefined;
+      throw this.unavailable('GetObject', key, error);
     }
   }
 }

@@ -2,6 +2,7 @@
 // `approver` message attribute, so each approver receives only their own
 // message with their own signed link.
 import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { Notifier } from '../core/ports.ts';
 
 export class SnsNotifier implements Notifier {
@@ -14,15 +15,19 @@ export class SnsNotifier implements Notifier {
   }
 
   private async publish(subject: string, text: string, attributes: Record<string, string>): Promise<void> {
-    await this.sns.send(
-      new PublishCommand({
-        TopicArn: this.topicArn,
-        // SNS subjects: ASCII, ≤ 100 characters, no line breaks.
-        Subject: subject.replace(/[^\x20-\x7e]/g, '?').slice(0, 100),
-        Message: text,
-        MessageAttributes: Object.fromEntries(Object.entries(attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }])),
-      }),
-    );
+    try {
+      await this.sns.send(
+        new PublishCommand({
+          TopicArn: this.topicArn,
+          // SNS subjects: ASCII, ≤ 100 characters, no line breaks.
+          Subject: subject.replace(/[^\x20-\x7e]/g, '?').slice(0, 100),
+          Message: text,
+          MessageAttributes: Object.fromEntries(Object.entries(attributes).map(([name, value]) => [name, { DataType: 'String', StringValue: value }])),
+        }),
+      );
+    } catch (error) {
+      throw new DependencyUnavailableError('notifier', `SNS Publish to ${this.topicArn} failed: ${errorText(error)}`, { cause: error });
+    }
   }
 
   toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {

@@ -5,6 +5,7 @@
 import { parse as parseYaml } from 'yaml';
 import type { KubeRequest, KubeVerb } from './kube-request.ts';
 import { AirlockError } from './status.ts';
+import { errorText } from './errors.ts';
 
 export interface RequestCheck {
   /** The request as the policy sees it: the request itself, or one derived from it. */
@@ -178,7 +179,7 @@ function readBody(request: KubeRequest, body: Buffer, contentType: string): unkn
     if (JSON_TYPES.test(contentType)) return JSON.parse(text);
     if (YAML_TYPES.has(contentType)) return parseYaml(text, { maxAliasCount: 0, uniqueKeys: true, merge: false });
   } catch (error) {
-    const detail = error instanceof Error ? error.message.split('\n')[0] : String(error);
+    const detail = errorText(error, { name: false }).split('\n')[0];
     throw new AirlockError(400, 'unreadable_body', `the ${request.resource} body could not be read as ${contentType} (${detail}); Airlock checks what a workload references, so it must read the body`);
   }
   throw new AirlockError(

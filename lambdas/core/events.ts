@@ -6,6 +6,7 @@ import type { AuditEvent } from './model.ts';
 import type { Log, RecordStore } from './ports.ts';
 import { AirlockError } from './status.ts';
 import { newId } from './ids.ts';
+import { errorText } from './errors.ts';
 
 export type EventInput = Omit<AuditEvent, 'id'>;
 
@@ -20,7 +21,7 @@ export async function recordEvent(audit: AuditTrail, event: EventInput): Promise
   try {
     await audit.records.putEvent({ id: newId('evt'), ...event });
   } catch (error) {
-    audit.log.error('audit event not written; refusing', { type: event.type, subject: event.subject, error: error instanceof Error ? error.message : String(error) });
+    audit.log.error('audit event not written; refusing', { type: event.type, subject: event.subject, error: errorText(error) });
     throw new AirlockError(503, 'recorder_unavailable', 'the audit recorder is unavailable, so nothing was granted or forwarded; retry shortly');
   }
 }
@@ -30,6 +31,6 @@ export async function recordEventAfter(audit: AuditTrail, event: EventInput): Pr
   try {
     await audit.records.putEvent({ id: newId('evt'), ...event });
   } catch (error) {
-    audit.log.error('audit event not written after a revocation', { type: event.type, subject: event.subject, error: error instanceof Error ? error.message : String(error) });
+    audit.log.error('audit event not written after a revocation', { type: event.type, subject: event.subject, error: errorText(error) });
   }
 }

@@ -14,6 +14,7 @@ import { recordEvent, recordEventAfter } from './events.ts';
 import { newId } from './ids.ts';
 import { AirlockError } from './status.ts';
 import { windowDurationSeconds } from './windows.ts';
+import { errorText } from './errors.ts';
 
 /** The ports a transition may touch. Workflows and the notifier are absent where they are not configured. */
 export interface LifecycleDeps {
@@ -27,10 +28,6 @@ export interface LifecycleDeps {
 
 function iso(time: number): string {
   return new Date(time).toISOString();
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }
 
 // ---------------------------------------------------------------- approvals
@@ -162,7 +159,7 @@ export async function cancelApproval(deps: LifecycleDeps, approvalId: string, re
   // A workflow still waiting on approvers ends now; a late click or the timeout finds it cancelled and changes nothing.
   if (cancelled.executionArn && deps.workflows) {
     await deps.workflows.stop(cancelled.executionArn, 'approval cancelled').catch((error: unknown) => {
-      deps.log.warn('could not stop the approval workflow', { approval: cancelled.id, error: errorMessage(error) });
+      deps.log.warn('could not stop the approval workflow', { approval: cancelled.id, error: errorText(error) });
     });
   }
   return cancelled;
@@ -334,7 +331,7 @@ export async function requestWindow(deps: LifecycleDeps, agent: Agent, connectio
   } catch (error) {
     if (current.status === 'active') return current; // it still ends at expiresAt: the gateway checks the clock on every request
     await endPendingWindow(deps, grant.id, 'failed');
-    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${error instanceof Error ? error.name : 'error'})`);
+    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${causeName(error)})`);
   }
 }
 
@@ -414,7 +411,7 @@ export async function revokeWindow(deps: LifecycleDeps, grant: Grant, actor: str
   if (revoked.executionArn && deps.workflows) {
     await deps.workflows.stop(revoked.executionArn, `window revoked: ${why}`).catch((error: unknown) => {
       // The grant is revoked in the state store already; the gateway refuses on that alone.
-      deps.log.warn('could not stop the window workflow', { grant: grant.id, error: errorMessage(error) });
+      deps.log.warn('could not stop the window workflow', { grant: grant.id, error: errorText(error) });
     });
   }
   return true;
@@ -466,6 +463,12 @@ export async function disableAgent(deps: LifecycleDeps, agent: Agent, actor: str
 async function notify(deps: LifecycleDeps, type: string, subject: string, text: string, grant: Grant): Promise<void> {
   if (!deps.notifier) return;
   await deps.notifier.event(type, subject, text, { connection: grant.connection, agent: grant.agentName }).catch((error: unknown) => {
-    deps.log.warn('notification not sent', { type, error: errorMessage(error) });
+    deps.log.warn('notification not sent', { type, error: errorText(error) });
   });
+}
+
+/** The name of what failed underneath: adapters wrap SDK errors, the SDK's name (ThrottlingException) is what an operator searches for. */
+function causeName(error: unknown): string {
+  const underlying = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return underlying instanceof Error ? underlying.name : 'error';
 }

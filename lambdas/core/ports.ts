@@ -83,6 +83,7 @@ export interface RecordStore {
 }
 
 export interface TranscriptStore {
+  /** Stores a transcript unless one is already stored under `key` (never replaced); resolves either way. */
   put(key: string, body: string): Promise<void>;
   get(key: string): Promise<string | undefined>;
 }
@@ -106,4 +107,31 @@ export interface Notifier {
   toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
   /** An event for anyone subscribed to Airlock's notifications (window ended, ...). */
   event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void>;
+}
+
+/** Who a request to the cluster is for: the agent and the window it was admitted under. */
+export interface AgentSession {
+  agentId: string;
+  agentName: string;
+  grantId: string;
+}
+
+/** The credential the cluster accepts; it exists only inside the gateway. */
+export interface UpstreamCredential {
+  /** Value of the Authorization header sent upstream (for EKS 'Bearer k8s-aws-v1....'). */
+  authorization: string;
+  /** Epoch ms after which Airlock no longer uses this credential (for EKS one minute before it stops working). */
+  expiresAt: number;
+}
+
+export interface EksConnectionTarget {
+  connectionName: string;
+  clusterName: string;
+  region: string;
+  roleArn: string;
+}
+
+/** Per-agent EKS credentials (STS AssumeRole + an EKS token). */
+export interface EksCredentialSource {
+  credentialFor(session: AgentSession, target: EksConnectionTarget): Promise<UpstreamCredential>;
 }

@@ -1,6 +1,8 @@
 // Refusals on /k8s are Kubernetes `Status` objects, so kubectl prints them the
 // way it prints the API server's own errors; elsewhere errors are
-// {error:{code,message}}. One error type carries both shapes.
+// {error:{code,message}}. One error type carries both shapes, and the ports'
+// domain errors (errors.ts) become refusals here and nowhere else.
+import { AlreadyExistsError, InvalidCursorError, NotFoundError, type Entity } from './errors.ts';
 
 export type StatusReason =
   | 'BadRequest'
@@ -89,8 +91,33 @@ export function errorBody(error: AirlockError): { error: { code: string; message
   return { error: { code: error.code, message: error.message, ...(error.details ?? {}) } };
 }
 
-/** Anything unexpected becomes a 500 that says nothing about internals. */
-export function asAirlockError(error: unknown): AirlockError {
+const conflictCodes: Partial<Record<Entity, string>> = {
+  agent: 'agent_exists',
+  'agent name': 'agent_exists',
+  principal: 'principal_taken',
+  connection: 'connection_exists',
+  grant: 'grant_exists',
+  approval: 'approval_exists',
+};
+const notFoundCodes: Partial<Record<Entity, string>> = { agent: 'agent_not_found', connection: 'connection_not_found' };
+
+/** The refusal a domain error stands for; undefined for anything else (a failure, not a refusal). */
+export function refusalFor(error: unknown): AirlockError | undefined {
   if (error instanceof AirlockError) return error;
-  return new AirlockError(500, 'internal', 'internal error; the request was not forwarded');
+  if (error instanceof AlreadyExistsError) {
+    const code = conflictCodes[error.entity];
+    if (code) return new AirlockError(409, code, error.message);
+  }
+  if (error instanceof NotFoundError) {
+    const code = notFoundCodes[error.entity];
+    if (code) return new AirlockError(404, code, error.message);
+  }
+  if (error instanceof InvalidCursorError) return new AirlockError(400, 'invalid_query', error.message);
+  // Anything else (an outage, a conflict on a record id) is a failure, not a refusal.
+  return undefined;
+}
+
+/** Refusals as they are; anything unexpected becomes a 500 that says nothing about internals. */
+export function asAirlockError(error: unknown): AirlockError {
+  return refusalFor(error) ?? new AirlockError(500, 'internal', 'internal error; the request was not forwarded');
 }

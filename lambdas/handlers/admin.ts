@@ -2,6 +2,7 @@
 import { X509Certificate } from 'node:crypto';
 import * as z from 'zod';
 import type { Agent, Connection, ConnectionCredential } from '../core/model.ts';
+import { ROLE_ARN_PATTERN, USER_OR_ROLE_ARN_PATTERN } from '../core/arns.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
@@ -21,7 +22,7 @@ const CreateAgent = z.strictObject({
   name,
   principalArn: z
     .string()
-    .regex(/^arn:aws[\w-]*:iam::\d{12}:(user|role)\/[\w+=,.@/-]{1,512}$/, 'an IAM user or role ARN')
+    .regex(USER_OR_ROLE_ARN_PATTERN, 'an IAM user or role ARN')
     .optional(),
 });
 
@@ -43,7 +44,7 @@ const ConnectionInput = z.strictObject({
     .strictObject({
       clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
       region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/, 'an AWS region'),
-      roleArn: z.string().regex(/^arn:aws[\w-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'an IAM role ARN'),
+      roleArn: z.string().regex(ROLE_ARN_PATTERN, 'an IAM role ARN'),
     })
     .optional(),
   policy: z.string().min(1, 'the policy file text (YAML or JSON)').max(64 * 1024),
@@ -307,13 +308,11 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const failed: string[] = [];
       for (const record of spooled) {
         try {
+          // Already there (an earlier repair that could not mark the record) counts as stored.
           await services.transcripts.put(record.transcriptKey!, unspool(record.transcriptSpool!));
-        } catch (error) {
-          // Already there (an earlier repair that could not mark the record): fine.
-          if ((error as { name?: string }).name !== 'PreconditionFailed') {
-            failed.push(record.id);
-            continue;
-          }
+        } catch {
+          failed.push(record.id);
+          continue;
         }
         await services.records.markTranscriptStored(record.id);
         moved++;

@@ -11,6 +11,7 @@ import { rawBody } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { logger } from '../runtime/logger.ts';
+import { errorText } from '../core/errors.ts';
 
 /** API Gateway event -> the gateway's request. Header names are lower-cased; every value is kept. */
 export function proxyRequestFromEvent(event: APIGatewayProxyEvent): ProxyRequest {
@@ -51,7 +52,7 @@ export function createProxyHandler(getServices: () => Promise<Services>) {
     try {
       services = await getServices();
     } catch (error) {
-      logger.error('gateway cannot start', { error: error instanceof Error ? error.message : String(error) });
+      logger.error('gateway cannot start', { error: errorText(error) });
       return statusResponse(new AirlockError(503, 'gateway_unavailable', 'the gateway cannot check requests right now, so nothing was forwarded'), '-');
     }
     const { response, done } = await services.gateway.handle(proxyRequestFromEvent(event));

@@ -9,6 +9,7 @@ import { logger } from '../runtime/logger.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { activateWindow, awaitDecision, endPendingWindow, expireWindow, secondsUntil, settleApproval, windowPhase } from '../core/lifecycle.ts';
+import { errorText } from '../core/errors.ts';
 
 const id = z.string().min(3).max(64);
 
@@ -67,7 +68,7 @@ export function createWorkflowHandler(getServices: () => Promise<Services>) {
         return await runTask(await getServices(), event);
       } catch (error) {
         // Step Functions sees the failure and takes the workflow's fail-closed path.
-        logger.error('workflow task failed', { error: error instanceof Error ? error.message : String(error), action: (event as { action?: string })?.action });
+        logger.error('workflow task failed', { error: errorText(error), action: (event as { action?: string })?.action });
         throw error instanceof AirlockError ? new Error(error.message) : error;
       }
     });

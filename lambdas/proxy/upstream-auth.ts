@@ -1,28 +1,10 @@
 // The credential the cluster accepts. It exists only inside the gateway:
 // a static token for non-EKS connections, a per-agent EKS token otherwise.
 import type { Connection } from '../core/model.ts';
-
-export interface AgentSession {
-  agentId: string;
-  agentName: string;
-  grantId: string;
-}
-
-export interface UpstreamCredential {
-  /** Value of the Authorization header sent upstream. */
-  authorization: string;
-  expiresAt: number;
-}
+import type { AgentSession, EksCredentialSource, UpstreamCredential } from '../core/ports.ts';
 
 export interface UpstreamAuth {
   credentialFor(session: AgentSession, connection: Connection): Promise<UpstreamCredential>;
-}
-
-export interface EksCredentialSource {
-  credentialFor(
-    session: AgentSession,
-    target: { connectionName: string; clusterName: string; region: string; roleArn: string },
-  ): Promise<UpstreamCredential>;
 }
 
 /** Chooses by connection type; EKS support is wired in where AWS credentials exist. */

@@ -4,7 +4,8 @@ import middy from '@middy/core';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
 import type * as z from 'zod';
-import { AirlockError, asAirlockError, errorBody } from '../core/status.ts';
+import { AirlockError, asAirlockError, errorBody, refusalFor } from '../core/status.ts';
+import { errorText } from '../core/errors.ts';
 import { logger } from './logger.ts';
 import { IAM_PREFIX } from '../routes.ts';
 
@@ -31,8 +32,8 @@ export function toProxyResult(result: HttpResult): APIGatewayProxyResult {
 }
 
 export function errorResult(error: unknown): APIGatewayProxyResult {
+  if (!refusalFor(error)) logger.error('unhandled error', { error: errorText(error) });
   const airlockError = asAirlockError(error);
-  if (!(error instanceof AirlockError)) logger.error('unhandled error', { error: error instanceof Error ? error.message : String(error) });
   return toProxyResult({ status: airlockError.status, body: errorBody(airlockError) });
 }
 

@@ -5,9 +5,10 @@
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { DynamoRecordStore, DynamoStateStore } from '../adapters/dynamodb.ts';
+import { DynamoRecordStore } from '../adapters/dynamodb/record-store.ts';
+import { DynamoStateStore } from '../adapters/dynamodb/state-store.ts';
 import { S3TranscriptStore } from '../adapters/s3.ts';
-import type { Log, Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
+import type { EksCredentialSource, Log, Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
 import { ApprovalLinks } from '../core/approvals.ts';
 import { SFNClient } from '@aws-sdk/client-sfn';
 import { SNSClient } from '@aws-sdk/client-sns';
@@ -18,7 +19,7 @@ import { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
-import { ConnectionUpstreamAuth, type EksCredentialSource } from '../proxy/upstream-auth.ts';
+import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
 
 export type { GatewaySecrets };

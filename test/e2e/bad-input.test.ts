@@ -5,7 +5,7 @@ import { request } from 'node:https';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateSigningKey, TokenService, type SigningKeySet } from '../../lambdas/core/tokens.ts';
-import { recordsTableDefinition } from '../../lambdas/adapters/dynamodb.ts';
+import { recordsTableDefinition } from '../../lambdas/adapters/dynamodb/tables.ts';
 import { LOCAL_CREDENTIALS, TABLES } from '../../local/stack.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { PROD_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';

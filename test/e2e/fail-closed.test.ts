@@ -5,7 +5,7 @@
 // service resumes when the dependency returns, without a restart.
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { recordsTableDefinition } from '../../lambdas/adapters/dynamodb.ts';
+import { recordsTableDefinition } from '../../lambdas/adapters/dynamodb/tables.ts';
 import { LOCAL_CREDENTIALS, TABLES } from '../../local/stack.ts';
 import { FaultProxy } from '../support/fault-proxy.ts';
 import { kubectl } from '../support/kubectl.ts';

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { Match } from 'aws-cdk-lib/assertions';
 import type { CfnStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { recordsTableDefinition, stateTableDefinition } from '../../lambdas/adapters/dynamodb.ts';
+import { recordsTableDefinition, stateTableDefinition } from '../../lambdas/adapters/dynamodb/tables.ts';
 import { ROUTES } from '../../lambdas/routes.ts';
 import { ENV } from '../../lambdas/runtime/aws-config.ts';
 import { EKS_USERNAME_TEMPLATE, SESSION_TAG_KEYS } from '../../infra/airlock.ts';

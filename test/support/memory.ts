@@ -1,17 +1,24 @@
 // In-memory implementations of the core's ports, for fast unit tests of the
 // gateway, the approval gate and the window lifecycle: no emulator, no cluster.
 // They keep the contracts the DynamoDB/S3 adapters keep (conditional writes,
-// newest-first listings, write-once transcripts), and every method can be made
-// to fail on demand, so each fail-closed row can be driven in milliseconds.
+// newest-first listings, write-once transcripts, the same domain errors), and
+// every method can be made to fail on demand, so each fail-closed row can be
+// driven in milliseconds.
 import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from '../../lambdas/core/model.ts';
 import type { Log, Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
-import { AirlockError } from '../../lambdas/core/status.ts';
+import { AlreadyExistsError, DependencyUnavailableError, InvalidCursorError, NotFoundError } from '../../lambdas/core/errors.ts';
 
 /** Makes chosen methods of a port throw (or hang) until cleared: `faults.fail('begin')`. */
 export class Faults<Method extends string> {
   private readonly failing = new Map<Method, () => Promise<never>>();
+  private readonly dependency: DependencyUnavailableError['dependency'];
 
-  fail(method: Method, error: Error = Object.assign(new Error(`${method} unavailable`), { name: 'ServiceUnavailable' })): void {
+  constructor(dependency: DependencyUnavailableError['dependency']) {
+    this.dependency = dependency;
+  }
+
+  /** By default the error an adapter throws when its service is down. */
+  fail(method: Method, error: Error = new DependencyUnavailableError(this.dependency, `${method} unavailable`)): void {
     this.failing.set(method, () => Promise.reject(error));
   }
 
@@ -35,7 +42,7 @@ export class Faults<Method extends string> {
 const copy = <T>(value: T): T => structuredClone(value);
 
 export class MemoryStateStore implements StateStore {
-  readonly faults = new Faults<keyof StateStore>();
+  readonly faults = new Faults<keyof StateStore>('state store');
   readonly agents = new Map<string, Agent>();
   readonly connections = new Map<string, Connection>();
   readonly grants = new Map<string, Grant>();
@@ -44,11 +51,11 @@ export class MemoryStateStore implements StateStore {
 
   async createAgent(agent: Agent): Promise<void> {
     await this.faults.check('createAgent');
-    if ([...this.agents.values()].some((existing) => existing.name === agent.name)) throw new AirlockError(409, 'agent_exists', `an agent named "${agent.name}" already exists`);
+    if ([...this.agents.values()].some((existing) => existing.name === agent.name)) throw new AlreadyExistsError('agent name', agent.name);
     if (agent.principalArn && [...this.agents.values()].some((existing) => existing.principalArn === agent.principalArn)) {
-      throw new AirlockError(409, 'principal_taken', `principal ${agent.principalArn} already belongs to an agent`);
+      throw new AlreadyExistsError('principal', agent.principalArn);
     }
-    if (this.agents.has(agent.id)) throw new AirlockError(409, 'agent_exists', `agent id ${agent.id} already exists`);
+    if (this.agents.has(agent.id)) throw new AlreadyExistsError('agent', agent.id);
     this.agents.set(agent.id, copy(agent));
   }
 
@@ -75,7 +82,7 @@ export class MemoryStateStore implements StateStore {
   async disableAgent(id: string, at: number): Promise<Agent> {
     await this.faults.check('disableAgent');
     const agent = this.agents.get(id);
-    if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);
+    if (!agent) throw new NotFoundError('agent', id);
     Object.assign(agent, { status: 'disabled', disabledAt: at, revokedBefore: at });
     return copy(agent);
   }
@@ -91,13 +98,13 @@ export class MemoryStateStore implements StateStore {
   async setAgentRevokedBefore(id: string, at: number): Promise<void> {
     await this.faults.check('setAgentRevokedBefore');
     const agent = this.agents.get(id);
-    if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${id}`);
+    if (!agent) throw new NotFoundError('agent', id);
     agent.revokedBefore = at;
   }
 
   async putConnection(connection: Connection, mode: 'create' | 'replace'): Promise<void> {
     await this.faults.check('putConnection');
-    if (mode === 'create' && this.connections.has(connection.name)) throw new AirlockError(409, 'connection_exists', `a connection named "${connection.name}" already exists`);
+    if (mode === 'create' && this.connections.has(connection.name)) throw new AlreadyExistsError('connection', connection.name);
     this.connections.set(connection.name, copy(connection));
   }
 
@@ -114,13 +121,13 @@ export class MemoryStateStore implements StateStore {
   async setConnectionRevokedBefore(name: string, at: number): Promise<void> {
     await this.faults.check('setConnectionRevokedBefore');
     const connection = this.connections.get(name);
-    if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${name}"`);
+    if (!connection) throw new NotFoundError('connection', name);
     connection.revokedBefore = at;
   }
 
   async createGrant(grant: Grant): Promise<void> {
     await this.faults.check('createGrant');
-    if (this.grants.has(grant.id)) throw new AirlockError(409, 'grant_exists', `grant ${grant.id} exists`);
+    if (this.grants.has(grant.id)) throw new AlreadyExistsError('grant', grant.id);
     this.grants.set(grant.id, copy(grant));
   }
 
@@ -153,7 +160,7 @@ export class MemoryStateStore implements StateStore {
 
   async createApproval(approval: Approval): Promise<void> {
     await this.faults.check('createApproval');
-    if (this.approvals.has(approval.id)) throw new AirlockError(409, 'approval_exists', `approval ${approval.id} exists`);
+    if (this.approvals.has(approval.id)) throw new AlreadyExistsError('approval', approval.id);
     this.approvals.set(approval.id, copy(approval));
   }
 
@@ -201,20 +208,20 @@ export class MemoryStateStore implements StateStore {
 }
 
 export class MemoryRecordStore implements RecordStore {
-  readonly faults = new Faults<keyof RecordStore>();
+  readonly faults = new Faults<keyof RecordStore>('record store');
   readonly records = new Map<string, RequestRecord>();
   readonly events: AuditEvent[] = [];
 
   async begin(record: RequestRecord): Promise<void> {
     await this.faults.check('begin');
-    if (this.records.has(record.id)) throw Object.assign(new Error(`record ${record.id} exists`), { name: 'ConditionalCheckFailedException' });
+    if (this.records.has(record.id)) throw new AlreadyExistsError('request record', record.id);
     this.records.set(record.id, copy(record));
   }
 
   async complete(id: string, changes: Partial<RequestRecord>): Promise<void> {
     await this.faults.check('complete');
     const record = this.records.get(id);
-    if (!record) throw Object.assign(new Error(`no record ${id}`), { name: 'ConditionalCheckFailedException' });
+    if (!record) throw new NotFoundError('request record', id);
     Object.assign(record, definedOnly(changes));
   }
 
@@ -230,6 +237,7 @@ export class MemoryRecordStore implements RecordStore {
 
   async putEvent(event: AuditEvent): Promise<void> {
     await this.faults.check('putEvent');
+    if (this.events.some((existing) => existing.id === event.id)) throw new AlreadyExistsError('audit event', event.id);
     this.events.push(copy(event));
   }
 
@@ -246,7 +254,7 @@ export class MemoryRecordStore implements RecordStore {
   async markTranscriptStored(id: string): Promise<void> {
     await this.faults.check('markTranscriptStored');
     const record = this.records.get(id);
-    if (!record || record.transcriptSpool === undefined) throw Object.assign(new Error(`record ${id} has no spool`), { name: 'ConditionalCheckFailedException' });
+    if (!record || record.transcriptSpool === undefined) throw new NotFoundError('spooled transcript', id);
     delete record.transcriptSpool;
     delete record.transcriptError;
     record.phase = 'complete';
@@ -260,21 +268,20 @@ function page<T extends { time: number; agent?: string; connection?: string }>(i
     .sort((a, b) => b.time - a.time);
   const limit = Math.min(Math.max(query.limit ?? 100, 1), 1000);
   const start = query.cursor ? Number.parseInt(Buffer.from(query.cursor, 'base64url').toString('utf8'), 10) : 0;
-  if (!Number.isInteger(start) || start < 0) throw new AirlockError(400, 'invalid_query', 'cursor: not a cursor from a previous page');
+  if (!Number.isInteger(start) || start < 0) throw new InvalidCursorError();
   const slice = matching.slice(start, start + limit);
   const next = start + limit < matching.length ? Buffer.from(String(start + limit)).toString('base64url') : undefined;
   return { items: copy(slice), ...(next ? { cursor: next } : {}) };
 }
 
-/** Write-once, like the S3 adapter with If-None-Match: a second put of a key fails with PreconditionFailed. */
+/** Write-once, like the S3 adapter with If-None-Match: a second put of a key keeps the first and resolves. */
 export class MemoryTranscriptStore implements TranscriptStore {
-  readonly faults = new Faults<keyof TranscriptStore>();
+  readonly faults = new Faults<keyof TranscriptStore>('transcript store');
   readonly objects = new Map<string, string>();
 
   async put(key: string, body: string): Promise<void> {
     await this.faults.check('put');
-    if (this.objects.has(key)) throw Object.assign(new Error(`${key} exists`), { name: 'PreconditionFailed' });
-    this.objects.set(key, body);
+    if (!this.objects.has(key)) this.objects.set(key, body);
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -285,7 +292,7 @@ export class MemoryTranscriptStore implements TranscriptStore {
 
 /** Records what was started, stopped and resumed. */
 export class MemoryWorkflows implements Workflows {
-  readonly faults = new Faults<keyof Workflows>();
+  readonly faults = new Faults<keyof Workflows>('workflows');
   readonly started: { kind: 'window' | 'approval'; id: string }[] = [];
   readonly stopped: { executionArn: string; cause: string }[] = [];
   readonly resumed: { taskToken: string; outcome: 'success' | 'failure'; detail: unknown }[] = [];
@@ -319,7 +326,7 @@ export class MemoryWorkflows implements Workflows {
 }
 
 export class MemoryNotifier implements Notifier {
-  readonly faults = new Faults<keyof Notifier>();
+  readonly faults = new Faults<keyof Notifier>('notifier');
   readonly sent: { to: string; subject: string; text: string; attributes: Record<string, string> }[] = [];
 
   async toApprover(approver: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {

@@ -30,10 +30,9 @@ import {
   EksCredentialProvider,
   sessionNameFor,
   tagValueFor,
-  type AgentSession,
-  type EksConnectionTarget,
   type StsClientLike,
 } from '../../lambdas/adapters/eks-credentials.ts';
+import type { AgentSession, EksConnectionTarget } from '../../lambdas/core/ports.ts';
 
 // Fixed test credentials (AWS's documentation example key; not a real secret).
 const CREDS = {
