@@ -5,6 +5,7 @@
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Command, CommanderError } from 'commander';
+import { errorText } from '../lambdas/core/errors.ts';
 import { ApiError } from './client.ts';
 import { registerAccess } from './commands/access.ts';
 import { registerAgents } from './commands/agents.ts';
@@ -62,7 +63,7 @@ export async function runCli(argv: string[], io: Io = { out: (text) => process.s
       io.err(`airlock: ${error.message} (${error.code}, HTTP ${error.status})`);
       return EXIT.refused;
     }
-    io.err(`airlock: ${error instanceof Error ? error.message : String(error)}`);
+    io.err(`airlock: ${errorText(error, { name: false })}`);
     return EXIT.refused;
   }
 }

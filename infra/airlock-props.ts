@@ -6,6 +6,7 @@ import type * as acm from 'aws-cdk-lib/aws-certificatemanager';
 import type * as ec2 from 'aws-cdk-lib/aws-ec2';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sns from 'aws-cdk-lib/aws-sns';
+import { PRINCIPAL_ARN_PATTERN, ROLE_ARN_PATTERN } from '../lambdas/core/arns.ts';
 import { FUNCTION_NAMES, type AirlockFunctionName } from './bundling.ts';
 
 /** Object Lock for the transcript bucket. */
@@ -258,11 +259,7 @@ export function resolveProps(props: AirlockProps): ResolvedAirlockProps {
   };
 }
 
-// The shapes the props and the deployment config (config.ts) both check.
-/** An IAM or STS principal ARN as a trust policy names it: `*` wildcards allowed. */
-export const PRINCIPAL_ARN_PATTERN = /^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$/;
-/** An exact IAM role ARN. */
-export const ROLE_ARN_PATTERN = /^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/;
+// The shapes the props and the deployment config (config.ts) both check; ARNs are lambdas/core/arns.ts.
 export const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 export const EKS_CLUSTER_NAME_PATTERN = /^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/;
 

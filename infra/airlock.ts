@@ -1,7 +1,7 @@
 // The Airlock construct: everything Airlock runs on AWS, from one place.
 //
 //   REST API (built from lambdas/routes.ts) -> seven Node.js 24 functions
-//   DynamoDB state + records tables (shapes from lambdas/adapters/dynamodb.ts)
+//   DynamoDB state + records tables (shapes from lambdas/adapters/dynamodb/tables.ts)
 //   S3 transcript bucket, SNS approval topic, Secrets Manager master secret,
 //   two Step Functions state machines (state-machines/*.asl.json), one KMS key,
 //   log groups with retention, CloudWatch alarms,

@@ -5,7 +5,9 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { EKS_CLUSTER_NAME_PATTERN, EMAIL_PATTERN, PRINCIPAL_ARN_PATTERN, ROLE_ARN_PATTERN } from './airlock-props.ts';
+import { PRINCIPAL_ARN_PATTERN, ROLE_ARN_PATTERN } from '../lambdas/core/arns.ts';
+import { errorText } from '../lambdas/core/errors.ts';
+import { EKS_CLUSTER_NAME_PATTERN, EMAIL_PATTERN } from './airlock-props.ts';
 
 const email = z.string().regex(EMAIL_PATTERN, 'an email address');
 const principalArn = z.string().regex(PRINCIPAL_ARN_PATTERN, 'an IAM principal ARN (user or role; * wildcards allowed)');
@@ -92,7 +94,7 @@ export function loadConfig(sources: ConfigSources): { config: AirlockConfig; fil
     try {
       fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (error) {
-      throw new Error(`${file}: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+      throw new Error(`${file}: not JSON (${errorText(error, { name: false })})`, { cause: error });
     }
     delete fromFile.$comment;
   } else if (typeof explicit === 'string') {

@@ -1,5 +1,5 @@
 // Storage: the customer-managed key, the master secret, the state and records tables
-// (mirrored from lambdas/adapters/dynamodb.ts) and the transcript bucket with its access logs.
+// (mirrored from lambdas/adapters/dynamodb/tables.ts) and the transcript bucket with its access logs.
 //
 // Like an L2 construct it takes (scope, props) and offers grant* methods, but it adds its
 // resources to `scope` itself rather than under a child: their logical ids (and so the
@@ -13,7 +13,7 @@ import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type { Construct } from 'constructs';
 import type { CreateTableCommandInput } from '@aws-sdk/client-dynamodb';
-import { recordsTableDefinition, stateTableDefinition } from '../lambdas/adapters/dynamodb.ts';
+import { recordsTableDefinition, stateTableDefinition } from '../lambdas/adapters/dynamodb/tables.ts';
 import type { TranscriptObjectLock } from './airlock-props.ts';
 import { acknowledge } from './nag.ts';
 

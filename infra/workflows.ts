@@ -14,6 +14,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { errorText } from '../lambdas/core/errors.ts';
 import { PROJECT_ROOT } from './bundling.ts';
 import { acknowledge } from './nag.ts';
 
@@ -162,7 +163,7 @@ export function checkDefinition(file: string): { placeholders: string[]; tasks: 
   try {
     definition = JSON.parse(text);
   } catch (error) {
-    throw new Error(`${file}: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+    throw new Error(`${file}: not JSON (${errorText(error, { name: false })})`, { cause: error });
   }
   let tasks = 0;
   const visit = (states: unknown, where: string) => {

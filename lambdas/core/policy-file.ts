@@ -6,6 +6,7 @@ import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
 import { formatDuration, parseDuration } from './durations.ts';
+import { errorText } from './errors.ts';
 import { KUBE_VERBS } from './kube-request.ts';
 import type { Policy, RuleEffect } from './policy.ts';
 import { AirlockError } from './status.ts';
@@ -389,7 +390,7 @@ export function parsePolicy(text: string): ParsedPolicy {
     // No aliases at all (no billion-laughs), duplicate keys are errors, YAML 1.2 core types only.
     raw = parseYaml(text, { maxAliasCount: 0, uniqueKeys: true, schema: 'core', merge: false, prettyErrors: true });
   } catch (error) {
-    const detail = error instanceof Error ? error.message : String(error);
+    const detail = errorText(error, { name: false });
     const message = /alias/i.test(detail)
       ? 'YAML anchors and aliases (&name / *name) are not allowed in a policy'
       : `not valid YAML or JSON: ${detail.split('\n')[0]}`;
