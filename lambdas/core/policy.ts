@@ -1,18 +1,7 @@
 // A connection's policy and the check of one Kubernetes request against it. The file
-// people write (parse, schema, messages, versions) is policy-file.ts, re-exported here.
+// people write (parse, schema, messages, versions) is policy-file.ts.
 import { escalationOf, escalationSamples, type RequestCheck } from './effects.ts';
 import type { KubeRequest } from './kube-request.ts';
-
-export {
-  APPROVAL_TIMEOUT_LIMITS,
-  MAX_POLICY_BYTES,
-  type ParsedPolicy,
-  parsePolicy,
-  PolicyError,
-  policyFromJSON,
-  type PolicyIssue,
-  WINDOW_LIMITS,
-} from './policy-file.ts';
 
 export type RuleEffect = 'allow' | 'deny' | 'approve';
 
