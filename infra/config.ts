@@ -5,10 +5,13 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { PRINCIPAL_ARN_PATTERN, ROLE_ARN_PATTERN } from '../lambdas/core/arns.ts';
+import { errorText } from '../lambdas/core/errors.ts';
+import { EKS_CLUSTER_NAME_PATTERN, EMAIL_PATTERN } from './airlock-props.ts';
 
-const email = z.string().regex(/^[^\s@]+@[^\s@]+\.[^\s@]+$/, 'an email address');
-const principalArn = z.string().regex(/^arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):[\w+=,.@/*-]+$/, 'an IAM principal ARN (user or role; * wildcards allowed)');
-const roleArn = z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/[\w+=,.@/-]{1,512}$/, 'an exact IAM role ARN');
+const email = z.string().regex(EMAIL_PATTERN, 'an email address');
+const principalArn = z.string().regex(PRINCIPAL_ARN_PATTERN, 'an IAM principal ARN (user or role; * wildcards allowed)');
+const roleArn = z.string().regex(ROLE_ARN_PATTERN, 'an exact IAM role ARN');
 const days = z.number().int().min(1).max(36_500);
 
 /** CloudWatch Logs retention values (days). */
@@ -46,7 +49,7 @@ export const AirlockConfigSchema = z.strictObject({
       z.strictObject({
         /** The Airlock connection name the role is for (also its construct id). */
         name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'a connection name (DNS label)'),
-        clusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9\-_]{0,99}$/, 'an EKS cluster name'),
+        clusterName: z.string().regex(EKS_CLUSTER_NAME_PATTERN, 'an EKS cluster name'),
         kubernetesGroups: z.array(z.string().min(1)).optional(),
         createAccessEntry: z.boolean().optional(),
       }),
@@ -91,7 +94,7 @@ export function loadConfig(sources: ConfigSources): { config: AirlockConfig; fil
     try {
       fromFile = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
     } catch (error) {
-      throw new Error(`${file}: not JSON (${error instanceof Error ? error.message : String(error)})`, { cause: error });
+      throw new Error(`${file}: not JSON (${errorText(error, { name: false })})`, { cause: error });
     }
     delete fromFile.$comment;
   } else if (typeof explicit === 'string') {

@@ -331,7 +331,7 @@ export async function requestWindow(deps: LifecycleDeps, agent: Agent, connectio
   } catch (error) {
     if (current.status === 'active') return current; // it still ends at expiresAt: the gateway checks the clock on every request
     await endPendingWindow(deps, grant.id, 'failed');
-    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${error instanceof Error ? error.name : 'error'})`);
+    throw new AirlockError(503, 'workflows_unavailable', `the approval workflow could not be started, so the window was not opened; retry shortly (${causeName(error)})`);
   }
 }
 
@@ -465,4 +465,10 @@ async function notify(deps: LifecycleDeps, type: string, subject: string, text: 
   await deps.notifier.event(type, subject, text, { connection: grant.connection, agent: grant.agentName }).catch((error: unknown) => {
     deps.log.warn('notification not sent', { type, error: errorText(error) });
   });
+}
+
+/** The name of what failed underneath: adapters wrap SDK errors, the SDK's name (ThrottlingException) is what an operator searches for. */
+function causeName(error: unknown): string {
+  const underlying = error instanceof Error && error.cause instanceof Error ? error.cause : error;
+  return underlying instanceof Error ? underlying.name : 'error';
 }

@@ -8,7 +8,9 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { recordsTableDefinition, stateTableDefinition } from '../../lambdas/adapters/dynamodb/tables.ts';
 import { ROUTES } from '../../lambdas/routes.ts';
 import { ENV } from '../../lambdas/runtime/aws-config.ts';
-import { EKS_USERNAME_TEMPLATE, SESSION_TAG_KEYS, checkDefinition, routeExecuteApiResource } from '../../infra/airlock.ts';
+import { EKS_USERNAME_TEMPLATE, SESSION_TAG_KEYS } from '../../infra/airlock.ts';
+import { routeExecuteApiResource } from '../../infra/api.ts';
+import { checkDefinition } from '../../infra/workflows.ts';
 import { FUNCTION_NAMES, PROJECT_ROOT, type AirlockFunctionName } from '../../infra/bundling.ts';
 import {
   TEST_CONFIG,

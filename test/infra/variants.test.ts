@@ -9,7 +9,9 @@ import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ROUTES } from '../../lambdas/routes.ts';
-import { Airlock, checkDefinition, routeExecuteApiResource, type AirlockProps } from '../../infra/airlock.ts';
+import { Airlock, type AirlockProps } from '../../infra/airlock.ts';
+import { routeExecuteApiResource } from '../../infra/api.ts';
+import { checkDefinition } from '../../infra/workflows.ts';
 import { cdkJsonContext, formatViolations, readViolations } from './support.ts';
 
 function synthConstruct(props: AirlockProps, configure?: (airlock: Airlock) => void, more?: (stack: Stack) => Partial<AirlockProps>) {

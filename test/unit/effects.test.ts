@@ -4,7 +4,8 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { checksOf, escalationOf, escalationSamples } from '../../lambdas/core/effects.ts';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
-import { escalationWarnings, evaluateRequest, parsePolicy, type PolicyRule } from '../../lambdas/core/policy.ts';
+import { escalationWarnings, evaluateRequest, type PolicyRule } from '../../lambdas/core/policy.ts';
+import { parsePolicy } from '../../lambdas/core/policy-file.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
 import { policyOf } from '../support/policies.ts';
 

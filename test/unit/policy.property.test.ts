@@ -2,15 +2,8 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { escalationOf } from '../../lambdas/core/effects.ts';
 import { parseKubeRequest, type KubeRequest } from '../../lambdas/core/kube-request.ts';
-import {
-  evaluatePolicy,
-  parsePolicy,
-  policyFromJSON,
-  ruleMatches,
-  type Policy,
-  type PolicyRule,
-  type RuleEffect,
-} from '../../lambdas/core/policy.ts';
+import { evaluatePolicy, ruleMatches, type Policy, type PolicyRule, type RuleEffect } from '../../lambdas/core/policy.ts';
+import { parsePolicy, policyFromJSON } from '../../lambdas/core/policy-file.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
 import { policyOf } from '../support/policies.ts';
 

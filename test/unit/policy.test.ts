@@ -1,14 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
-import {
-  describeRule,
-  evaluatePolicy,
-  parsePolicy,
-  PolicyError,
-  policyFromJSON,
-  type Policy,
-  type PolicyRule,
-} from '../../lambdas/core/policy.ts';
+import { describeRule, evaluatePolicy, type Policy, type PolicyRule } from '../../lambdas/core/policy.ts';
+import { parsePolicy, PolicyError, policyFromJSON } from '../../lambdas/core/policy-file.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
 import { policyOf } from '../support/policies.ts';
 

@@ -11,7 +11,7 @@ import type { TLSSocket } from 'node:tls';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ambientCredentials, checkIamSideDoor, chooseRequests, escalationExposure, kubeconfigCredentials, reachableKubeconfigs, sideDoorVerdict, tryCredential } from '../../cli/verify.ts';
 import { createCertificateAuthority, type PemPair } from '../../local/tls.ts';
-import { parsePolicy } from '../../lambdas/core/policy.ts';
+import { parsePolicy } from '../../lambdas/core/policy-file.ts';
 import type { IamSimulator } from '../../cli/iam-simulator.ts';
 import { policyOf } from '../support/policies.ts';
 
