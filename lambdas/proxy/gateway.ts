@@ -24,7 +24,15 @@
 //
 // A refusal at any stage (refuse) answers a Kubernetes Status and completes the
 // record with what the last stage reached knew: the begun record, or a new one.
-import type { ResolvedOptions, GatewayOptions, GatewayResult, Known, ProxyRequest } from './stages/context.ts';
+import type { Readable } from 'node:stream';
+import type { Agent, Connection, Grant } from '../core/model.ts';
+import type { Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
+import type { KubeRequest } from '../core/kube-request.ts';
+import type { PolicyDecision } from '../core/policy.ts';
+import type { TokenService } from '../core/tokens.ts';
+import type { Forwarder } from './forwarder.ts';
+import type { UpstreamAuth } from './upstream-auth.ts';
+import type { Known, ResolvedOptions } from './stages/context.ts';
 import { receive, checkEnvelope } from './stages/receive.ts';
 import { authenticate } from './stages/authenticate.ts';
 import { parse } from './stages/parse.ts';
@@ -40,9 +48,69 @@ import { forward } from './stages/forward.ts';
 import { streamBack } from './stages/stream-back.ts';
 import { refuse } from './stages/refuse.ts';
 
-export type { GatewayOptions, GatewayResult, ProxyRequest, ProxyResponse } from './stages/context.ts';
-export type { HeldRequest, RequestApprovalGate } from './stages/approve.ts';
-export { statusResponse } from './refusals.ts';
+export interface ProxyRequest {
+  connection: string;
+  /** Path after /k8s/{connection}. */
+  path: string;
+  method: string;
+  query: Record<string, string[]>;
+  /** Lower-cased names; every value the client sent. */
+  headers: Record<string, string[]>;
+  body: Buffer;
+  sourceIp?: string;
+}
+
+export interface ProxyResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: Readable | string;
+}
+
+export interface GatewayResult {
+  response: ProxyResponse;
+  /** Settles once the record is complete and the transcript written (after the body has streamed). */
+  done: Promise<void>;
+}
+
+export interface GatewayOptions {
+  state: StateStore;
+  records: RecordStore;
+  transcripts: TranscriptStore;
+  tokens: TokenService;
+  upstreamAuth: UpstreamAuth;
+  // Only forward() is the gateway's: the caller owns the connection pool.
+  forwarder: Pick<Forwarder, 'forward'>;
+  approvals?: RequestApprovalGate;
+  log: Log;
+  now?: () => number;
+  /** Largest request body accepted (default 3 MiB). */
+  maxRequestBodyBytes?: number;
+  /** How much of a response body is captured for the transcript (default 1 MiB). */
+  transcriptCaptureBytes?: number;
+  /** While a response streams, the window, agent and revocation are re-read this often (default 2000 ms). */
+  streamRecheckMs?: number;
+  /** A re-read slower than this ends the stream as if it failed (default 3000 ms). */
+  streamRecheckTimeoutMs?: number;
+}
+
+/** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
+export interface RequestApprovalGate {
+  authorize(input: HeldRequest): Promise<string>;
+}
+
+export interface HeldRequest {
+  requestId: string;
+  agent: Agent;
+  connection: Connection;
+  grant: Grant;
+  kube: KubeRequest;
+  method: string;
+  body: Buffer;
+  bodySha256: string;
+  /** The Content-Type sent (part of what is approved). */
+  contentType: string | undefined;
+  decision: PolicyDecision;
+}
 
 export class Gateway {
   private readonly options: ResolvedOptions;

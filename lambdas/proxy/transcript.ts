@@ -3,7 +3,7 @@
 // transcript store beside the record (stages/complete-record.ts).
 import type { RequestRecord } from '../core/model.ts';
 import { redactBody, redactHeaders, type RedactionContext } from '../core/redaction.ts';
-import type { ProxyRequest } from './stages/context.ts';
+import type { ProxyRequest } from './gateway.ts';
 
 /** The response as the transcript keeps it. */
 export interface Answer {

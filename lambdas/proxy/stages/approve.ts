@@ -3,30 +3,9 @@
 // 403 naming the approval to wait for (recorded as held). A gateway without
 // approvals configured refuses such requests (403) rather than let them pass.
 import { createHash } from 'node:crypto';
-import type { Agent, Connection, Grant } from '../../core/model.ts';
-import { describeKubeRequest, type KubeRequest } from '../../core/kube-request.ts';
-import type { PolicyDecision } from '../../core/policy.ts';
+import { describeKubeRequest } from '../../core/kube-request.ts';
 import { AirlockError } from '../../core/status.ts';
 import type { Approved, ResolvedOptions, Scoped } from './context.ts';
-
-/** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
-export interface RequestApprovalGate {
-  authorize(input: HeldRequest): Promise<string>;
-}
-
-export interface HeldRequest {
-  requestId: string;
-  agent: Agent;
-  connection: Connection;
-  grant: Grant;
-  kube: KubeRequest;
-  method: string;
-  body: Buffer;
-  bodySha256: string;
-  /** The Content-Type sent (part of what is approved). */
-  contentType: string | undefined;
-  decision: PolicyDecision;
-}
 
 export async function approve(scoped: Scoped, options: ResolvedOptions): Promise<Approved> {
   const { request, kube, decision, agent, connection, grant, record } = scoped;

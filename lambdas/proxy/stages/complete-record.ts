@@ -8,7 +8,8 @@ import type { RequestRecord } from '../../core/model.ts';
 import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
 import { errorText } from '../../core/errors.ts';
 import { buildTranscript, type Answer } from '../transcript.ts';
-import type { ResolvedOptions, ProxyRequest } from './context.ts';
+import type { ProxyRequest } from '../gateway.ts';
+import type { ResolvedOptions } from './context.ts';
 
 const TRANSCRIPT_ATTEMPTS = 3;
 

@@ -7,60 +7,12 @@
 // context it needs to the one it adds (or to void, for a check that only
 // refuses), called in its place in Gateway.handle; its context joins `Known`.
 import type { IncomingMessage } from 'node:http';
-import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant, RequestRecord } from '../../core/model.ts';
-import type { Log, RecordStore, StateStore, TranscriptStore } from '../../core/ports.ts';
 import type { KubeRequest } from '../../core/kube-request.ts';
 import type { PolicyDecision } from '../../core/policy.ts';
-import type { TokenClaims, TokenService } from '../../core/tokens.ts';
-import type { Forwarder } from '../forwarder.ts';
-import type { UpstreamAuth } from '../upstream-auth.ts';
-import type { RequestApprovalGate } from './approve.ts';
-
-export interface ProxyRequest {
-  connection: string;
-  /** Path after /k8s/{connection}. */
-  path: string;
-  method: string;
-  query: Record<string, string[]>;
-  /** Lower-cased names; every value the client sent. */
-  headers: Record<string, string[]>;
-  body: Buffer;
-  sourceIp?: string;
-}
-
-export interface ProxyResponse {
-  statusCode: number;
-  headers: Record<string, string>;
-  body: Readable | string;
-}
-
-export interface GatewayResult {
-  response: ProxyResponse;
-  /** Settles once the record is complete and the transcript written (after the body has streamed). */
-  done: Promise<void>;
-}
-
-export interface GatewayOptions {
-  state: StateStore;
-  records: RecordStore;
-  transcripts: TranscriptStore;
-  tokens: TokenService;
-  upstreamAuth: UpstreamAuth;
-  // Only forward() is the gateway's: the caller owns the connection pool.
-  forwarder: Pick<Forwarder, 'forward'>;
-  approvals?: RequestApprovalGate;
-  log: Log;
-  now?: () => number;
-  /** Largest request body accepted (default 3 MiB). */
-  maxRequestBodyBytes?: number;
-  /** How much of a response body is captured for the transcript (default 1 MiB). */
-  transcriptCaptureBytes?: number;
-  /** While a response streams, the window, agent and revocation are re-read this often (default 2000 ms). */
-  streamRecheckMs?: number;
-  /** A re-read slower than this ends the stream as if it failed (default 3000 ms). */
-  streamRecheckTimeoutMs?: number;
-}
+import type { TokenClaims } from '../../core/tokens.ts';
+// The gateway's public types (what callers pass and get) live in gateway.ts; these are the path's own.
+import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
 
 /** The options with every default filled in: what each stage is given beside its context. */
 export type ResolvedOptions = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;

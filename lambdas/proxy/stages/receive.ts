@@ -4,7 +4,8 @@
 import { MAX_HEADER_VALUE_LENGTH, MAX_PATH_LENGTH } from '../../core/kube-request.ts';
 import { newId, NAME_PATTERN } from '../../core/ids.ts';
 import { AirlockError } from '../../core/status.ts';
-import type { ResolvedOptions, ProxyRequest, Received } from './context.ts';
+import type { ProxyRequest } from '../gateway.ts';
+import type { ResolvedOptions, Received } from './context.ts';
 
 export function receive(request: ProxyRequest, options: ResolvedOptions): Received {
   return {

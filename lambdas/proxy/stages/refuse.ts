@@ -9,7 +9,8 @@ import { errorText } from '../../core/errors.ts';
 import { recordedDecision, recordedReason, statusResponse } from '../refusals.ts';
 import type { Answer } from '../transcript.ts';
 import { completeRecord } from './complete-record.ts';
-import type { GatewayResult, Known, ResolvedOptions } from './context.ts';
+import type { GatewayResult } from '../gateway.ts';
+import type { Known, ResolvedOptions } from './context.ts';
 
 export function refuse(known: Known, error: unknown, options: ResolvedOptions): GatewayResult {
   const refusal = asAirlockError(error);

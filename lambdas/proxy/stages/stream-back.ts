@@ -7,7 +7,8 @@ import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
 import { guardStream } from '../stream-guard.ts';
 import { completeRecord } from './complete-record.ts';
-import type { Forwarded, GatewayResult, ResolvedOptions } from './context.ts';
+import type { GatewayResult } from '../gateway.ts';
+import type { Forwarded, ResolvedOptions } from './context.ts';
 
 /** Response headers passed back to the agent. */
 const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'warning', 'audit-id', 'retry-after', 'x-content-type-options', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'];
