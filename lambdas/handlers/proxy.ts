@@ -5,7 +5,7 @@ import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import type { ProxyRequest, ProxyResponse } from '../proxy/gateway.ts';
-import { statusResponse } from '../proxy/gateway.ts';
+import { statusResponse } from '../proxy/refusals.ts';
 import { AirlockError } from '../core/status.ts';
 import { rawBody } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';

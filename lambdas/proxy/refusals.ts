@@ -1,0 +1,26 @@
+// What a refusal looks like: to the agent, a Kubernetes Status (so kubectl
+// prints it like the API server's own errors); in the record, a decision and
+// a reason.
+import type { Decision } from '../core/model.ts';
+import { kubernetesStatus, type AirlockError } from '../core/status.ts';
+
+/** 'error' is for the gateway or a dependency failing; a refusal by design (403, 501 interactive) is 'denied'; an approval to wait for is 'held'. */
+export function recordedDecision(refusal: AirlockError): Decision {
+  if (refusal.code === 'approval_required') return 'held';
+  return [500, 502, 503, 504].includes(refusal.status) ? 'error' : 'denied';
+}
+
+/** The policy's own reason for a policy refusal (the rule that denied it); the code and message for any other. */
+export function recordedReason(refusal: AirlockError): string {
+  const policyReason = refusal.details?.policyReason;
+  if (refusal.code === 'forbidden_by_policy' && typeof policyReason === 'string') return policyReason;
+  return `${refusal.code}: ${refusal.message}`;
+}
+
+export function statusResponse(error: AirlockError, requestId: string): { statusCode: number; headers: Record<string, string>; body: string } {
+  return {
+    statusCode: error.status,
+    headers: { 'content-type': 'application/json', 'x-airlock-request-id': requestId, 'cache-control': 'no-store' },
+    body: JSON.stringify(kubernetesStatus(error)),
+  };
+}

@@ -1,0 +1,60 @@
+// Complete: the transcript (redacted, transcript.ts) goes to the transcript
+// store — three attempts — and the record gets status, bytes, duration and its
+// phase. When the store would not take the transcript, it is kept (compressed)
+// in the record, marked incomplete, until `airlock audit repair`. A record that
+// cannot be completed stays "started": the request is not unrecorded.
+import { setTimeout as sleep } from 'node:timers/promises';
+import type { RequestRecord } from '../../core/model.ts';
+import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
+import { errorText } from '../../core/errors.ts';
+import { buildTranscript, type Answer } from '../transcript.ts';
+import type { ProxyRequest } from '../gateway.ts';
+import type { ResolvedOptions } from './context.ts';
+
+const TRANSCRIPT_ATTEMPTS = 3;
+
+export async function completeRecord(record: RequestRecord, request: ProxyRequest, answer: Answer, options: ResolvedOptions, note?: string): Promise<void> {
+  const durationMs = options.now() - record.time;
+  const transcriptKey = transcriptKeyFor(record);
+  const transcript = buildTranscript(record, request, answer, durationMs, note);
+  const transcriptError = await writeTranscript(transcriptKey, transcript, options);
+  try {
+    await options.records.complete(record.id, {
+      decision: record.decision,
+      reason: record.reason,
+      agent: record.agent,
+      ...(record.approvalId ? { approvalId: record.approvalId } : {}),
+      ...(record.policyVersion ? { policyVersion: record.policyVersion } : {}),
+      ...(record.streamEnd ? { streamEnd: record.streamEnd, streamEndReason: record.streamEndReason } : {}),
+      phase: transcriptError ? 'incomplete' : 'complete',
+      status: answer.status,
+      requestBytes: request.body.length,
+      responseBytes: answer.bytes,
+      durationMs,
+      transcriptKey,
+      // The store would not take it: the transcript is kept (compressed) in the record until `airlock audit repair`.
+      ...(transcriptError ? { transcriptError, transcriptSpool: spool(transcript) } : {}),
+    });
+  } catch (error) {
+    // The write-ahead record exists (phase "started"), so the request is not
+    // unrecorded; an auditor sees it as not completed.
+    options.log.error('could not complete the record', { requestId: record.id, error: errorText(error) });
+  }
+}
+
+/** Undefined once written; else why not, after the last attempt. */
+async function writeTranscript(key: string, body: string, options: ResolvedOptions): Promise<string | undefined> {
+  let lastError: unknown;
+  for (let attempt = 0; attempt < TRANSCRIPT_ATTEMPTS; attempt++) {
+    if (attempt > 0) await sleep(50 * 4 ** (attempt - 1));
+    try {
+      await options.transcripts.put(key, body);
+      return undefined;
+    } catch (error) {
+      // A retry after a write that did land is answered as written (the store keeps the first).
+      lastError = error;
+    }
+  }
+  options.log.error('transcript write failed', { key, error: errorText(lastError) });
+  return `transcript not written: ${errorText(lastError)}`;
+}

@@ -1,0 +1,18 @@
+// Scope: the policy on the request and on everything it does — every verb the
+// API server authorizes it as, and every effect it has (core/effects.ts):
+// deny > approve > allow > default deny. The record of a denied request gives
+// the policy's reason (carried in the refusal's details).
+import { checksOf } from '../../core/effects.ts';
+import { describeKubeRequest } from '../../core/kube-request.ts';
+import { evaluateRequest } from '../../core/policy.ts';
+import { AirlockError } from '../../core/status.ts';
+import type { Admitted, Scoped } from './context.ts';
+
+export function scope(admitted: Admitted): Scoped {
+  const { request, kube, connection } = admitted;
+  const decision = evaluateRequest(connection.policy, checksOf(kube, { contentType: request.headers['content-type']?.[0], body: request.body }));
+  if (decision.effect === 'deny') {
+    throw new AirlockError(403, 'forbidden_by_policy', `${describeKubeRequest(kube)} is not allowed on "${connection.name}": ${decision.reason}`, { policyReason: decision.reason });
+  }
+  return { ...admitted, decision };
+}
