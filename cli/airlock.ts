@@ -68,7 +68,6 @@ export async function runCli(argv: string[], io: Io = { out: (text) => process.s
   }
 }
 
-
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
-  runCli(process.argv.slice(2)).then((code) => process.exit(code));
+  process.exit(await runCli(process.argv.slice(2)));
 }

@@ -309,8 +309,12 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
 /** The request in words, for refusals and approvers: "list pods in namespace prod", "get /healthz". */
 export function describeKubeRequest(kube: KubeRequest): string {
   if (kube.kind !== 'resource') return `${kube.verb} ${kube.path}`;
+  return `${kube.verb} ${kubeTarget(kube)}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}`;
+}
+
+/** What a resource request names: `pods/log/web-0`, `deployments/web.apps`. */
+export function kubeTarget(kube: KubeRequest): string {
   const resource = kube.subresource ? `${kube.resource}/${kube.subresource}` : kube.resource;
   const target = kube.name ? `${resource}/${kube.name}` : resource;
-  const group = kube.apiGroup ? `.${kube.apiGroup}` : '';
-  return `${kube.verb} ${target}${group}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}`;
+  return `${target}${kube.apiGroup ? `.${kube.apiGroup}` : ''}`;
 }

@@ -10,6 +10,7 @@ import type { Approval } from '../core/model.ts';
 import type { Workflows } from '../core/ports.ts';
 import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { cancelApproval, consumeApproval, holdRequest, newApproval, type LifecycleDeps } from '../core/lifecycle.ts';
+import { kubeTarget } from '../core/kube-request.ts';
 import { AirlockError } from '../core/status.ts';
 import { redactBody } from '../core/redaction.ts';
 import type { HeldRequest, RequestApprovalGate } from './gateway.ts';
@@ -89,11 +90,10 @@ export class RequestApprovals implements RequestApprovalGate {
   }
 }
 
+/** The approver's summary leads with the HTTP method: an approval binds that exact request, not only its verb. */
 function describeRequest(held: HeldRequest): string {
   const { kube } = held;
-  const resource = kube.subresource ? `${kube.resource}/${kube.subresource}` : kube.resource;
-  const target = kube.name ? `${resource}/${kube.name}` : resource;
-  return `${held.method} ${target}${kube.apiGroup ? `.${kube.apiGroup}` : ''}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`;
+  return `${held.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`;
 }
 
 function held403(approval: Approval, state: string): AirlockError {
