@@ -115,7 +115,10 @@ const f = (n: number) => n.toFixed(2).padStart(8);
 export async function runLoadBench(args: string[]): Promise<number> {
   let options: { agents: number; requests: number; sockets: number; timeout: number };
   try {
-    const { values } = parseArgs({ args, options: { agents: { type: 'string', default: '20' }, requests: { type: 'string', default: '200' }, sockets: { type: 'string', default: '4' }, timeout: { type: 'string', default: '600' } } });
+    const { values } = parseArgs({
+      args,
+      options: { agents: { type: 'string', default: '20' }, requests: { type: 'string', default: '200' }, sockets: { type: 'string', default: '4' }, timeout: { type: 'string', default: '600' } },
+    });
     options = { agents: Number(values.agents), requests: Number(values.requests), sockets: Number(values.sockets), timeout: Number(values.timeout) };
     for (const [name, value] of Object.entries(options)) if (!Number.isInteger(value) || value < 1) throw new Error(`--${name}: a positive integer`);
     if (options.agents > 99) throw new Error('--agents: at most 99');
@@ -172,7 +175,19 @@ async function runLoad(
   const policyFile = `${stack.dir}/policy.yaml`;
   writeFileSync(policyFile, policy);
   for (const name of [CONNECTION, CLOSED]) {
-    const created = await stack.cli(['connections', 'create', name, '--server', cluster.info.server, '--ca-file', cluster.info.caFile, '--token-file', cluster.info.connectionTokenFile, '--policy', policyFile]);
+    const created = await stack.cli([
+      'connections',
+      'create',
+      name,
+      '--server',
+      cluster.info.server,
+      '--ca-file',
+      cluster.info.caFile,
+      '--token-file',
+      cluster.info.connectionTokenFile,
+      '--policy',
+      policyFile,
+    ]);
     if (created.code) throw new Error(created.stderr);
   }
   const setupStarted = performance.now();
@@ -188,9 +203,12 @@ async function runLoad(
 
   const counts = Object.fromEntries(SLOTS.map((kind) => [kind, SLOTS.filter((slot) => slot === kind).length])) as Record<Kind, number>;
   const share = (category: Category) => (SLOTS.filter((kind) => KINDS[kind].category === category).length / SLOTS.length) * 100;
-  console.log(`Airlock load benchmark — ${options.agents} agents × ${options.requests} requests, ${options.sockets} keep-alive sockets (and requests in flight) per agent, recording on; set-up ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+  console.log(
+    `Airlock load benchmark — ${options.agents} agents × ${options.requests} requests, ${options.sockets} keep-alive sockets (and requests in flight) per agent, recording on; set-up ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`,
+  );
   console.log(`mix per ${SLOTS.length} requests (agent i starts at slot i): ${CATEGORIES.map((category) => `${category} ${share(category)}%`).join(', ')}`);
-  for (const kind of Object.keys(KINDS) as Kind[]) console.log(`  ${String(counts[kind]).padStart(2)}/${SLOTS.length}  ${KINDS[kind].category.padEnd(9)}  ${KINDS[kind].what} -> ${KINDS[kind].status}`);
+  for (const kind of Object.keys(KINDS) as Kind[])
+    console.log(`  ${String(counts[kind]).padStart(2)}/${SLOTS.length}  ${KINDS[kind].category.padEnd(9)}  ${KINDS[kind].what} -> ${KINDS[kind].status}`);
 
   // The load: every agent at once, each with its own client, its requests in order over its sockets.
   const samples: Sample[] = [];
@@ -226,12 +244,18 @@ async function runLoad(
   if (signal.aborted) return 124;
 
   const answered = samples.filter((sample) => !sample.error);
-  const overall = stats(answered.map((sample) => sample.ms), wallMs);
+  const overall = stats(
+    answered.map((sample) => sample.ms),
+    wallMs,
+  );
   console.log(`\nthroughput: ${samples.length} requests in ${(wallMs / 1000).toFixed(2)} s = ${overall.rps.toFixed(0)} req/s (all agents, whole run)`);
   console.log('category      count  p50 ms   p99 ms');
   console.log(`${'all'.padEnd(12)} ${String(overall.count).padStart(6)} ${f(overall.p50)} ${f(overall.p99)}`);
   for (const category of CATEGORIES) {
-    const of = stats(answered.filter((sample) => KINDS[sample.kind].category === category).map((sample) => sample.ms), wallMs);
+    const of = stats(
+      answered.filter((sample) => KINDS[sample.kind].category === category).map((sample) => sample.ms),
+      wallMs,
+    );
     console.log(`${category.padEnd(12)} ${String(of.count).padStart(6)} ${f(of.p50)} ${f(of.p99)}`);
   }
 
@@ -241,8 +265,16 @@ async function runLoad(
   const errors = samples.filter((sample) => sample.error);
   const unexpected = answered.filter((sample) => sample.status !== KINDS[sample.kind].status);
   const noId = answered.filter((sample) => !sample.requestId);
-  check('every request answered', errors.length === 0 && samples.length === options.agents * options.requests, `${samples.length} sent of ${options.agents * options.requests}, ${errors.length} transport errors${errors[0] ? ` (first: ${errors[0].error})` : ''}`);
-  check('every answer as expected', unexpected.length === 0 && noId.length === 0, `${unexpected.length} unexpected statuses${unexpected[0] ? ` (first: ${unexpected[0].kind} -> ${unexpected[0].status})` : ''}, ${noId.length} without x-airlock-request-id`);
+  check(
+    'every request answered',
+    errors.length === 0 && samples.length === options.agents * options.requests,
+    `${samples.length} sent of ${options.agents * options.requests}, ${errors.length} transport errors${errors[0] ? ` (first: ${errors[0].error})` : ''}`,
+  );
+  check(
+    'every answer as expected',
+    unexpected.length === 0 && noId.length === 0,
+    `${unexpected.length} unexpected statuses${unexpected[0] ? ` (first: ${unexpected[0].kind} -> ${unexpected[0].status})` : ''}, ${noId.length} without x-airlock-request-id`,
+  );
 
   // Records complete after the response has streamed: wait (bounded) until every one is written and complete.
   const settleStarted = performance.now();
@@ -269,16 +301,30 @@ async function runLoad(
     const denied = records.filter((item) => item.decision === 'denied').length;
     const wrong = records.filter((item) => {
       const sample = expected.get(item.id);
-      return !sample || item.decision !== (KINDS[sample.kind].category === 'allowed' ? 'allowed' : 'denied') || item.status !== KINDS[sample.kind].status || item.connection !== KINDS[sample.kind].connection || item.agent !== agent.name;
+      return (
+        !sample ||
+        item.decision !== (KINDS[sample.kind].category === 'allowed' ? 'allowed' : 'denied') ||
+        item.status !== KINDS[sample.kind].status ||
+        item.connection !== KINDS[sample.kind].connection ||
+        item.agent !== agent.name
+      );
     });
-    const ok = records.length === sent.length && allowed === allowedSent && denied === sent.length - allowedSent && sameSet(new Set(records.map((item) => item.id)), new Set(expected.keys())) && wrong.length === 0;
-    if (!ok) perAgentFailures.push(`${agent.name}: ${records.length} records (${allowed} allowed, ${denied} denied) for ${sent.length} sent (${allowedSent} allowed), ${wrong.length} not matching a request`);
+    const ok =
+      records.length === sent.length &&
+      allowed === allowedSent &&
+      denied === sent.length - allowedSent &&
+      sameSet(new Set(records.map((item) => item.id)), new Set(expected.keys())) &&
+      wrong.length === 0;
+    if (!ok)
+      perAgentFailures.push(`${agent.name}: ${records.length} records (${allowed} allowed, ${denied} denied) for ${sent.length} sent (${allowedSent} allowed), ${wrong.length} not matching a request`);
   }
   const agentRecords = all.length;
   check(
     'records == requests, per agent',
     perAgentFailures.length === 0,
-    perAgentFailures.length ? perAgentFailures.slice(0, 3).join('; ') : `${options.agents} agents: ${agentRecords} records for ${answered.filter((sample) => sample.kind !== 'bad-token').length} authenticated requests; allowed/denied and request ids match for each`,
+    perAgentFailures.length
+      ? perAgentFailures.slice(0, 3).join('; ')
+      : `${options.agents} agents: ${agentRecords} records for ${answered.filter((sample) => sample.kind !== 'bad-token').length} authenticated requests; allowed/denied and request ids match for each`,
   );
 
   // Bad tokens: recorded, without an agent, on the connection they were sent to.
@@ -293,12 +339,20 @@ async function runLoad(
     `${unauthenticated.length} records for ${badSent.length} bad-token requests, ${badWrong.length} not matching (denied, 401, "${CONNECTION}")`,
   );
   const others = byConnection.filter((item) => item.agent !== UNAUTHENTICATED && !agents.some((agent) => agent.name === item.agent));
-  check('nothing else recorded', byConnection.length === agentRecords + unauthenticated.length && others.length === 0, `${byConnection.length} records by connection = ${agentRecords} by agent + ${unauthenticated.length} unauthenticated; ${others.length} of unknown agents`);
+  check(
+    'nothing else recorded',
+    byConnection.length === agentRecords + unauthenticated.length && others.length === 0,
+    `${byConnection.length} records by connection = ${agentRecords} by agent + ${unauthenticated.length} unauthenticated; ${others.length} of unknown agents`,
+  );
 
   const ids = new Set(all.map((item) => item.id));
   check('no duplicate record ids', ids.size === all.length, `${all.length} records, ${ids.size} distinct ids`);
   const incomplete = all.filter((item) => item.phase !== 'complete' || typeof item.status !== 'number');
-  check('every record complete', incomplete.length === 0, `${all.length - incomplete.length} of ${all.length} with phase "complete" and a status${incomplete[0] ? ` (first not: ${incomplete[0].id} phase ${incomplete[0].phase ?? '-'} status ${incomplete[0].status ?? '-'})` : ''}`);
+  check(
+    'every record complete',
+    incomplete.length === 0,
+    `${all.length - incomplete.length} of ${all.length} with phase "complete" and a status${incomplete[0] ? ` (first not: ${incomplete[0].id} phase ${incomplete[0].phase ?? '-'} status ${incomplete[0].status ?? '-'})` : ''}`,
+  );
 
   if (signal.aborted) return 124;
   // Transcripts: one paginated listing per connection against the record ids; a record the

@@ -60,7 +60,19 @@ export async function runProxyBench(): Promise<number> {
   try {
     const policy = `${stack.dir}/policy.yaml`;
     writeFileSync(policy, 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n');
-    const created = await stack.cli(['connections', 'create', 'bench', '--server', cluster.info.server, '--ca-file', cluster.info.caFile, '--token-file', cluster.info.connectionTokenFile, '--policy', policy]);
+    const created = await stack.cli([
+      'connections',
+      'create',
+      'bench',
+      '--server',
+      cluster.info.server,
+      '--ca-file',
+      cluster.info.caFile,
+      '--token-file',
+      cluster.info.connectionTokenFile,
+      '--policy',
+      policy,
+    ]);
     if (created.code) throw new Error(created.stderr);
     const token = await agentToken(stack, 'bench', 'bench-agent');
     const direct: Target = { base: cluster.info.server, ca: cluster.info.caPem, token: cluster.info.connectionToken };

@@ -90,10 +90,7 @@ export async function stopStack(stack: StackProcess, ms = 15_000): Promise<void>
   const { child } = stack;
   if (child.exitCode !== null || child.signalCode !== null) return;
   let timer: NodeJS.Timeout | undefined;
-  const stopped = await Promise.race([
-    stack.stop().then(() => true),
-    new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms))),
-  ]);
+  const stopped = await Promise.race([stack.stop().then(() => true), new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)))]);
   clearTimeout(timer);
   if (!stopped && child.exitCode === null && child.signalCode === null) {
     const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -152,7 +149,14 @@ export function keepAliveClient(ca: string, maxSockets = 4, timeoutMs = 30_000) 
       const started = process.hrtime.bigint();
       return new Promise((resolve, reject) => {
         const req = request(
-          { hostname: target.hostname, port: target.port, path: `${target.pathname}${target.search}`, agent, timeout: timeoutMs, headers: { authorization: `Bearer ${token}`, accept: 'application/json' } },
+          {
+            hostname: target.hostname,
+            port: target.port,
+            path: `${target.pathname}${target.search}`,
+            agent,
+            timeout: timeoutMs,
+            headers: { authorization: `Bearer ${token}`, accept: 'application/json' },
+          },
           (res) => {
             const requestId = res.headers['x-airlock-request-id'];
             res.on('data', () => undefined);

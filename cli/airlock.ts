@@ -37,7 +37,19 @@ export function buildProgram(io: Io): Command {
 
   const cli = commandContext(program, io, fileURLToPath(import.meta.url));
   // `airlock --help` lists the commands in this order: admin first, then agent.
-  for (const register of [registerAgents, registerConnections, registerRevoke, registerAudit, registerLogin, registerAccess, registerApprovals, registerKubeconfig, registerLogout, registerToken, registerVerify]) {
+  for (const register of [
+    registerAgents,
+    registerConnections,
+    registerRevoke,
+    registerAudit,
+    registerLogin,
+    registerAccess,
+    registerApprovals,
+    registerKubeconfig,
+    registerLogout,
+    registerToken,
+    registerVerify,
+  ]) {
     register(cli);
   }
   return program;

@@ -48,15 +48,25 @@ export class AirlockClient {
   }
 
   /** Any response, error statuses included (verify inspects refusals). `origin` overrides the endpoint's. */
-  raw(method: string, path: string, headers: Record<string, string> = {}, origin?: string, body?: string): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
+  raw(
+    method: string,
+    path: string,
+    headers: Record<string, string> = {},
+    origin?: string,
+    body?: string,
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; text: string }> {
     const base = origin ? `${origin}/` : this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`;
     const url = new URL(path, base);
     return new Promise((resolve, reject) => {
-      const req = request(url, { method, ca: this.options.caPem, headers: { accept: 'application/json', ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: 30_000 }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (chunk: Buffer) => chunks.push(chunk));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
-      });
+      const req = request(
+        url,
+        { method, ca: this.options.caPem, headers: { accept: 'application/json', ...headers, ...(body ? { 'content-length': String(Buffer.byteLength(body)) } : {}) }, timeout: 30_000 },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, text: Buffer.concat(chunks).toString('utf8') }));
+        },
+      );
       req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 30 s`)));
       req.on('error', reject);
       req.end(body);

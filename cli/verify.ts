@@ -181,7 +181,10 @@ export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/servic
 
 /** Kubeconfig files an agent process could read: every KUBECONFIG entry and every file in ~/.kube/. */
 export function reachableKubeconfigs(env: NodeJS.ProcessEnv = process.env): string[] {
-  const files = (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean).map((file) => resolve(file));
+  const files = (env.KUBECONFIG ?? '')
+    .split(delimiter)
+    .filter(Boolean)
+    .map((file) => resolve(file));
   const kubeDir = join(env.HOME ?? homedir(), '.kube');
   if (existsSync(kubeDir)) {
     for (const name of readdirSync(kubeDir)) {
@@ -251,7 +254,11 @@ export function kubeconfigCredentials(files: string[], named: string[] = files):
         add(token ? { token } : { cannotTry: `token file ${relative(user.tokenFile)} unreadable` });
       }
       if (user.username !== undefined && user.password !== undefined) add({ basic: { username: String(user.username), password: String(user.password) } });
-      const cert = user['client-certificate-data'] ? Buffer.from(user['client-certificate-data'], 'base64').toString('utf8') : user['client-certificate'] ? readOr(user['client-certificate']) : undefined;
+      const cert = user['client-certificate-data']
+        ? Buffer.from(user['client-certificate-data'], 'base64').toString('utf8')
+        : user['client-certificate']
+          ? readOr(user['client-certificate'])
+          : undefined;
       const key = user['client-key-data'] ? Buffer.from(user['client-key-data'], 'base64').toString('utf8') : user['client-key'] ? readOr(user['client-key']) : undefined;
       if (cert && key) add({ clientCert: { cert, key } });
       else if (user['client-certificate-data'] || user['client-certificate'] || user['client-key-data'] || user['client-key']) add({ cannotTry: 'client certificate or key missing or unreadable' });
@@ -302,11 +309,15 @@ function post(url: string, credential: FoundCredential, target: ClusterTarget): 
   if (credential.token) headers.authorization = `Bearer ${credential.token}`;
   if (credential.basic) headers.authorization = `Basic ${Buffer.from(`${credential.basic.username}:${credential.basic.password}`).toString('base64')}`;
   return new Promise((resolvePost, reject) => {
-    const req = httpsRequest(url, { method: 'POST', headers, ca: target.caPem, cert: credential.clientCert?.cert, key: credential.clientCert?.key, rejectUnauthorized: true, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolvePost({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-    });
+    const req = httpsRequest(
+      url,
+      { method: 'POST', headers, ca: target.caPem, cert: credential.clientCert?.cert, key: credential.clientCert?.key, rejectUnauthorized: true, timeout: 10_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolvePost({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
     req.on('timeout', () => req.destroy(new Error('no answer within 10 s')));
     req.on('error', reject);
     req.end(body);
@@ -367,7 +378,9 @@ export async function sideDoorVerdict(found: FoundCredential[], target: ClusterT
       warnings.push(`${credential.where}: cannot try: ${credential.cannotTry}`);
       continue;
     }
-    const key = createHash('sha256').update(JSON.stringify([credential.token, credential.basic, credential.clientCert])).digest('hex');
+    const key = createHash('sha256')
+      .update(JSON.stringify([credential.token, credential.basic, credential.clientCert]))
+      .digest('hex');
     if (!tried.has(key)) tried.set(key, tryCredential(credential, target));
     const result = await tried.get(key)!;
     if (result.outcome === 'accepted') doors.push(`${credential.where} (${result.detail})`);
@@ -378,7 +391,11 @@ export async function sideDoorVerdict(found: FoundCredential[], target: ClusterT
   if (doors.length) parts.push(`SIDE DOOR: the cluster ${target.server} accepts ${doors.join('; ')}`);
   if (unknown.length) parts.push(`NOT PROVEN: ${unknown.join('; ')}`);
   const triedCount = rejected + doors.length + unknown.length;
-  parts.push(triedCount || airlock || warnings.length ? `${triedCount} credential(s) tried against ${target.server}: ${rejected} rejected${airlock ? `; ${airlock} Airlock exec plugin(s) (not side doors)` : ''}` : nothingFound);
+  parts.push(
+    triedCount || airlock || warnings.length
+      ? `${triedCount} credential(s) tried against ${target.server}: ${rejected} rejected${airlock ? `; ${airlock} Airlock exec plugin(s) (not side doors)` : ''}`
+      : nothingFound,
+  );
   if (warnings.length) parts.push(`warning: ${warnings.join('; ')}`);
   return { pass: doors.length === 0 && unknown.length === 0, text: parts.join('; '), warnings };
 }
@@ -446,7 +463,11 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   let credentialType = 'unknown';
   let eks: EksTarget | undefined;
   if (options.admin) {
-    const shown = await call<{ policy: Policy; server: string; caPem?: string; credential: { type: string; clusterName?: string; region?: string; roleArn?: string } }>(options.admin, 'GET', `v1/connections/${encodeURIComponent(connection)}`);
+    const shown = await call<{ policy: Policy; server: string; caPem?: string; credential: { type: string; clusterName?: string; region?: string; roleArn?: string } }>(
+      options.admin,
+      'GET',
+      `v1/connections/${encodeURIComponent(connection)}`,
+    );
     if (shown.ok) {
       policy = shown.body.policy;
       upstreamServer = shown.body.server;
@@ -469,10 +490,19 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
 
   // timing: no window, no token.
   const noWindow = await call(agent, 'POST', 'v1/tokens', { connection, window: `gr_${randomBytes(16).toString('base64url')}` });
-  add('timing: no window', !noWindow.ok && noWindow.error.status === 403, `token for a window that does not exist -> ${noWindow.ok ? 'TOKEN ISSUED' : `${noWindow.error.status} ${noWindow.error.code}`}`);
+  add(
+    'timing: no window',
+    !noWindow.ok && noWindow.error.status === 403,
+    `token for a window that does not exist -> ${noWindow.ok ? 'TOKEN ISSUED' : `${noWindow.error.status} ${noWindow.error.code}`}`,
+  );
 
   // timing: a bounded window.
-  const requested = await call<{ id: string; status: string; expiresAt?: string; approvalId?: string }>(agent, 'POST', 'v1/access-requests', { connection, duration: '5m', reason: 'airlock verify: boundary proof', ticket: 'airlock-verify' });
+  const requested = await call<{ id: string; status: string; expiresAt?: string; approvalId?: string }>(agent, 'POST', 'v1/access-requests', {
+    connection,
+    duration: '5m',
+    reason: 'airlock verify: boundary proof',
+    ticket: 'airlock-verify',
+  });
   if (!requested.ok) {
     add('timing: window', false, `window request refused: ${requested.error.status} ${requested.error.message}`);
     return finish();
@@ -532,7 +562,11 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     const named = exposure.named.length ? `; allowed because a rule names them: ${exposure.named.join('; ')}` : '';
     const tokenPath = `/api/v1/namespaces/${exposure.namespace}/serviceaccounts/default/token`;
     if (exposure.named.some((what) => what.startsWith('create serviceaccounts/token'))) {
-      add('scope: escalation', exposure.loose.length === 0, `${exposure.loose.length ? `let through by a broad rule: ${exposure.loose.join('; ')}` : 'no escalation is let through by a broad rule'}${named}`);
+      add(
+        'scope: escalation',
+        exposure.loose.length === 0,
+        `${exposure.loose.length ? `let through by a broad rule: ${exposure.loose.join('; ')}` : 'no escalation is let through by a broad rule'}${named}`,
+      );
     } else {
       const minted = await k8s(agent, 'POST', `${tokenPath}?dryRun=All`, token, JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} }));
       const refusedHere = minted.status === 403 && statusOf(minted).message?.startsWith('airlock:') === true;
@@ -581,7 +615,13 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
   // side doors: every credential this process could use, presented to the cluster itself.
   const env = options.env ?? process.env;
   const files = reachableKubeconfigs(env);
-  const fromKubeconfigs = kubeconfigCredentials(files, (env.KUBECONFIG ?? '').split(delimiter).filter(Boolean).map((file) => resolve(file)));
+  const fromKubeconfigs = kubeconfigCredentials(
+    files,
+    (env.KUBECONFIG ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((file) => resolve(file)),
+  );
   const serviceAccountPath = options.serviceAccountTokenPath ?? SERVICE_ACCOUNT_TOKEN_PATH;
   const ambient = ambientCredentials(env, serviceAccountPath);
   const doorChecks: { control: string; found: FoundCredential[]; none: string; extra?: string }[] = [
@@ -685,4 +725,3 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     }
   }
 }
-

@@ -28,8 +28,10 @@ export function authorizationFor(auth: RouteAuth): apigw.AuthorizationType {
 
 const PUBLIC_ROUTE_REASON: Record<Exclude<RouteAuth, 'agent-iam' | 'admin'>, string> = {
   none: 'GET /healthz is public by design: it answers "the process runs" and reveals nothing.',
-  agent: 'Agent routes authenticate in the function with the agent key (HTTP Basic; SHA-256-hashed keys in DynamoDB, agent must be enabled). IAM-signed agents use the /v1/iam twin of this route, which is AWS_IAM.',
-  proxy: '/k8s authenticates in the function on every request with an Airlock token (Ed25519-signed, ≤ 15 min, audience = connection) and then checks the window, policy and approval; API Gateway authorizers cannot do that per-request state check.',
+  agent:
+    'Agent routes authenticate in the function with the agent key (HTTP Basic; SHA-256-hashed keys in DynamoDB, agent must be enabled). IAM-signed agents use the /v1/iam twin of this route, which is AWS_IAM.',
+  proxy:
+    '/k8s authenticates in the function on every request with an Airlock token (Ed25519-signed, ≤ 15 min, audience = connection) and then checks the window, policy and approval; API Gateway authorizers cannot do that per-request state check.',
   approver: 'Approval pages authenticate with an HMAC-signed, expiring, single-use link per approver, verified in the function; approvers have no AWS identity.',
 };
 
@@ -111,9 +113,7 @@ export class AirlockApi {
     });
     // API Gateway applies a changed resource policy only with a new deployment.
     this.api.latestDeployment?.addToLogicalId({ resourcePolicy });
-    this.url = props.customDomain
-      ? `https://${props.customDomain.domainName}`
-      : `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${stageName}`;
+    this.url = props.customDomain ? `https://${props.customDomain.domainName}` : `https://${this.api.restApiId}.execute-api.${stack.region}.${stack.urlSuffix}/${stageName}`;
   }
 
   /** One method per route of lambdas/routes.ts, integrated with its function (the proxy's streams its response). */
@@ -210,7 +210,14 @@ function apiResourcePolicy(scope: Construct, props: Pick<AirlockApiProps, 'agent
   if (agents.length) {
     statements.push(
       new iam.PolicyStatement({ sid: 'AgentPrincipals', principals: anyone, actions: invoke, resources: agentRoutes, conditions: { ArnLike: { 'aws:PrincipalArn': agents } } }),
-      new iam.PolicyStatement({ sid: 'NoOtherAgentPrincipals', effect: iam.Effect.DENY, principals: anyone, actions: invoke, resources: agentRoutes, conditions: { ArnNotLike: { 'aws:PrincipalArn': agents } } }),
+      new iam.PolicyStatement({
+        sid: 'NoOtherAgentPrincipals',
+        effect: iam.Effect.DENY,
+        principals: anyone,
+        actions: invoke,
+        resources: agentRoutes,
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': agents } },
+      }),
     );
   } else {
     statements.push(new iam.PolicyStatement({ sid: 'IamAgentSignInClosed', effect: iam.Effect.DENY, principals: anyone, actions: invoke, resources: agentRoutes }));
@@ -220,7 +227,14 @@ function apiResourcePolicy(scope: Construct, props: Pick<AirlockApiProps, 'agent
     const adminRoutes = resources(['admin']);
     statements.push(
       new iam.PolicyStatement({ sid: 'AdminPrincipals', principals: anyone, actions: invoke, resources: adminRoutes, conditions: { ArnLike: { 'aws:PrincipalArn': admins } } }),
-      new iam.PolicyStatement({ sid: 'NoOtherAdminPrincipals', effect: iam.Effect.DENY, principals: anyone, actions: invoke, resources: adminRoutes, conditions: { ArnNotLike: { 'aws:PrincipalArn': admins } } }),
+      new iam.PolicyStatement({
+        sid: 'NoOtherAdminPrincipals',
+        effect: iam.Effect.DENY,
+        principals: anyone,
+        actions: invoke,
+        resources: adminRoutes,
+        conditions: { ArnNotLike: { 'aws:PrincipalArn': admins } },
+      }),
     );
   } else {
     Annotations.of(scope).addInfo('adminPrincipalArns is empty: the admin routes are open to principals of this account whose IAM policies allow execute-api:Invoke on them.');

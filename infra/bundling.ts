@@ -23,8 +23,7 @@ export function functionEntry(name: AirlockFunctionName): string {
  * has no `require`, so one is made from the module's own URL. The alias keeps
  * the banner's import from colliding with anything in the bundle.
  */
-const CREATE_REQUIRE_BANNER =
-  "import { createRequire as __airlockCreateRequire } from 'node:module'; const require = __airlockCreateRequire(import.meta.url);";
+const CREATE_REQUIRE_BANNER = "import { createRequire as __airlockCreateRequire } from 'node:module'; const require = __airlockCreateRequire(import.meta.url);";
 
 /** The single description both readers derive from. */
 export const BUNDLE = {

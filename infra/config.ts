@@ -19,10 +19,19 @@ const LOG_RETENTION_DAYS = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400,
 
 export const AirlockConfigSchema = z.strictObject({
   /** CloudFormation stack name. */
-  stackName: z.string().regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/).default('AirlockStack'),
+  stackName: z
+    .string()
+    .regex(/^[A-Za-z][A-Za-z0-9-]{0,127}$/)
+    .default('AirlockStack'),
   /** Deployment target; default: the CLI's current account and region. */
-  account: z.string().regex(/^\d{12}$/).optional(),
-  region: z.string().regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/).optional(),
+  account: z
+    .string()
+    .regex(/^\d{12}$/)
+    .optional(),
+  region: z
+    .string()
+    .regex(/^[a-z]{2}(-gov)?-[a-z]+-\d$/)
+    .optional(),
   approverEmails: z.array(email).default([]),
   eventEmails: z.array(email).default([]),
   agentPrincipalArns: z.array(principalArn).default([]),
@@ -38,7 +47,10 @@ export const AirlockConfigSchema = z.strictObject({
     .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), `one of ${LOG_RETENTION_DAYS.join(', ')}`)
     .default(365),
   logLevel: z.enum(['DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
-  stageName: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/).default('prod'),
+  stageName: z
+    .string()
+    .regex(/^[A-Za-z0-9_-]{1,128}$/)
+    .default('prod'),
   webAclArn: z.string().startsWith('arn:').optional(),
   alarmEmail: email.optional(),
   serverAccessLogs: z.boolean().default(true),
@@ -70,7 +82,13 @@ function contextValue(key: string, value: unknown): unknown {
   try {
     return JSON.parse(text);
   } catch {
-    if (LIST_KEYS.has(key)) return text === '' ? [] : text.split(',').map((item) => item.trim()).filter(Boolean);
+    if (LIST_KEYS.has(key))
+      return text === ''
+        ? []
+        : text
+            .split(',')
+            .map((item) => item.trim())
+            .filter(Boolean);
     return text;
   }
 }

@@ -130,7 +130,7 @@ export class AirlockStorage {
       acknowledge(
         this.transcriptBucket,
         'AwsSolutions-S1',
-        'Server access logs were turned off (serverAccessLogs: false). Only Airlock\'s proxy (PutObject) and admin (GetObject) functions touch this bucket, and every request that produced a transcript is recorded in the records table; enable CloudTrail S3 data events for object-level auditing.',
+        "Server access logs were turned off (serverAccessLogs: false). Only Airlock's proxy (PutObject) and admin (GetObject) functions touch this bucket, and every request that produced a transcript is recorded in the records table; enable CloudTrail S3 data events for object-level auditing.",
       );
     }
   }

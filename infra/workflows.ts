@@ -111,7 +111,12 @@ export class AirlockWorkflows {
   }
 }
 
-function makeStateMachine({ scope, name }: WorkflowName, file: string, title: string, { workflowFunction: workflow, logRetention, removalPolicy, tracing }: WorkflowStateMachineProps): sfn.StateMachine {
+function makeStateMachine(
+  { scope, name }: WorkflowName,
+  file: string,
+  title: string,
+  { workflowFunction: workflow, logRetention, removalPolicy, tracing }: WorkflowStateMachineProps,
+): sfn.StateMachine {
   checkDefinition(file);
   const logGroup = new logs.LogGroup(scope, 'Logs', {
     // The vendedlogs prefix keeps CloudWatch Logs' resource policy small.
@@ -172,13 +177,9 @@ export function checkDefinition(file: string): { placeholders: string[]; tasks: 
         tasks++;
         const resource = state.Resource;
         const parameters = (state.Parameters ?? state.Arguments) as Record<string, unknown> | undefined;
-        const ok =
-          resource === `\${${WORKFLOW_PLACEHOLDER}}` ||
-          (typeof resource === 'string' && LAMBDA_TASK_RESOURCES.has(resource) && parameters?.FunctionName === `\${${WORKFLOW_PLACEHOLDER}}`);
+        const ok = resource === `\${${WORKFLOW_PLACEHOLDER}}` || (typeof resource === 'string' && LAMBDA_TASK_RESOURCES.has(resource) && parameters?.FunctionName === `\${${WORKFLOW_PLACEHOLDER}}`);
         if (!ok) {
-          throw new Error(
-            `${file}: state ${where}${name} is a Task that does not invoke \${${WORKFLOW_PLACEHOLDER}}; the state machine role may only invoke the workflow function`,
-          );
+          throw new Error(`${file}: state ${where}${name} is a Task that does not invoke \${${WORKFLOW_PLACEHOLDER}}; the state machine role may only invoke the workflow function`);
         }
       }
       for (const branch of (state.Branches ?? []) as { States?: unknown }[]) visit(branch.States, `${where}${name}/`);

@@ -26,7 +26,6 @@ import { adminRoutes } from '../lambdas/handlers/admin.ts';
 import { healthRoutes } from '../lambdas/handlers/health.ts';
 import { createProxyHandler } from '../lambdas/handlers/proxy.ts';
 
-
 export const LOCAL_CREDENTIALS = { accessKeyId: 'airlock-local', secretAccessKey: 'airlock-local-secret' };
 export const LOCAL_REGION = 'us-east-1';
 
@@ -143,7 +142,11 @@ function ensureAdminKey(home: string): { file: string; key: string } {
   return { file, key: readFileSync(file, 'utf8').trim() };
 }
 
-function listen(server: { listen(port: number, host: string, cb: () => void): unknown; address(): AddressInfo | string | null; once(event: 'error', cb: (error: Error) => void): unknown }, port: number, host: string): Promise<number> {
+function listen(
+  server: { listen(port: number, host: string, cb: () => void): unknown; address(): AddressInfo | string | null; once(event: 'error', cb: (error: Error) => void): unknown },
+  port: number,
+  host: string,
+): Promise<number> {
   return new Promise((resolvePort, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => resolvePort((server.address() as AddressInfo).port));

@@ -38,7 +38,7 @@ async function exportKeyPem(key: webcrypto.CryptoKey): Promise<string> {
 async function importKeyPem(pem: string): Promise<webcrypto.CryptoKey> {
   const der = x509.PemConverter.decode(pem)[0];
   if (!der) throw new Error('no private key in PEM');
-  return (await webcrypto.subtle.importKey('pkcs8', der, ecdsa, true, ['sign']));
+  return await webcrypto.subtle.importKey('pkcs8', der, ecdsa, true, ['sign']);
 }
 
 function escapeDn(value: string): string {
@@ -46,7 +46,7 @@ function escapeDn(value: string): string {
 }
 
 export async function createCertificateAuthority(commonName: string, validDays = 3650): Promise<CertificateAuthority> {
-  const keys = (await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']));
+  const keys = await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']);
   const now = Date.now();
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     name: `CN=${escapeDn(commonName)}`,
@@ -69,7 +69,7 @@ export async function loadCertificateAuthority(pair: PemPair): Promise<Certifica
   return {
     ...pair,
     async issue(options: LeafOptions): Promise<PemPair> {
-      const keys = (await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']));
+      const keys = await webcrypto.subtle.generateKey(ecdsa, true, ['sign', 'verify']);
       const now = Date.now();
       const names: x509.JsonGeneralName[] = [
         ...(options.dnsNames ?? []).map((value) => ({ type: 'dns' as const, value })),
@@ -80,10 +80,7 @@ export async function loadCertificateAuthority(pair: PemPair): Promise<Certifica
       const extensions: x509.Extension[] = [
         new x509.BasicConstraintsExtension(false, undefined, true),
         new x509.KeyUsagesExtension(x509.KeyUsageFlags.digitalSignature | x509.KeyUsageFlags.keyEncipherment, true),
-        new x509.ExtendedKeyUsageExtension(
-          [options.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth],
-          false,
-        ),
+        new x509.ExtendedKeyUsageExtension([options.usage === 'client' ? x509.ExtendedKeyUsage.clientAuth : x509.ExtendedKeyUsage.serverAuth], false),
         await x509.AuthorityKeyIdentifierExtension.create(caCert, false),
       ];
       if (names.length > 0) extensions.push(new x509.SubjectAlternativeNameExtension(names, false));

@@ -112,7 +112,19 @@ try {
   });
 
   step(`connection "${CONNECTION}" with examples/policy-approval.yaml`);
-  await airlock(['connections', 'create', CONNECTION, '--server', info.server, '--ca-file', info.caFile, '--token-file', info.connectionTokenFile, '--policy', join(root, 'examples', 'policy-approval.yaml')]);
+  await airlock([
+    'connections',
+    'create',
+    CONNECTION,
+    '--server',
+    info.server,
+    '--ca-file',
+    info.caFile,
+    '--token-file',
+    info.connectionTokenFile,
+    '--policy',
+    join(root, 'examples', 'policy-approval.yaml'),
+  ]);
 
   step(`agent "${AGENT}", logged in with its own profile`);
   const { id, secret } = JSON.parse(await airlock(['--json', 'agents', 'create', AGENT])) as { id: string; secret: string };
@@ -121,7 +133,11 @@ try {
   await airlock(['login', '--agent-id', id, '--secret-file', secretFile], { profile: true });
 
   step('a 1 h window; the policy needs a human for it, so the demo approves it through the emailed link');
-  const window = JSON.parse(await airlock(['--json', 'access', 'request', '--connection', CONNECTION, '--duration', '1h', '--reason', 'npm run demo'], { profile: true })) as { id: string; status: string; approvalId?: string };
+  const window = JSON.parse(await airlock(['--json', 'access', 'request', '--connection', CONNECTION, '--duration', '1h', '--reason', 'npm run demo'], { profile: true })) as {
+    id: string;
+    status: string;
+    approvalId?: string;
+  };
   if (window.status === 'pending' && window.approvalId) await approve(await approvalLink(window.approvalId));
   for (let i = 0; i < 60; i++) {
     const status = JSON.parse(await airlock(['--json', 'access', 'status', window.id], { profile: true })) as { status: string };

@@ -3,7 +3,6 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { writeProfile } from '../profile.ts';
 import { agentClient, type CommandContext, EXIT, ExitCode, profileDirOf, table } from './context.ts';
 
-
 interface Grant {
   id: string;
   connection: string;
@@ -44,12 +43,15 @@ export function registerAccess({ program, io, globals, print }: CommandContext):
         }
         if (!global.json) io.err(`window ${grant.id}: ${grant.status}`);
       }
-      print(`window ${grant.id} on ${grant.connection}: ${grant.status}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.approvalId && grant.status === 'pending' ? ` (approval ${grant.approvalId})` : ''}`, {
-        id: grant.id,
-        status: grant.status,
-        ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}),
-        ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
-      });
+      print(
+        `window ${grant.id} on ${grant.connection}: ${grant.status}${grant.expiresAt ? ` until ${grant.expiresAt}` : ''}${grant.approvalId && grant.status === 'pending' ? ` (approval ${grant.approvalId})` : ''}`,
+        {
+          id: grant.id,
+          status: grant.status,
+          ...(grant.expiresAt ? { expiresAt: grant.expiresAt } : {}),
+          ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
+        },
+      );
       if (grant.status === 'pending') throw new ExitCode(EXIT.pending);
       if (grant.status !== 'active') throw new ExitCode(EXIT.refused);
     });

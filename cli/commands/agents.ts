@@ -13,7 +13,13 @@ export function registerAgents({ program, globals, print }: CommandContext): voi
         ...(options.principalArn ? { principalArn: options.principalArn } : {}),
       });
       print(
-        [`agent:  ${body.name}`, `id:     ${body.id}`, body.secret ? `secret: ${body.secret}\n\nThe secret is shown once. Save it to a file (mode 0600) for: airlock login --agent-id ${body.id} --secret-file FILE` : `principal: ${body.principalArn}`].join('\n'),
+        [
+          `agent:  ${body.name}`,
+          `id:     ${body.id}`,
+          body.secret
+            ? `secret: ${body.secret}\n\nThe secret is shown once. Save it to a file (mode 0600) for: airlock login --agent-id ${body.id} --secret-file FILE`
+            : `principal: ${body.principalArn}`,
+        ].join('\n'),
         body,
       );
     });

@@ -25,7 +25,9 @@ export function registerAudit({ program, io, globals, print }: CommandContext): 
         body.cursor = page.cursor;
         if (page.cursor) query.set('cursor', page.cursor);
       } while (options.all && body.cursor);
-      const columns = options.events ? ['time', 'type', 'agent', 'connection', 'subject', 'actor'] : ['time', 'id', 'agent', 'connection', 'verb', 'resource', 'namespace', 'name', 'decision', 'status'];
+      const columns = options.events
+        ? ['time', 'type', 'agent', 'connection', 'subject', 'actor']
+        : ['time', 'id', 'agent', 'connection', 'verb', 'resource', 'namespace', 'name', 'decision', 'status'];
       print(table(body.items, columns), body);
     });
   audit

@@ -48,7 +48,13 @@ export function registerConnections({ program, io, globals, print }: CommandCont
     .description('list connections')
     .action(async () => {
       const { body } = await adminClient(globals()).call<{ items: (Record<string, unknown> & { credential: { type: string } })[] }>('GET', 'v1/connections');
-      print(table(body.items.map((item) => ({ ...item, credential: item.credential.type })), ['name', 'server', 'credential', 'policyVersion']), body);
+      print(
+        table(
+          body.items.map((item) => ({ ...item, credential: item.credential.type })),
+          ['name', 'server', 'credential', 'policyVersion'],
+        ),
+        body,
+      );
     });
   connections
     .command('show <name>')

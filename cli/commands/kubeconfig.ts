@@ -23,7 +23,15 @@ export function registerKubeconfig({ program, io, entry, globals }: CommandConte
           connection: options.connection,
           caPem: caFile ? readText(caFile, 'CA file') : undefined,
           command: process.execPath,
-          args: [entry, ...bound, ...(dir ? ['--profile-dir', resolve(dir)] : []), ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []), 'token', '--connection', options.connection],
+          args: [
+            entry,
+            ...bound,
+            ...(dir ? ['--profile-dir', resolve(dir)] : []),
+            ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []),
+            'token',
+            '--connection',
+            options.connection,
+          ],
         }),
       );
     });

@@ -10,6 +10,9 @@ export function registerRevoke({ program, globals, print }: CommandContext): voi
     .action(async (options: { agent?: string; connection?: string }) => {
       if (!!options.agent === !!options.connection) throw new UsageError('give exactly one of --agent or --connection');
       const { body } = await adminClient(globals()).call<{ windowsRevoked: number; approvalsCancelled: number }>('POST', 'v1/revocations', options);
-      print(`revoked ${options.agent ? `agent ${options.agent}` : `connection ${options.connection}`}: ${body.windowsRevoked} window(s) ended, ${body.approvalsCancelled} held request approval(s) cancelled`, body);
+      print(
+        `revoked ${options.agent ? `agent ${options.agent}` : `connection ${options.connection}`}: ${body.windowsRevoked} window(s) ended, ${body.approvalsCancelled} held request approval(s) cancelled`,
+        body,
+      );
     });
 }

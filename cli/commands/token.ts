@@ -10,7 +10,9 @@ export function registerToken({ program, io, globals }: CommandContext): void {
       const global = globals();
       if (global.agentId && !resolveProfile(global)) {
         const endpoint = endpointOf(global);
-        throw new Error(`this kubeconfig was issued for agent ${global.agentId} at ${endpoint}, which is not logged in here (logged out, or another profile directory); nothing was sent. Run: ${loginCommand(global, global.agentId, endpoint)}`);
+        throw new Error(
+          `this kubeconfig was issued for agent ${global.agentId} at ${endpoint}, which is not logged in here (logged out, or another profile directory); nothing was sent. Run: ${loginCommand(global, global.agentId, endpoint)}`,
+        );
       }
       const { client, profile } = agentClient(global);
       // No token cache on disk: kubectl keeps the credential in memory until

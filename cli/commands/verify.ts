@@ -43,7 +43,13 @@ export function registerVerify({ program, io, globals }: CommandContext): void {
       });
       const pass = checks.every((check) => check.pass);
       if (global.json) io.out(JSON.stringify({ pass, checks }, null, 2));
-      else io.out(`${table(checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })), ['control', 'result', 'evidence'])}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}${checks.some((check) => check.warnings) ? ' (with warnings: credentials found that could not be tried)' : ''}`);
+      else
+        io.out(
+          `${table(
+            checks.map((check) => ({ control: check.control, result: check.pass ? 'PASS' : 'FAIL', evidence: check.evidence })),
+            ['control', 'result', 'evidence'],
+          )}\n\n${pass ? 'PASS' : 'FAIL'}: ${checks.filter((c) => c.pass).length}/${checks.length} controls hold on ${options.connection}${checks.some((check) => check.warnings) ? ' (with warnings: credentials found that could not be tried)' : ''}`,
+        );
       if (!pass) throw new ExitCode(EXIT.refused);
     });
 }

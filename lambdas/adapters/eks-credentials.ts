@@ -24,12 +24,7 @@
 // credential redacts itself when serialised or inspected.
 import { createHash } from 'node:crypto';
 import { inspect } from 'node:util';
-import {
-  AssumeRoleCommand,
-  STSClient,
-  type AssumeRoleCommandInput,
-  type AssumeRoleCommandOutput,
-} from '@aws-sdk/client-sts';
+import { AssumeRoleCommand, STSClient, type AssumeRoleCommandInput, type AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import { ROLE_ARN_PATTERN } from '../core/arns.ts';
 import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { AgentSession, EksConnectionTarget, EksCredentialSource, UpstreamCredential } from '../core/ports.ts';
@@ -121,16 +116,10 @@ function assertTarget(target: EksConnectionTarget): void {
   assertRegion(target.region);
   const match = ROLE_ARN_PATTERN.exec(target.roleArn ?? '');
   if (!match) {
-    throw new Error(
-      `connection ${target.connectionName}: invalid role ARN ${JSON.stringify(target.roleArn)} ` +
-        '(expected arn:aws:iam::<12-digit account>:role/<name>)',
-    );
+    throw new Error(`connection ${target.connectionName}: invalid role ARN ${JSON.stringify(target.roleArn)} ` + '(expected arn:aws:iam::<12-digit account>:role/<name>)');
   }
   if (match[1] !== partitionOf(target.region)) {
-    throw new Error(
-      `connection ${target.connectionName}: role ARN partition ${match[1]} does not match region ${target.region} ` +
-        `(partition ${partitionOf(target.region)})`,
-    );
+    throw new Error(`connection ${target.connectionName}: role ARN partition ${match[1]} does not match region ${target.region} ` + `(partition ${partitionOf(target.region)})`);
   }
 }
 
@@ -188,14 +177,7 @@ export class EksCredentialProvider implements EksCredentialSource {
     } catch (error) {
       return Promise.reject(error);
     }
-    const key = JSON.stringify([
-      session.agentId,
-      target.connectionName,
-      target.roleArn,
-      target.clusterName,
-      target.region,
-      session.grantId,
-    ]);
+    const key = JSON.stringify([session.agentId, target.connectionName, target.roleArn, target.clusterName, target.region, session.grantId]);
     const now = this.#now();
     const cached = this.#cache.get(key);
     if (cached && (cached.usableUntil === undefined || now < cached.usableUntil)) return cached.promise;
@@ -254,12 +236,9 @@ export class EksCredentialProvider implements EksCredentialSource {
     try {
       output = await this.#client(target.region).send(new AssumeRoleCommand(input));
     } catch (error) {
-      throw new DependencyUnavailableError(
-        'sts',
-        `sts:AssumeRole on ${target.roleArn} for agent ${session.agentName} (connection ${target.connectionName}) ` +
-          `failed: ${errorText(error)}`,
-        { cause: error },
-      );
+      throw new DependencyUnavailableError('sts', `sts:AssumeRole on ${target.roleArn} for agent ${session.agentName} (connection ${target.connectionName}) ` + `failed: ${errorText(error)}`, {
+        cause: error,
+      });
     }
     const assumed = output?.Credentials;
     const expiration = assumed?.Expiration instanceof Date ? assumed.Expiration.getTime() : Number.NaN;

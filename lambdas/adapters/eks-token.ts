@@ -50,34 +50,19 @@ const clusterNamePattern = /^[A-Za-z0-9][A-Za-z0-9_-]*$/;
 const regionPattern = /^[a-z]{2}(-gov)?-[a-z]+-\d$/;
 
 /** The order in which the AWS CLI writes the presigned URL's parameters. */
-const PARAMETER_ORDER = [
-  'Action',
-  'Version',
-  'X-Amz-Algorithm',
-  'X-Amz-Credential',
-  'X-Amz-Date',
-  'X-Amz-Expires',
-  'X-Amz-SignedHeaders',
-  'X-Amz-Security-Token',
-  'X-Amz-Signature',
-] as const;
+const PARAMETER_ORDER = ['Action', 'Version', 'X-Amz-Algorithm', 'X-Amz-Credential', 'X-Amz-Date', 'X-Amz-Expires', 'X-Amz-SignedHeaders', 'X-Amz-Security-Token', 'X-Amz-Signature'] as const;
 
 /** Throws unless `name` is a valid EKS cluster name (1-100 chars, [A-Za-z0-9][A-Za-z0-9_-]*). */
 export function assertClusterName(name: string): void {
   if (typeof name !== 'string' || name.length < 1 || name.length > 100 || !clusterNamePattern.test(name)) {
-    throw new Error(
-      `invalid EKS cluster name ${JSON.stringify(name)}: expected 1-100 characters, ` +
-        'letters, digits, "-" and "_", starting with a letter or digit',
-    );
+    throw new Error(`invalid EKS cluster name ${JSON.stringify(name)}: expected 1-100 characters, ` + 'letters, digits, "-" and "_", starting with a letter or digit');
   }
 }
 
 /** Throws unless `region` looks like an AWS commercial, China or GovCloud region (e.g. eu-west-1). */
 export function assertRegion(region: string): void {
   if (typeof region !== 'string' || !regionPattern.test(region)) {
-    throw new Error(
-      `invalid AWS region ${JSON.stringify(region)}: expected a region name such as eu-west-1, cn-north-1 or us-gov-west-1`,
-    );
+    throw new Error(`invalid AWS region ${JSON.stringify(region)}: expected a region name such as eu-west-1, cn-north-1 or us-gov-west-1`);
   }
 }
 

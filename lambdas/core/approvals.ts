@@ -16,16 +16,7 @@ export function mediaType(contentType: string | undefined): string {
  * (canonical), body, the body's media type (the same bytes are a different
  * PATCH as merge-patch or strategic-merge-patch) and the policy version.
  */
-export function requestFingerprint(input: {
-  agentId: string;
-  connection: string;
-  method: string;
-  path: string;
-  query: string;
-  bodySha256: string;
-  mediaType: string;
-  policyVersion: string;
-}): string {
+export function requestFingerprint(input: { agentId: string; connection: string; method: string; path: string; query: string; bodySha256: string; mediaType: string; policyVersion: string }): string {
   const canonical = JSON.stringify([input.agentId, input.connection, input.method.toUpperCase(), input.path, input.query, input.bodySha256, input.mediaType, input.policyVersion]);
   return createHash('sha256').update(canonical).digest('hex');
 }

@@ -144,7 +144,11 @@ export function checksOf(request: KubeRequest, body: RequestBody): RequestCheck[
   } else if (subresource !== '' && WRITE_VERBS.has(verb) && resource !== 'serviceaccounts') {
     // status, scale, finalize, approval, resize, ...: a write to a subresource changes the object.
     const parentVerb = verb === 'create' ? 'update' : verb;
-    checks.push({ request: derived(request, { verb: parentVerb, subresource: '' }), why: `writing ${resource}/${subresource} changes the ${resource} object`, coveredBy: [`${resource}/${subresource}`, `*/${subresource}`] });
+    checks.push({
+      request: derived(request, { verb: parentVerb, subresource: '' }),
+      why: `writing ${resource}/${subresource} changes the ${resource} object`,
+      coveredBy: [`${resource}/${subresource}`, `*/${subresource}`],
+    });
   }
   if (verb === 'deletecollection') {
     checks.push({ request: derived(request, { verb: 'delete' }), why: 'a deletecollection deletes every object it matches', coveredBy: ['deletecollection'] });

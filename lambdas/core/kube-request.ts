@@ -3,34 +3,9 @@
 // because the policy must check exactly what is forwarded.
 import { AirlockError } from './status.ts';
 
-export type KubeVerb =
-  | 'get'
-  | 'list'
-  | 'watch'
-  | 'create'
-  | 'update'
-  | 'patch'
-  | 'delete'
-  | 'deletecollection'
-  | 'exec'
-  | 'attach'
-  | 'portforward'
-  | 'proxy';
+export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'exec' | 'attach' | 'portforward' | 'proxy';
 
-export const KUBE_VERBS: readonly KubeVerb[] = Object.freeze([
-  'get',
-  'list',
-  'watch',
-  'create',
-  'update',
-  'patch',
-  'delete',
-  'deletecollection',
-  'exec',
-  'attach',
-  'portforward',
-  'proxy',
-] as const);
+export const KUBE_VERBS: readonly KubeVerb[] = Object.freeze(['get', 'list', 'watch', 'create', 'update', 'patch', 'delete', 'deletecollection', 'exec', 'attach', 'portforward', 'proxy'] as const);
 
 export interface KubeRequest {
   kind: 'resource' | 'discovery' | 'nonresource';
@@ -198,11 +173,7 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
   const segments = splitPath(path);
   const methodVerb = typeof method === 'string' ? METHOD_VERBS.get(method) : undefined;
   if (methodVerb === undefined) {
-    throw new AirlockError(
-      405,
-      'method_not_allowed',
-      `method ${show(String(method))} is not allowed; use GET, HEAD, POST, PUT, PATCH or DELETE`,
-    );
+    throw new AirlockError(405, 'method_not_allowed', `method ${show(String(method))} is not allowed; use GET, HEAD, POST, PUT, PATCH or DELETE`);
   }
   const readOnly = method === 'GET' || method === 'HEAD';
   const canonical = canonicalizeQuery(query);
@@ -250,7 +221,7 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
   if (parts[0] === 'watch') {
     legacyWatch = true;
     parts = parts.slice(1);
-    if (parts.length === 0) throw invalidPath(path, "the /watch/ prefix must be followed by a resource");
+    if (parts.length === 0) throw invalidPath(path, 'the /watch/ prefix must be followed by a resource');
     if (!readOnly) {
       throw new AirlockError(405, 'method_not_allowed', `${show(path)} is a watch; only GET and HEAD are allowed`);
     }
@@ -258,7 +229,7 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
   // Kubernetes reads a leading 'proxy' as the long-removed proxy verb; refuse it
   // rather than read it differently.
   if (parts[0] === 'proxy') {
-    throw invalidPath(path, "the legacy /proxy/ prefix is not supported; use the proxy subresource (.../{name}/proxy)");
+    throw invalidPath(path, 'the legacy /proxy/ prefix is not supported; use the proxy subresource (.../{name}/proxy)');
   }
 
   // /namespaces/{ns}/{resource}/... is namespaced; /namespaces/{ns}[/status|/finalize]
@@ -272,7 +243,13 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
   // uppercase one would slip past a rule that names the lowercase form while meaning nothing to
   // the API server: refuse it rather than let the two read it differently. (Object names may
   // have uppercase letters in some resources, so names are left alone.)
-  for (const [what, value] of [['API group', request.apiGroup], ['API version', request.apiVersion], ['resource', resource!], ['subresource', subresource], ['namespace', request.namespace]] as const) {
+  for (const [what, value] of [
+    ['API group', request.apiGroup],
+    ['API version', request.apiVersion],
+    ['resource', resource!],
+    ['subresource', subresource],
+    ['namespace', request.namespace],
+  ] as const) {
     if (/[A-Z]/.test(value)) throw invalidPath(path, `${what} ${show(value)} must be lowercase`);
   }
   request.resource = resource!;
@@ -294,9 +271,7 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
     } else if (watch) {
       // The API server ignores watch on a single object and returns it; checking
       // it as a watch would check something other than what happens.
-      throw invalidQuery(
-        'watch on a single object is not a Kubernetes watch; watch the collection with fieldSelector=metadata.name=NAME',
-      );
+      throw invalidQuery('watch on a single object is not a Kubernetes watch; watch the collection with fieldSelector=metadata.name=NAME');
     } else {
       request.verb = 'get';
     }

@@ -91,7 +91,16 @@ export async function holdRequest(
   requestId: string,
 ): Promise<Approval> {
   const { state } = deps;
-  await recordEvent(deps, { time: deps.now(), type: 'approval.requested', agent: approval.agentName, agentId: approval.agentId, connection: approval.connection, subject: approval.id, actor: approval.agentName, detail: { request: requestId, rule: approval.rule } });
+  await recordEvent(deps, {
+    time: deps.now(),
+    type: 'approval.requested',
+    agent: approval.agentName,
+    agentId: approval.agentId,
+    connection: approval.connection,
+    subject: approval.id,
+    actor: approval.agentName,
+    detail: { request: requestId, rule: approval.rule },
+  });
   await state.createApproval(approval);
   if (!(await state.bindFingerprint(approval.fingerprint, approval.id, previousApprovalId, approval.expiresAt))) {
     // Someone else held the same request at the same moment: wait for theirs.
@@ -119,7 +128,16 @@ export async function holdRequest(
 export async function consumeApproval(deps: LifecycleDeps, approval: Approval, requestId: string, actor: string): Promise<Approval | undefined> {
   const consumed = await deps.state.updateApproval(approval.id, { status: ['approved'] }, { status: 'consumed', consumedAt: deps.now(), consumedBy: requestId });
   if (!consumed) return undefined;
-  await recordEvent(deps, { time: deps.now(), type: 'approval.consumed', agent: consumed.agentName, agentId: consumed.agentId, connection: consumed.connection, subject: consumed.id, actor, detail: { request: requestId } });
+  await recordEvent(deps, {
+    time: deps.now(),
+    type: 'approval.consumed',
+    agent: consumed.agentName,
+    agentId: consumed.agentId,
+    connection: consumed.connection,
+    subject: consumed.id,
+    actor,
+    detail: { request: requestId },
+  });
   return consumed;
 }
 
@@ -129,7 +147,16 @@ export async function settleApproval(deps: LifecycleDeps, approvalId: string, st
   const cancelled = status === 'cancelled' && reason ? { cancelledAt: now, cancelReason: reason } : {};
   const settled = await deps.state.updateApproval(approvalId, { status: ['pending'] }, { status, decidedAt: now, ...cancelled });
   if (!settled) return undefined;
-  await recordEventAfter(deps, { time: now, type: `approval.${status}`, agent: settled.agentName, agentId: settled.agentId, connection: settled.connection, subject: settled.id, actor, ...(reason ? { detail: { reason } } : {}) });
+  await recordEventAfter(deps, {
+    time: now,
+    type: `approval.${status}`,
+    agent: settled.agentName,
+    agentId: settled.agentId,
+    connection: settled.connection,
+    subject: settled.id,
+    actor,
+    ...(reason ? { detail: { reason } } : {}),
+  });
   if (status === 'cancelled' && settled.executionArn && deps.workflows) {
     await deps.workflows.stop(settled.executionArn, 'approval cancelled').catch(() => undefined);
   }
@@ -220,7 +247,16 @@ export async function decide(deps: LifecycleDeps, approvalId: string, approver: 
     const decisions = [...approval.decisions, { approver, decision, at: now }];
     const approved = decision === 'approve' && approvalsCount(decisions) >= approval.minApprovals;
     const status = decision === 'deny' ? 'denied' : approved ? 'approved' : 'pending';
-    await recordEvent(deps, { time: now, type: `approval.${decision === 'approve' ? 'approve' : 'deny'}`, agent: approval.agentName, agentId: approval.agentId, connection: approval.connection, subject: approval.id, actor: approver, detail: { result: status } });
+    await recordEvent(deps, {
+      time: now,
+      type: `approval.${decision === 'approve' ? 'approve' : 'deny'}`,
+      agent: approval.agentName,
+      agentId: approval.agentId,
+      connection: approval.connection,
+      subject: approval.id,
+      actor: approver,
+      detail: { result: status },
+    });
     const updated = await deps.state.updateApproval(
       approvalId,
       { status: ['pending'], decisionsCount: approval.decisions.length },
@@ -272,7 +308,16 @@ export async function notifyApprovers(deps: LifecycleDeps, approval: Approval, l
     const notified = [...approval.notified, approver];
     await deps.state.updateApproval(approval.id, { status: ['pending', 'approved', 'denied'] }, { notified });
     approval = { ...approval, notified };
-    await recordEventAfter(deps, { time: deps.now(), type: 'approval.notified', agent: approval.agentName, agentId: approval.agentId, connection: approval.connection, subject: approval.id, actor: 'workflow', detail: { approver } });
+    await recordEventAfter(deps, {
+      time: deps.now(),
+      type: 'approval.notified',
+      agent: approval.agentName,
+      agentId: approval.agentId,
+      connection: approval.connection,
+      subject: approval.id,
+      actor: 'workflow',
+      detail: { approver },
+    });
   }
 }
 
@@ -341,7 +386,16 @@ export async function activateWindow(deps: LifecycleDeps, grantId: string, actor
   if (!grant || grant.status !== 'pending') return undefined;
   const now = deps.now();
   const expiresAt = now + grant.durationSeconds * 1000;
-  await recordEvent(deps, { time: now, type: 'window.activated', agent: grant.agentName, agentId: grant.agentId, connection: grant.connection, subject: grant.id, actor, detail: { expiresAt: iso(expiresAt) } });
+  await recordEvent(deps, {
+    time: now,
+    type: 'window.activated',
+    agent: grant.agentName,
+    agentId: grant.agentId,
+    connection: grant.connection,
+    subject: grant.id,
+    actor,
+    detail: { expiresAt: iso(expiresAt) },
+  });
   return deps.state.transitionGrant(grant.id, ['pending'], { status: 'active', activatedAt: now, expiresAt });
 }
 
@@ -352,7 +406,13 @@ export async function expireWindow(deps: LifecycleDeps, grantId: string): Promis
   if (!grant) return;
   await recordEventAfter(deps, { time: now, type: 'window.expired', agent: grant.agentName, agentId: grant.agentId, connection: grant.connection, subject: grant.id, actor: 'workflow' });
   await cancelRequestApprovals(deps, { agentId: grant.agentId, grantId: grant.id }, `the window ${grant.id} it was asked in ended at ${iso(now)}`, 'workflow');
-  await notify(deps, 'window.expired', `[Airlock] Window of ${grant.agentName} on ${grant.connection} ended`, `The access window ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended at ${iso(now)}.\n`, grant);
+  await notify(
+    deps,
+    'window.expired',
+    `[Airlock] Window of ${grant.agentName} on ${grant.connection} ended`,
+    `The access window ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended at ${iso(now)}.\n`,
+    grant,
+  );
 }
 
 /** pending -> denied (denied, approval timed out, or the workflow failed), and its approval with it. */
@@ -363,14 +423,17 @@ export async function endPendingWindow(deps: LifecycleDeps, grantId: string, out
   if (!grant) return;
   if (grant.approvalId) await settleApproval(deps, grant.approvalId, outcome === 'denied' ? 'denied' : 'expired', 'workflow');
   await recordEventAfter(deps, { time: now, type: `window.${outcome}`, agent: grant.agentName, agentId: grant.agentId, connection: grant.connection, subject: grant.id, actor: 'workflow' });
-  await notify(deps, `window.${outcome}`, `[Airlock] Window of ${grant.agentName} on ${grant.connection}: ${reasons[outcome]}`, `The access request ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended: ${reasons[outcome]}.\n`, grant);
+  await notify(
+    deps,
+    `window.${outcome}`,
+    `[Airlock] Window of ${grant.agentName} on ${grant.connection}: ${reasons[outcome]}`,
+    `The access request ${grant.id} of agent ${grant.agentName} on ${grant.connection} ended: ${reasons[outcome]}.\n`,
+    grant,
+  );
 }
 
 /** The access-window workflow's next step (state-machines/access-window.asl.json branches on `phase`). */
-export type WindowPhase =
-  | { phase: 'ended' | 'activate' | 'expire' }
-  | { phase: 'active'; expiresAt: string }
-  | { phase: 'approve'; approvalId: string; approvalTimeoutSeconds: number };
+export type WindowPhase = { phase: 'ended' | 'activate' | 'expire' } | { phase: 'active'; expiresAt: string } | { phase: 'approve'; approvalId: string; approvalTimeoutSeconds: number };
 
 /**
  * Where the access-window workflow stands with a window (a fresh start and a

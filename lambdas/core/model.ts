@@ -16,9 +16,7 @@ export interface Agent {
   revokedBefore?: number;
 }
 
-export type ConnectionCredential =
-  | { type: 'token'; token: string }
-  | { type: 'eks'; clusterName: string; region: string; roleArn: string };
+export type ConnectionCredential = { type: 'token'; token: string } | { type: 'eks'; clusterName: string; region: string; roleArn: string };
 
 /** A cluster agents may reach, with the policy that scopes them. */
 export interface Connection {

@@ -158,10 +158,7 @@ function entry(problem: (value: string) => string | undefined) {
 }
 
 const verb = z.enum(['*', ...KUBE_VERBS], {
-  error: (issue) =>
-    typeof issue.input === 'string'
-      ? `${quote(issue.input)} is not a Kubernetes verb (${KUBE_VERBS.join(', ')}, or *)${didYouMean(issue.input, KUBE_VERBS)}`
-      : notString(issue),
+  error: (issue) => (typeof issue.input === 'string' ? `${quote(issue.input)} is not a Kubernetes verb (${KUBE_VERBS.join(', ')}, or *)${didYouMean(issue.input, KUBE_VERBS)}` : notString(issue)),
 });
 
 function checkApiGroup(group: string): string | undefined {
@@ -236,16 +233,18 @@ const windowApproval = z.enum(WINDOW_APPROVALS, {
 });
 
 /** A whole number in [min, max]; one message for every way to miss it. */
-const wholeNumber = (min: number, max: number, error: (issue: RawIssue) => string) =>
-  z.number({ error }).refine((n) => Number.isInteger(n) && n >= min && n <= max, { error });
+const wholeNumber = (min: number, max: number, error: (issue: RawIssue) => string) => z.number({ error }).refine((n) => Number.isInteger(n) && n >= min && n <= max, { error });
 
-const minApprovals = wholeNumber(1, Infinity, says('required', (input) => `must be a whole number of at least 1, not ${quote(input)}`));
+const minApprovals = wholeNumber(
+  1,
+  Infinity,
+  says('required', (input) => `must be a whole number of at least 1, not ${quote(input)}`),
+);
 
 type Limits = { min: number; max: number; default: number };
 
 /** Seconds, as stored. */
-const seconds = ({ min, max }: Limits) =>
-  wholeNumber(min, max, ({ input }) => `must be an integer number of seconds between ${min} and ${max}, not ${quote(input)}`);
+const seconds = ({ min, max }: Limits) => wholeNumber(min, max, ({ input }) => `must be an integer number of seconds between ${min} and ${max}, not ${quote(input)}`);
 
 /** A duration as people write it (30m, 1h30m), read as seconds. */
 function duration(limits: Limits) {
@@ -337,11 +336,13 @@ function readPolicy(raw: unknown, form: 'file' | 'stored'): Policy {
     if (issue.code !== 'unrecognized_keys') return [{ path: at, message: issue.message }];
     const allowed = Object.keys(at ? ruleSchema.shape : form === 'file' ? fileShape : storedShape);
     // zod lists inherited keys too (a YAML !!binary Buffer has enumerable methods): report the written ones.
-    return issue.keys.filter((key) => Object.hasOwn(issue.input as object, key)).map((key) => {
-      const hint = closest(key, allowed, FIELD_ALIASES);
-      const message = `unknown field '${key}'${hint ? ` — did you mean '${hint}'?` : ` (known fields: ${allowed.join(', ')})`}`;
-      return { path: at ? `${at}.${key}` : key, message };
-    });
+    return issue.keys
+      .filter((key) => Object.hasOwn(issue.input as object, key))
+      .map((key) => {
+        const hint = closest(key, allowed, FIELD_ALIASES);
+        const message = `unknown field '${key}'${hint ? ` — did you mean '${hint}'?` : ` (known fields: ${allowed.join(', ')})`}`;
+        return { path: at ? `${at}.${key}` : key, message };
+      });
   });
   throw new PolicyError(issues.slice(0, MAX_ISSUES));
 }
@@ -391,9 +392,7 @@ export function parsePolicy(text: string): ParsedPolicy {
     raw = parseYaml(text, { maxAliasCount: 0, uniqueKeys: true, schema: 'core', merge: false, prettyErrors: true });
   } catch (error) {
     const detail = errorText(error, { name: false });
-    const message = /alias/i.test(detail)
-      ? 'YAML anchors and aliases (&name / *name) are not allowed in a policy'
-      : `not valid YAML or JSON: ${detail.split('\n')[0]}`;
+    const message = /alias/i.test(detail) ? 'YAML anchors and aliases (&name / *name) are not allowed in a policy' : `not valid YAML or JSON: ${detail.split('\n')[0]}`;
     throw new PolicyError([{ path: '', message }]);
   }
   if (raw === null || raw === undefined) throw new PolicyError([{ path: '', message: 'the policy is empty' }]);

@@ -79,11 +79,7 @@ function resourceMatches(rule: PolicyRule, request: KubeRequest): boolean {
     }
     const resource = entry.slice(0, slash);
     const subresource = entry.slice(slash + 1);
-    return (
-      request.subresource !== '' &&
-      (resource === '*' || resource === request.resource) &&
-      (subresource === '*' || subresource === request.subresource)
-    );
+    return request.subresource !== '' && (resource === '*' || resource === request.resource) && (subresource === '*' || subresource === request.subresource);
   });
 }
 

@@ -180,13 +180,18 @@ export function filterRulesReview(policy: Policy, clusterAnswer: unknown): Recor
     }
   }
   const nonResourceRules = (answer.status?.nonResourceRules ?? [])
-    .map((rule) => ({ verbs: rule.verbs.filter((verb) => verb === 'get' || verb === '*').map(() => 'get'), nonResourceURLs: (rule.nonResourceURLs ?? []).filter((url) => DISCOVERY_PATH.test(url) || url === '/api' || url === '/apis') }))
+    .map((rule) => ({
+      verbs: rule.verbs.filter((verb) => verb === 'get' || verb === '*').map(() => 'get'),
+      nonResourceURLs: (rule.nonResourceURLs ?? []).filter((url) => DISCOVERY_PATH.test(url) || url === '/api' || url === '/apis'),
+    }))
     .filter((rule) => rule.verbs.length > 0 && rule.nonResourceURLs.length > 0);
   const restrictions = policy.rules.map((rule, index) => ({ rule, index })).filter(({ rule }) => rule.effect !== 'allow');
   const notes = [
     ...(answer.status?.incomplete ? [answer.status.evaluationError ?? 'the cluster said its list is incomplete'] : []),
     ...(approximate
-      ? [`airlock: rules with * are narrowed by the policy's allow rules, but its deny and approve rules (${restrictions.length}) and the credential rules still apply within them; ask \`kubectl auth can-i VERB RESOURCE\` for an exact answer`]
+      ? [
+          `airlock: rules with * are narrowed by the policy's allow rules, but its deny and approve rules (${restrictions.length}) and the credential rules still apply within them; ask \`kubectl auth can-i VERB RESOURCE\` for an exact answer`,
+        ]
       : []),
   ];
   return {

@@ -93,7 +93,7 @@ function singleValue(params: URLSearchParams, name: string): string | undefined 
   return values[0];
 }
 
-const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, 'µs': 1e-6, 'μs': 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
+const GO_DURATION_UNITS: Record<string, number> = { ns: 1e-9, us: 1e-6, µs: 1e-6, μs: 1e-6, ms: 1e-3, s: 1, m: 60, h: 3600 };
 
 /** Go's time.ParseDuration, in seconds; undefined when Go would refuse it (or it is negative). */
 function goDurationSeconds(text: string): number | undefined {

@@ -21,10 +21,7 @@ const name = z.string().regex(NAME_PATTERN, 'use lowercase letters, digits and d
 
 const CreateAgent = z.strictObject({
   name,
-  principalArn: z
-    .string()
-    .regex(USER_OR_ROLE_ARN_PATTERN, 'an IAM user or role ARN')
-    .optional(),
+  principalArn: z.string().regex(USER_OR_ROLE_ARN_PATTERN, 'an IAM user or role ARN').optional(),
 });
 
 const ConnectionInput = z.strictObject({
@@ -39,8 +36,15 @@ const ConnectionInput = z.strictObject({
         return false;
       }
     }, 'an https:// URL without credentials, query or fragment'),
-  caPem: z.string().min(1, 'the CA bundle that signs the server certificate').max(64 * 1024),
-  token: z.string().min(1).max(16 * 1024).optional(),
+  caPem: z
+    .string()
+    .min(1, 'the CA bundle that signs the server certificate')
+    .max(64 * 1024),
+  token: z
+    .string()
+    .min(1)
+    .max(16 * 1024)
+    .optional(),
   eks: z
     .strictObject({
       clusterName: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]{0,99}$/, 'an EKS cluster name'),
@@ -48,7 +52,10 @@ const ConnectionInput = z.strictObject({
       roleArn: z.string().regex(ROLE_ARN_PATTERN, 'an IAM role ARN'),
     })
     .optional(),
-  policy: z.string().min(1, 'the policy file text (YAML or JSON)').max(64 * 1024),
+  policy: z
+    .string()
+    .min(1, 'the policy file text (YAML or JSON)')
+    .max(64 * 1024),
 });
 
 const CreateConnection = ConnectionInput.extend({ name });
@@ -239,7 +246,10 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
       const sinceText = queryParameter(event, 'since');
       const limitText = queryParameter(event, 'limit');
       const type = queryParameter(event, 'type') ?? 'requests';
-      for (const [field, value] of [['agent', agent], ['connection', connection]] as const) {
+      for (const [field, value] of [
+        ['agent', agent],
+        ['connection', connection],
+      ] as const) {
         if (value !== undefined && !NAME_PATTERN.test(value)) throw new AirlockError(400, 'invalid_query', `${field}: not a name`);
       }
       let since: number | undefined;

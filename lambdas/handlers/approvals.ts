@@ -94,15 +94,17 @@ async function load(services: Services, event: APIGatewayProxyEvent, sig: string
 }
 
 export function approvalRoutes(getServices: () => Promise<Services>): RouteHandler {
-  const guarded = (handler: RouteHandler): RouteHandler => async (event, context) => {
-    try {
-      refuseAgentCredentials(event);
-      return await handler(event, context);
-    } catch (error) {
-      if (error instanceof AirlockError) return errorPage(error);
-      throw error;
-    }
-  };
+  const guarded =
+    (handler: RouteHandler): RouteHandler =>
+    async (event, context) => {
+      try {
+        refuseAgentCredentials(event);
+        return await handler(event, context);
+      } catch (error) {
+        if (error instanceof AirlockError) return errorPage(error);
+        throw error;
+      }
+    };
 
   return router({
     'GET /approvals/{id}': guarded(async (event) => {

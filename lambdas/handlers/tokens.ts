@@ -14,7 +14,10 @@ import { servicesFromEnvironment } from '../runtime/environment.ts';
 
 const TokenRequest = z.strictObject({
   connection: z.string().regex(NAME_PATTERN, 'not a connection name'),
-  window: z.string().refine((value) => isId(value, 'gr'), 'not a window id').optional(),
+  window: z
+    .string()
+    .refine((value) => isId(value, 'gr'), 'not a window id')
+    .optional(),
 });
 
 export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler {

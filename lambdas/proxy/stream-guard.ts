@@ -96,10 +96,7 @@ export function guardStream(options: StreamGuardOptions): Promise<StreamOutcome>
     checking = true;
     let timeout: NodeJS.Timeout | undefined;
     try {
-      await Promise.race([
-        options.recheck(),
-        new Promise((_, reject) => (timeout = setTimeout(() => reject(new Error('state read timed out')), options.recheckTimeoutMs))),
-      ]);
+      await Promise.race([options.recheck(), new Promise((_, reject) => (timeout = setTimeout(() => reject(new Error('state read timed out')), options.recheckTimeoutMs)))]);
     } catch (error) {
       const { how, refusal } = streamEndFor(error);
       stop(how, refusal);

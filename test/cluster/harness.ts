@@ -97,9 +97,7 @@ export function ensureBinaries(): Binaries {
   const binaries = { etcd: join(dir, 'etcd'), apiserver: join(dir, 'kube-apiserver') };
   if (existsSync(binaries.etcd) && existsSync(binaries.apiserver)) return binaries;
   if (!version) {
-    throw new ClusterUnavailableError(
-      'Go is not installed (needed once to build kube-apiserver and etcd from the Go module proxy)',
-    );
+    throw new ClusterUnavailableError('Go is not installed (needed once to build kube-apiserver and etcd from the Go module proxy)');
   }
   mkdirSync(dir, { recursive: true });
   const targets: [string, string][] = [
@@ -200,29 +198,19 @@ function probe({ url, ca, token }: ProbeOptions): Promise<{ status: number; body
   return new Promise((resolveProbe, reject) => {
     const target = new URL(url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const req = send(
-      target,
-      { method: 'GET', ca, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 2000 },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => (body += chunk));
-        res.on('end', () => resolveProbe({ status: res.statusCode ?? 0, body }));
-      },
-    );
+    const req = send(target, { method: 'GET', ca, headers: token ? { authorization: `Bearer ${token}` } : {}, timeout: 2000 }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolveProbe({ status: res.statusCode ?? 0, body }));
+    });
     req.on('timeout', () => req.destroy(new Error('timeout')));
     req.on('error', reject);
     req.end();
   });
 }
 
-async function waitReady(
-  what: string,
-  pid: number,
-  logFile: string,
-  check: () => Promise<boolean>,
-  timeoutMs = 90_000,
-): Promise<void> {
+async function waitReady(what: string, pid: number, logFile: string, check: () => Promise<boolean>, timeoutMs = 90_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (!isAlive(pid)) {
@@ -348,11 +336,7 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
   writeFileSync(files.key, serving.keyPem, { mode: 0o600 });
   writeFileSync(files.saPub, serviceAccount.publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(files.saKey, serviceAccount.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
-  writeFileSync(
-    files.tokens,
-    `${adminToken},airlock-test-admin,uid-admin,"system:masters"\n${connectionToken},${CONNECTION_USER},uid-connection\n`,
-    { mode: 0o600 },
-  );
+  writeFileSync(files.tokens, `${adminToken},airlock-test-admin,uid-admin,"system:masters"\n${connectionToken},${CONNECTION_USER},uid-connection\n`, { mode: 0o600 });
 
   const state: ClusterState = {
     stateDir,

@@ -328,7 +328,12 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
       ['/api/v1/namespaces/prod/pods', { apiVersion: 'v1', kind: 'Pod', metadata: { name: sentinel, labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } }],
       [
         '/apis/apps/v1/namespaces/prod/deployments',
-        { apiVersion: 'apps/v1', kind: 'Deployment', metadata: { name: sentinel, labels }, spec: { replicas: 1, selector: { matchLabels: { app: sentinel } }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } } },
+        {
+          apiVersion: 'apps/v1',
+          kind: 'Deployment',
+          metadata: { name: sentinel, labels },
+          spec: { replicas: 1, selector: { matchLabels: { app: sentinel } }, template: { metadata: { labels }, spec: { containers: [{ name: 'web', image: 'nginx:1.27' }] } } },
+        },
       ],
     ];
     for (const [collection, object] of objects) {
@@ -352,7 +357,12 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
   afterAll(async () => {
     if (cluster) {
       for (const namespace of ['prod', 'staging']) {
-        for (const collection of [`/api/v1/namespaces/${namespace}/configmaps`, `/api/v1/namespaces/${namespace}/secrets`, `/api/v1/namespaces/${namespace}/pods`, `/apis/apps/v1/namespaces/${namespace}/deployments`]) {
+        for (const collection of [
+          `/api/v1/namespaces/${namespace}/configmaps`,
+          `/api/v1/namespaces/${namespace}/secrets`,
+          `/api/v1/namespaces/${namespace}/pods`,
+          `/apis/apps/v1/namespaces/${namespace}/deployments`,
+        ]) {
           await direct('DELETE', `${collection}?labelSelector=${encodeURIComponent(LABEL)}`).catch(() => undefined);
         }
       }
@@ -424,10 +434,20 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
         cause: 'invalid_token',
       },
       { what: 'a correctly signed token padded past 4 KiB by an extra claim', auth: () => bearer(jws(header(), claims({ pad: 'x'.repeat(4096) }), real())), status: 401, cause: 'malformed_token' },
-      { what: 'a 5-part JWE-shaped token', auth: () => bearer(`${b64({ alg: 'dir', enc: 'A256GCM', typ: 'airlock+jwt' })}.${b64('k')}.${b64('iv')}.${b64(claims())}.${b64('tag')}`), status: 401, cause: 'malformed_token' },
+      {
+        what: 'a 5-part JWE-shaped token',
+        auth: () => bearer(`${b64({ alg: 'dir', enc: 'A256GCM', typ: 'airlock+jwt' })}.${b64('k')}.${b64('iv')}.${b64(claims())}.${b64('tag')}`),
+        status: 401,
+        cause: 'malformed_token',
+      },
       { what: 'typ "JWT" instead of "airlock+jwt"', auth: () => bearer(jws(header({ typ: 'JWT' }), claims(), real())), status: 401, cause: 'malformed_token' },
       { what: "a correctly signed win claim naming bob's window", auth: () => bearer(jws(header(), claims({ win: grants.bob }), real())), status: 403, cause: 'no_window' },
-      { what: 'a correctly signed sub naming an agent that does not exist', auth: () => bearer(jws(header(), claims({ sub: newId('agt'), agn: 'ghost' }), real())), status: 403, cause: 'agent_unknown' },
+      {
+        what: 'a correctly signed sub naming an agent that does not exist',
+        auth: () => bearer(jws(header(), claims({ sub: newId('agt'), agn: 'ghost' }), real())),
+        status: 403,
+        cause: 'agent_unknown',
+      },
       {
         what: 'a correctly signed token minted just now for a disabled agent',
         auth: () => bearer(jws(header(), claims({ sub: eve.id, agn: 'eve', win: grants.eve }), real())),
@@ -438,7 +458,12 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
       { what: 'two spaces after "Bearer"', auth: () => ({ authorization: `Bearer  ${tokens.adv}` }), status: 401, cause: 'missing_token' },
       { what: 'a tab after "Bearer"', auth: () => ({ authorization: `Bearer\t${tokens.adv}` }), status: 401, cause: 'missing_token' },
       { what: 'two tokens comma-joined in one Authorization header', auth: () => ({ authorization: `Bearer ${tokens.adv}, Bearer ${tokens.bob}` }), status: 401, cause: 'missing_token' },
-      { what: "the agent's long-term key as HTTP Basic on /k8s", auth: () => ({ authorization: `Basic ${Buffer.from(`${mallory.id}:${mallory.secret}`).toString('base64')}` }), status: 401, cause: 'missing_token' },
+      {
+        what: "the agent's long-term key as HTTP Basic on /k8s",
+        auth: () => ({ authorization: `Basic ${Buffer.from(`${mallory.id}:${mallory.secret}`).toString('base64')}` }),
+        status: 401,
+        cause: 'missing_token',
+      },
     ])('$what -> $status $cause; the ConfigMap it tried to create does not exist', async ({ auth, status, cause }) => {
       const name = unique('tok');
       const sent = await send('POST', `${ADV}/api/v1/namespaces/prod/configmaps`, { token: null, headers: auth(), body: configMap(name) });
@@ -462,14 +487,19 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
       { what: 'dots in the connection name (/k8s/adv.adm)', path: '/k8s/adv.adm/api/v1/namespaces/prod/configmaps', status: 404, cause: 'connection_not_found' },
       { what: 'a percent-encoded name that decodes to "adv" (/k8s/ad%76)', path: '/k8s/ad%76/api/v1/namespaces/prod/configmaps', status: 404, cause: 'connection_not_found' },
       { what: 'climbing out of the connection (/k8s/adv/../adm/...)', path: '/k8s/adv/../adm/api/v1/namespaces/prod/configmaps', status: 400, cause: 'invalid_path' },
-      { what: 'a second /k8s/{connection} inside the path (/k8s/adv/k8s/adm/...) is a non-resource URL, not a hop', path: '/k8s/adv/k8s/adm/api/v1/namespaces/prod/configmaps', status: 403, cause: 'forbidden_by_policy' },
+      {
+        what: 'a second /k8s/{connection} inside the path (/k8s/adv/k8s/adm/...) is a non-resource URL, not a hop',
+        path: '/k8s/adv/k8s/adm/api/v1/namespaces/prod/configmaps',
+        status: 403,
+        cause: 'forbidden_by_policy',
+      },
     ])('$what -> $status $cause', async ({ path, status, cause }) => {
       const name = unique('conn');
       await expectRefused(await send('POST', path, { body: configMap(name) }), status, cause);
       await expectAbsent(cmPath('prod', name));
     });
 
-    it("/k8s/../v1/agents with an agent token does not reach the admin API: 404 connection_not_found, no agent created", async () => {
+    it('/k8s/../v1/agents with an agent token does not reach the admin API: 404 connection_not_found, no agent created', async () => {
       const name = unique('agent');
       const sent = await send('POST', '/k8s/../v1/agents', { body: { name } });
       await expectRefused(sent, 404, 'connection_not_found');
@@ -663,7 +693,13 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
     it.each([
       { what: 'DELETE of ConfigMaps across all namespaces (/api/v1/configmaps)', method: 'DELETE', path: `/api/v1/configmaps?labelSelector=${encodeURIComponent(LABEL)}`, verb: 'deletecollection' },
       { what: 'GET pods/exec (the exec verb, never granted here)', method: 'GET', path: `/api/v1/namespaces/prod/pods/${sentinel}/exec?command=sh&stdin=true`, verb: 'exec' },
-      { what: 'POST pods/exec with a WebSocket upgrade', method: 'POST', path: `/api/v1/namespaces/prod/pods/${sentinel}/exec?command=sh`, verb: 'exec', headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': 'v5.channel.k8s.io' } },
+      {
+        what: 'POST pods/exec with a WebSocket upgrade',
+        method: 'POST',
+        path: `/api/v1/namespaces/prod/pods/${sentinel}/exec?command=sh`,
+        verb: 'exec',
+        headers: { connection: 'Upgrade', upgrade: 'websocket', 'sec-websocket-protocol': 'v5.channel.k8s.io' },
+      },
       { what: 'POST pods/attach', method: 'POST', path: `/api/v1/namespaces/prod/pods/${sentinel}/attach?stdin=true`, verb: 'attach' },
       { what: 'GET pods/portforward', method: 'GET', path: `/api/v1/namespaces/prod/pods/${sentinel}/portforward?ports=80`, verb: 'portforward' },
       { what: 'GET through pods/proxy', method: 'GET', path: `/api/v1/namespaces/prod/pods/${sentinel}/proxy/metrics`, verb: 'proxy' },
@@ -738,7 +774,11 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
         roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'cluster-admin' },
         subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'airlock-connection' }],
       };
-      const sent = await send('POST', `${ADM}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`, { token: tokens.adm, body, headers: { 'Impersonate-User': 'system:admin', 'Impersonate-Group': 'system:masters' } });
+      const sent = await send('POST', `${ADM}/apis/rbac.authorization.k8s.io/v1/clusterrolebindings`, {
+        token: tokens.adm,
+        body,
+        headers: { 'Impersonate-User': 'system:admin', 'Impersonate-Group': 'system:masters' },
+      });
       await expectRefused(sent, 403, 'impersonation_refused');
       await expectAbsent(`/apis/rbac.authorization.k8s.io/v1/clusterrolebindings/${name}`);
     });
@@ -834,7 +874,12 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
     });
 
     it.each([
-      { what: 'minting a service-account token (serviceaccounts/token)', method: 'POST', path: '/api/v1/namespaces/prod/serviceaccounts/default/token', body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} } },
+      {
+        what: 'minting a service-account token (serviceaccounts/token)',
+        method: 'POST',
+        path: '/api/v1/namespaces/prod/serviceaccounts/default/token',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest', spec: {} },
+      },
       { what: 'reading the sentinel Secret', method: 'GET', path: `/api/v1/namespaces/prod/secrets/${sentinel}` },
       { what: 'listing ConfigMaps in every namespace (-A)', method: 'GET', path: '/api/v1/configmaps' },
       { what: 'reading ConfigMaps in kube-system', method: 'GET', path: '/api/v1/namespaces/kube-system/configmaps' },
@@ -891,9 +936,12 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
       await expectAbsent(cmPath('prod', name));
     });
 
-    it('invalid JSON to an allowed path: the API server\'s 400 is passed through; the transcript says it is not JSON', async () => {
+    it("invalid JSON to an allowed path: the API server's 400 is passed through; the transcript says it is not JSON", async () => {
       const name = unique('badjson');
-      const { transcript } = await expectClusterRefused(await send('POST', create, { token: tokens.adm, body: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${name}"`, contentType: 'application/json' }), 400);
+      const { transcript } = await expectClusterRefused(
+        await send('POST', create, { token: tokens.adm, body: `{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"${name}"`, contentType: 'application/json' }),
+        400,
+      );
       expect(transcript.request.body).toMatch(/not JSON/);
       await expectAbsent(cmPath('prod', name));
     });

@@ -117,8 +117,12 @@ describe.skipIf(!cluster)('approvals die with the kill switch (real kubectl, rea
     expect(windowB).not.toBe(windowA);
     await h.retryIsRefused(kubeconfig, name, approvalId, 'the agent was revoked by admin at');
     await h.showsCancelled(agent, approvalId, 'the agent was revoked by admin at');
-    const events = JSON.parse((await env.cli(['--json', 'audit', 'list', '--events', '--agent', 'revoked-agent'])).stdout) as { items: { type: string; subject: string; detail?: { reason?: string } }[] };
-    expect(events.items).toContainEqual(expect.objectContaining({ type: 'approval.cancelled', subject: approvalId, detail: expect.objectContaining({ reason: expect.stringContaining('revoked by admin') }) }));
+    const events = JSON.parse((await env.cli(['--json', 'audit', 'list', '--events', '--agent', 'revoked-agent'])).stdout) as {
+      items: { type: string; subject: string; detail?: { reason?: string } }[];
+    };
+    expect(events.items).toContainEqual(
+      expect.objectContaining({ type: 'approval.cancelled', subject: approvalId, detail: expect.objectContaining({ reason: expect.stringContaining('revoked by admin') }) }),
+    );
   });
 
   it('an approval granted before `agents disable` is not spent after `agents enable` in a new window', async () => {

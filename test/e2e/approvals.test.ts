@@ -14,7 +14,6 @@ const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
 const browserMissing = !existsSync(CHROMIUM) && process.env.AIRLOCK_E2E !== 'require';
 if (browserMissing) console.log(`approval browser test skipped: no Chromium at ${CHROMIUM} (apt install chromium)`);
 
-
 describe.skipIf(!cluster || browserMissing)('destructive requests wait for a human (real kubectl, real Chromium)', () => {
   let env: TestStack;
   let agent: TestAgent;
@@ -43,7 +42,16 @@ describe.skipIf(!cluster || browserMissing)('destructive requests wait for a hum
       .digest('base64');
     browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync', `--ignore-certificate-errors-spki-list=${spki}`],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+        `--ignore-certificate-errors-spki-list=${spki}`,
+      ],
     });
   });
   afterAll(async () => {

@@ -141,7 +141,12 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
   it('refuses Impersonate-* and X-Remote-* headers; they never reach the cluster', async () => {
     const name = `impersonated-${Date.now()}`;
     for (const header of ['Impersonate-User', 'Impersonate-Group', 'X-Remote-User']) {
-      const result = await proxy('POST', `${base}/api/v1/namespaces/prod/configmaps`, { [header]: 'system:admin', 'content-type': 'application/json' }, JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } }));
+      const result = await proxy(
+        'POST',
+        `${base}/api/v1/namespaces/prod/configmaps`,
+        { [header]: 'system:admin', 'content-type': 'application/json' },
+        JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name } }),
+      );
       expectStatus(result, 403, 'impersonation_refused');
     }
     expect(await adminGet(`/api/v1/namespaces/prod/configmaps/${name}`)).toBe(404);

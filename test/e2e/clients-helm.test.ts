@@ -36,7 +36,12 @@ describe.skipIf(!cluster)('Helm through Airlock (HELM_DRIVER=configmap)', () => 
       child.on('close', (code) => resolve({ code: code ?? -1, stdout, stderr }));
     });
   const message = () => admin(cluster!, ['get', 'configmap', `${release}-config`, '-n', 'prod', '-o', 'jsonpath={.data.message}']);
-  const releaseRecords = () => admin(cluster!, ['get', 'configmaps', '-n', 'prod', '-l', `owner=helm,name=${release}`, '-o', 'name']).trim().split('\n').filter(Boolean).sort();
+  const releaseRecords = () =>
+    admin(cluster!, ['get', 'configmaps', '-n', 'prod', '-l', `owner=helm,name=${release}`, '-o', 'name'])
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .sort();
 
   beforeAll(async () => {
     helmBinary = ensureHelm();

@@ -42,7 +42,10 @@ describe.skipIf(!cluster)('kubectl through Airlock', () => {
     const window = await agent.cli(['access', 'request', '--connection', 'kubectl-writes', '--duration', '30m', '--reason', 'kubectl e2e']);
     expect(window.code, window.stderr).toBe(0);
     writes = await agent.kubeconfig('kubectl-writes');
-    admin(cluster!, ['apply', '-f', '-'], `
+    admin(
+      cluster!,
+      ['apply', '-f', '-'],
+      `
 apiVersion: apps/v1
 kind: Deployment
 metadata: {name: ${deployment}, namespace: prod}
@@ -54,7 +57,8 @@ spec:
     spec:
       automountServiceAccountToken: false
       containers: [{name: web, image: nginx:1.27}]
-`);
+`,
+    );
   });
   afterAll(async () => {
     await env?.stop();
@@ -113,7 +117,10 @@ spec:
     // No controller manager runs, so the earlier revision's ReplicaSet is made here, as the
     // deployment controller would have made it.
     const uid = jsonpath('deployment', deployment, '.metadata.uid');
-    admin(cluster!, ['apply', '-f', '-'], `
+    admin(
+      cluster!,
+      ['apply', '-f', '-'],
+      `
 apiVersion: apps/v1
 kind: ReplicaSet
 metadata:
@@ -130,7 +137,8 @@ spec:
     spec:
       automountServiceAccountToken: false
       containers: [{name: web, image: nginx:1.26}]
-`);
+`,
+    );
     const undone = await kubectl(['rollout', 'undo', `deployment/${deployment}`, '-n', 'prod', '--to-revision=1'], { kubeconfig: everyday });
     expect(undone.code, undone.stderr).toBe(0);
     expect(jsonpath('deployment', deployment, '.spec.template.spec.containers[0].image')).toBe('nginx:1.26');

@@ -38,9 +38,7 @@ describe.skipIf(!cluster)('test cluster harness under faults', () => {
   });
 
   it('reports a crashed apiserver with the tail of its log and cleans up', async () => {
-    await expect(up({ home, extraApiserverArgs: ['--no-such-flag'] })).rejects.toThrow(
-      /kube-apiserver exited during start-up[\s\S]*unknown flag: --no-such-flag/,
-    );
+    await expect(up({ home, extraApiserverArgs: ['--no-such-flag'] })).rejects.toThrow(/kube-apiserver exited during start-up[\s\S]*unknown flag: --no-such-flag/);
     expect(readState(home)).toBeUndefined();
   });
 });

@@ -198,7 +198,10 @@ describe.skipIf(!cluster)('scope by what a request does (real kubectl, cluster-a
         apiVersion: 'apps/v1',
         kind: 'Deployment',
         metadata: { name, namespace: 'prod' },
-        spec: { selector: { matchLabels: { app: name } }, template: { metadata: { labels: { app: name } }, spec: pod(name, { volumes: [{ name: 'v', secret: { secretName: 'db-credentials' } }] }).spec } },
+        spec: {
+          selector: { matchLabels: { app: name } },
+          template: { metadata: { labels: { app: name } }, spec: pod(name, { volumes: [{ name: 'v', secret: { secretName: 'db-credentials' } }] }).spec },
+        },
       };
       const result = await kubectl(['create', '-f', '-'], { kubeconfig: kubeconfigs.readme, input: stringify(deployment) });
       expect(result.code).not.toBe(0);

@@ -206,7 +206,9 @@ describe.skipIf(!cluster)('fail-closed matrix', () => {
     const listed = await kubectl(['get', 'configmaps', '-n', 'prod', '-o', 'jsonpath={.items[*].metadata.name}'], { kubeconfig: cluster!.adminKubeconfig });
     const created = listed.stdout.split(' ').filter((name) => name.startsWith(`fc-${run}-`));
     expect(created.length).toBeGreaterThanOrEqual(5);
-    const audit = JSON.parse((await env.cli(['--json', 'audit', 'list', '--agent', 'fail-closed-agent', '--all', '--limit', '1000'])).stdout) as { items: { id: string; verb: string; resource: string; decision: string; status: number }[] };
+    const audit = JSON.parse((await env.cli(['--json', 'audit', 'list', '--agent', 'fail-closed-agent', '--all', '--limit', '1000'])).stdout) as {
+      items: { id: string; verb: string; resource: string; decision: string; status: number }[];
+    };
     const recordedNames = new Set<string>();
     for (const item of audit.items.filter((entry) => entry.verb === 'create' && entry.resource === 'configmaps' && entry.status === 201)) {
       // A create names its object in the body: read it from the transcript.

@@ -204,31 +204,44 @@ describe.skipIf(!cluster)('streams end with the window, a revoke or a disable; t
       expect(shown.transcript.streamEnd.how).toBe(expected.streamEnd);
     } finally {
       watch.stop();
-      for (const prefix of ['before', 'after']) await kubectl(['delete', 'configmap', `${prefix}-${name}-${suffix}`, '-n', 'prod', '--ignore-not-found', '--wait=false'], { kubeconfig: cluster!.adminKubeconfig });
+      for (const prefix of ['before', 'after'])
+        await kubectl(['delete', 'configmap', `${prefix}-${name}-${suffix}`, '-n', 'prod', '--ignore-not-found', '--wait=false'], { kubeconfig: cluster!.adminKubeconfig });
     }
   }
 
   it('airlock revoke --agent ends open watches within 5 s, with a final ERROR event saying why', async () => {
     const name = 'revoked-agent';
-    await killSwitchEndsStreams(name, async () => {
-      const revoked = await env.cli(['revoke', '--agent', name]);
-      expect(revoked.code, revoked.stderr).toBe(0);
-    }, { streamEnd: 'revoked', message: /was revoked/ });
+    await killSwitchEndsStreams(
+      name,
+      async () => {
+        const revoked = await env.cli(['revoke', '--agent', name]);
+        expect(revoked.code, revoked.stderr).toBe(0);
+      },
+      { streamEnd: 'revoked', message: /was revoked/ },
+    );
   });
 
   it('agents disable ends open watches within 5 s', async () => {
     const name = 'disabled-agent';
-    await killSwitchEndsStreams(name, async () => {
-      const disabled = await env.cli(['agents', 'disable', name]);
-      expect(disabled.code, disabled.stderr).toBe(0);
-    }, { streamEnd: 'agent-disabled', message: /is disabled/ });
+    await killSwitchEndsStreams(
+      name,
+      async () => {
+        const disabled = await env.cli(['agents', 'disable', name]);
+        expect(disabled.code, disabled.stderr).toBe(0);
+      },
+      { streamEnd: 'agent-disabled', message: /is disabled/ },
+    );
   });
 
   it('airlock revoke --connection ends open watches within 5 s', async () => {
-    await killSwitchEndsStreams('revoked-connection', async () => {
-      const revoked = await env.cli(['revoke', '--connection', 'streams']);
-      expect(revoked.code, revoked.stderr).toBe(0);
-    }, { streamEnd: 'revoked', message: /was revoked/ });
+    await killSwitchEndsStreams(
+      'revoked-connection',
+      async () => {
+        const revoked = await env.cli(['revoke', '--connection', 'streams']);
+        expect(revoked.code, revoked.stderr).toBe(0);
+      },
+      { streamEnd: 'revoked', message: /was revoked/ },
+    );
   });
 
   it("a watch asking timeoutSeconds=3600 is capped to the window and ends at the window's end; nothing created after reaches it", async () => {

@@ -9,7 +9,6 @@ import { APPROVAL_POLICY, startTestStack, type TestAgent, type TestStack } from 
 
 const cluster = inject('cluster');
 
-
 interface VerifyOutput {
   pass: boolean;
   checks: { control: string; pass: boolean; evidence: string }[];
@@ -75,7 +74,9 @@ describe.skipIf(!cluster)('airlock verify', () => {
       'side door: credential',
     ]);
     expect(control(output, 'side door: kubeconfig').evidence).toContain('1 Airlock exec plugin(s) (not side doors)');
-    expect(control(output, 'scope: escalation').evidence).toMatch(/^no escalation is let through by a broad rule; POST \/api\/v1\/namespaces\/prod\/serviceaccounts\/default\/token -> 403 forbidden_by_policy/);
+    expect(control(output, 'scope: escalation').evidence).toMatch(
+      /^no escalation is let through by a broad rule; POST \/api\/v1\/namespaces\/prod\/serviceaccounts\/default\/token -> 403 forbidden_by_policy/,
+    );
     const human = await agent.cli(['verify', '--connection', 'prod-cluster', '--approve-with-link', '--timeout', '30', '--service-account-token', noServiceAccount]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^CONTROL\s+RESULT\s+EVIDENCE/m);

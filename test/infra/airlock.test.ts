@@ -12,18 +12,7 @@ import { EKS_USERNAME_TEMPLATE, SESSION_TAG_KEYS } from '../../infra/airlock.ts'
 import { routeExecuteApiResource } from '../../infra/api.ts';
 import { checkDefinition } from '../../infra/workflows.ts';
 import { FUNCTION_NAMES, PROJECT_ROOT, type AirlockFunctionName } from '../../infra/bundling.ts';
-import {
-  TEST_CONFIG,
-  actionsOf,
-  asArray,
-  formatViolations,
-  logicalId,
-  resourcesOfType,
-  roleStatements,
-  synthesize,
-  type Statement,
-  type Synthesized,
-} from './support.ts';
+import { TEST_CONFIG, actionsOf, asArray, formatViolations, logicalId, resourcesOfType, roleStatements, synthesize, type Statement, type Synthesized } from './support.ts';
 
 let synth: Synthesized;
 let ids: {
@@ -107,7 +96,8 @@ describe('DynamoDB tables', () => {
     ['records', () => ids.recordsTable, recordsTableDefinition('x')],
   ] as const)('%s table mirrors lambdas/adapters/dynamodb.ts exactly', (_name, id, definition) => {
     const table = synth.json.Resources[id()]!.Properties!;
-    const sortByName = <T extends { AttributeName?: string; IndexName?: string }>(items: T[]) => [...items].sort((a, b) => String(a.AttributeName ?? a.IndexName).localeCompare(String(b.AttributeName ?? b.IndexName)));
+    const sortByName = <T extends { AttributeName?: string; IndexName?: string }>(items: T[]) =>
+      [...items].sort((a, b) => String(a.AttributeName ?? a.IndexName).localeCompare(String(b.AttributeName ?? b.IndexName)));
     expect(table.BillingMode).toBe('PAY_PER_REQUEST');
     expect(table.KeySchema).toEqual(definition.KeySchema);
     expect(sortByName(table.AttributeDefinitions as never[])).toEqual(sortByName(definition.AttributeDefinitions as never[]));
@@ -242,7 +232,7 @@ describe('least privilege per function', () => {
     expect(logStatement.Resource).toEqual(getAtt(synth.stack.getLogicalId(synth.stack.airlock.functions.health.logGroup.node.defaultChild as never)));
   });
 
-  it('no role uses an AWS managed policy except API Gateway\'s account logging role', () => {
+  it("no role uses an AWS managed policy except API Gateway's account logging role", () => {
     for (const [id, role] of resourcesOfType(synth, 'AWS::IAM::Role')) {
       const managed = asArray(role.Properties!.ManagedPolicyArns as unknown[]);
       if (id.includes('CloudWatchRole')) expect(JSON.stringify(managed)).toContain('AmazonAPIGatewayPushToCloudWatchLogs');
@@ -253,12 +243,24 @@ describe('least privilege per function', () => {
   it('grants each function only what its concern needs', () => {
     const expected: Record<AirlockFunctionName, { has: string[]; lacks: string[] }> = {
       health: { has: [], lacks: ['dynamodb:GetItem', 'secretsmanager:GetSecretValue'] },
-      tokens: { has: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'secretsmanager:GetSecretValue'], lacks: ['dynamodb:UpdateItem', 'states:StartExecution', 's3:PutObject', 'sns:Publish'] },
-      access: { has: ['dynamodb:UpdateItem', 'states:StartExecution', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['s3:PutObject', 's3:GetObject', 'sns:Publish', 'states:SendTaskSuccess'] },
+      tokens: {
+        has: ['dynamodb:GetItem', 'dynamodb:Query', 'dynamodb:PutItem', 'secretsmanager:GetSecretValue'],
+        lacks: ['dynamodb:UpdateItem', 'states:StartExecution', 's3:PutObject', 'sns:Publish'],
+      },
+      access: {
+        has: ['dynamodb:UpdateItem', 'states:StartExecution', 'states:StopExecution', 'secretsmanager:GetSecretValue'],
+        lacks: ['s3:PutObject', 's3:GetObject', 'sns:Publish', 'states:SendTaskSuccess'],
+      },
       admin: { has: ['s3:GetObject', 's3:ListBucket', 'states:StopExecution', 'dynamodb:Query'], lacks: ['sns:Publish', 'states:StartExecution', 'states:SendTaskSuccess'] },
-      approvals: { has: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['states:StartExecution', 's3:PutObject', 'sns:Publish'] },
+      approvals: {
+        has: ['states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'],
+        lacks: ['states:StartExecution', 's3:PutObject', 'sns:Publish'],
+      },
       proxy: { has: ['s3:PutObject', 'states:StartExecution', 'sts:AssumeRole', 'sts:TagSession', 'sts:SetSourceIdentity', 'dynamodb:UpdateItem'], lacks: ['s3:GetObject', 'sns:Publish'] },
-      workflow: { has: ['sns:Publish', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'], lacks: ['s3:PutObject', 's3:GetObject', 'states:StartExecution', 'sts:AssumeRole'] },
+      workflow: {
+        has: ['sns:Publish', 'states:SendTaskSuccess', 'states:SendTaskFailure', 'states:StopExecution', 'secretsmanager:GetSecretValue'],
+        lacks: ['s3:PutObject', 's3:GetObject', 'states:StartExecution', 'sts:AssumeRole'],
+      },
     };
     for (const name of FUNCTION_NAMES) {
       const actions = allow(name);
@@ -295,17 +297,40 @@ describe('least privilege per function', () => {
 
   it('covers every AWS SDK command the functions send (lambdas/ scanned for *Command imports)', () => {
     const granted = new Set(FUNCTION_NAMES.flatMap((name) => [...allow(name)]));
-    const documentCommands: Record<string, string> = { Get: 'GetItem', Put: 'PutItem', Update: 'UpdateItem', Delete: 'DeleteItem', Query: 'Query', Scan: 'Scan', BatchGet: 'BatchGetItem', BatchWrite: 'BatchWriteItem', TransactWrite: 'TransactWriteItems', TransactGet: 'TransactGetItems' };
-    const prefixes: Record<string, string> = { 'client-dynamodb': 'dynamodb', 'lib-dynamodb': 'dynamodb', 'client-s3': 's3', 'client-sfn': 'states', 'client-sns': 'sns', 'client-sts': 'sts', 'client-secrets-manager': 'secretsmanager' };
+    const documentCommands: Record<string, string> = {
+      Get: 'GetItem',
+      Put: 'PutItem',
+      Update: 'UpdateItem',
+      Delete: 'DeleteItem',
+      Query: 'Query',
+      Scan: 'Scan',
+      BatchGet: 'BatchGetItem',
+      BatchWrite: 'BatchWriteItem',
+      TransactWrite: 'TransactWriteItems',
+      TransactGet: 'TransactGetItems',
+    };
+    const prefixes: Record<string, string> = {
+      'client-dynamodb': 'dynamodb',
+      'lib-dynamodb': 'dynamodb',
+      'client-s3': 's3',
+      'client-sfn': 'states',
+      'client-sns': 'sns',
+      'client-sts': 'sts',
+      'client-secrets-manager': 'secretsmanager',
+    };
     const used = new Map<string, string>();
-    const walk = (dir: string): string[] => readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));
+    const walk = (dir: string): string[] =>
+      readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : entry.name.endsWith('.ts') ? [join(dir, entry.name)] : []));
     for (const file of walk(join(PROJECT_ROOT, 'lambdas'))) {
       const text = readFileSync(file, 'utf8');
       for (const match of text.matchAll(/import\s*\{([^}]*)\}\s*from\s*'@aws-sdk\/([a-z0-9-]+)'/g)) {
         const prefix = prefixes[match[2]!];
         if (!prefix) continue;
         for (const raw of match[1]!.split(',')) {
-          const name = raw.replace(/^\s*type\s+/, '').trim().split(/\s+as\s+/)[0]!;
+          const name = raw
+            .replace(/^\s*type\s+/, '')
+            .trim()
+            .split(/\s+as\s+/)[0]!;
           const command = /^(\w+)Command$/.exec(name)?.[1];
           if (!command) continue;
           const action = `${prefix}:${match[2] === 'lib-dynamodb' ? (documentCommands[command] ?? command) : command}`;
@@ -335,7 +360,9 @@ describe('the boundary: side doors closed by construction', () => {
     for (const arn of TEST_CONFIG.agentPrincipalArns) {
       expect(text.split(arn).length - 1, `${arn} must appear only in the API resource policy`).toBe(JSON.stringify(policy).split(arn).length - 1);
     }
-    const agentRoutes = ROUTES.filter((route) => route.auth === 'agent-iam').map(routeExecuteApiResource).sort();
+    const agentRoutes = ROUTES.filter((route) => route.auth === 'agent-iam')
+      .map(routeExecuteApiResource)
+      .sort();
     const mentioning = policy.Statement.filter((statement) => JSON.stringify(statement).includes(TEST_CONFIG.agentPrincipalArns[0]!));
     expect(mentioning.length).toBe(2); // allow listed, deny all others
     for (const statement of mentioning) {
@@ -420,7 +447,7 @@ describe('REST API', () => {
     return `${pathOf(resource.ParentId)}/${String(resource.PathPart)}`;
   };
 
-  it('has one method per route of lambdas/routes.ts, with the route\'s authorization and function', () => {
+  it("has one method per route of lambdas/routes.ts, with the route's authorization and function", () => {
     const found = methods().map(([, method]) => {
       const props = method.Properties!;
       const uri = JSON.stringify((props.Integration as { Uri: unknown }).Uri);

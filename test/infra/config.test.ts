@@ -17,7 +17,16 @@ describe('loadConfig', () => {
   it('defaults when there is neither a file nor context', () => {
     const { config, file } = loadConfig({ context: noContext, cwd: dir() });
     expect(file).toBeUndefined();
-    expect(config).toMatchObject({ stackName: 'AirlockStack', approverEmails: [], agentPrincipalArns: [], transcriptRetentionDays: 400, recordRetentionDays: 400, logRetentionDays: 365, stageName: 'prod', eksConnections: [] });
+    expect(config).toMatchObject({
+      stackName: 'AirlockStack',
+      approverEmails: [],
+      agentPrincipalArns: [],
+      transcriptRetentionDays: 400,
+      recordRetentionDays: 400,
+      logRetentionDays: 365,
+      stageName: 'prod',
+      eksConnections: [],
+    });
   });
 
   it('reads airlock.config.json; context keys override it one by one', () => {

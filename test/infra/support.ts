@@ -61,7 +61,13 @@ export function readViolations(outdir: string): NagViolation[] {
   return report.pluginReports
     .flatMap((plugin) =>
       plugin.violations.flatMap((violation) =>
-        violation.violatingConstructs.map((construct) => ({ plugin: plugin.pluginName, rule: violation.ruleName, path: construct.constructPath, severity: violation.severity, description: violation.description })),
+        violation.violatingConstructs.map((construct) => ({
+          plugin: plugin.pluginName,
+          rule: violation.ruleName,
+          path: construct.constructPath,
+          severity: violation.severity,
+          description: violation.description,
+        })),
       ),
     )
     .filter((violation) => violation.severity !== 'info');

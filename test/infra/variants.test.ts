@@ -47,7 +47,11 @@ describe('a bare Airlock (no approvers, agents, admins or alarms)', () => {
     const closed = policy.Statement.find((statement) => statement.Sid === 'IamAgentSignInClosed')!;
     expect(closed.Effect).toBe('Deny');
     expect(closed.Condition).toBeUndefined();
-    expect([...closed.Resource].sort()).toEqual(ROUTES.filter((route) => route.auth === 'agent-iam').map(routeExecuteApiResource).sort());
+    expect([...closed.Resource].sort()).toEqual(
+      ROUTES.filter((route) => route.auth === 'agent-iam')
+        .map(routeExecuteApiResource)
+        .sort(),
+    );
     expect(policy.Statement.map((statement) => statement.Sid)).toEqual(['PublicRoutesAuthenticatedByTheFunctions', 'IamAgentSignInClosed']);
     expect(synth.airlock.node.metadata.some((entry) => entry.type === 'aws:cdk:info' && /adminPrincipalArns is empty/.test(String(entry.data)))).toBe(true);
   });
@@ -63,17 +67,17 @@ describe('every option the other way', () => {
   let synth: ReturnType<typeof synthConstruct>;
   beforeAll(() => {
     synth = synthConstruct(
-    {
-      serverAccessLogs: false,
-      tracing: false,
-      webAclArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/airlock/abc',
-      apiGatewayCloudWatchRole: false,
-      eksExternalId: 'airlock-external-id',
-      removalPolicy: RemovalPolicy.DESTROY,
-      objectLock: { mode: 'COMPLIANCE', days: 10 },
-      transcriptRetentionDays: 10,
-    },
-    (airlock) => airlock.addEksConnection('staging', { clusterName: 'staging', createAccessEntry: false }),
+      {
+        serverAccessLogs: false,
+        tracing: false,
+        webAclArn: 'arn:aws:wafv2:eu-west-1:111122223333:regional/webacl/airlock/abc',
+        apiGatewayCloudWatchRole: false,
+        eksExternalId: 'airlock-external-id',
+        removalPolicy: RemovalPolicy.DESTROY,
+        objectLock: { mode: 'COMPLIANCE', days: 10 },
+        transcriptRetentionDays: 10,
+      },
+      (airlock) => airlock.addEksConnection('staging', { clusterName: 'staging', createAccessEntry: false }),
     );
   }, 120_000);
 
@@ -111,12 +115,14 @@ describe('every option the other way', () => {
 
   it('a proxy in a VPC passes cdk-nag too', () => {
     const inVpc = synthConstruct({}, undefined, (stack) => ({
-      proxyNetworking: { vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
-        vpcId: 'vpc-0123456789abcdef0',
-        availabilityZones: ['eu-west-1a'],
-        privateSubnetIds: ['subnet-0123456789abcdef0'],
-        privateSubnetRouteTableIds: ['rtb-0123456789abcdef0'],
-      }) },
+      proxyNetworking: {
+        vpc: ec2.Vpc.fromVpcAttributes(stack, 'Vpc', {
+          vpcId: 'vpc-0123456789abcdef0',
+          availabilityZones: ['eu-west-1a'],
+          privateSubnetIds: ['subnet-0123456789abcdef0'],
+          privateSubnetRouteTableIds: ['rtb-0123456789abcdef0'],
+        }),
+      },
     }));
     expect(inVpc.violations, formatViolations(inVpc.violations)).toEqual([]);
     const proxies = Object.values(inVpc.template.findResources('AWS::Lambda::Function')).filter((fn) => fn.Properties.VpcConfig);

@@ -10,7 +10,8 @@ import { STATE_MACHINES } from '../../local/stack.ts';
 import { pageStatus, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const NO_CLUSTER = 'https://127.0.0.1:9';
-const policy = (extra: string) => `approvers: [alice@example.com, bob@example.com]\nrules:\n  - effect: allow\n    namespaces: [prod]\n  - effect: approve\n    verbs: [delete]\n    namespaces: [prod]\n${extra}`;
+const policy = (extra: string) =>
+  `approvers: [alice@example.com, bob@example.com]\nrules:\n  - effect: allow\n    namespaces: [prod]\n  - effect: approve\n    verbs: [delete]\n    namespaces: [prod]\n${extra}`;
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 15_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -25,7 +26,10 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
 describe('state machine definitions', () => {
   it('are valid ASL (asl-validator), JSONPath only, explicit timeouts on every task', async () => {
     for (const file of Object.values(STATE_MACHINES)) {
-      const definition = JSON.parse((await readFile(file, 'utf8')).replaceAll('${WorkflowFunctionArn}', 'arn:aws:lambda:us-east-1:123456789012:function:workflow')) as { QueryLanguage?: string; States: Record<string, { Type: string; TimeoutSeconds?: number; TimeoutSecondsPath?: string }> };
+      const definition = JSON.parse((await readFile(file, 'utf8')).replaceAll('${WorkflowFunctionArn}', 'arn:aws:lambda:us-east-1:123456789012:function:workflow')) as {
+        QueryLanguage?: string;
+        States: Record<string, { Type: string; TimeoutSeconds?: number; TimeoutSecondsPath?: string }>;
+      };
       const result = aslValidator(definition);
       expect(result.errors, file).toEqual([]);
       expect(result.isValid).toBe(true);
@@ -121,11 +125,37 @@ describe('windows and approvals on Step Functions (local)', () => {
     const grantId = newId('gr');
     const approvalId = newId('apr');
     await services.state.createApproval({
-      id: approvalId, kind: 'window', status: 'pending', agentId: agent.id, agentName: agent.name, connection: connection.name,
-      summary: 'access window on approved-windows for 10m', reason: 'timeout test', rule: 'windowApproval: required',
-      approvers: connection.policy.approvers, minApprovals: 1, decisions: [], notified: [], createdAt: now, expiresAt: now + 2000, timeoutSeconds: 2, grantId, policyVersion: connection.policyVersion,
+      id: approvalId,
+      kind: 'window',
+      status: 'pending',
+      agentId: agent.id,
+      agentName: agent.name,
+      connection: connection.name,
+      summary: 'access window on approved-windows for 10m',
+      reason: 'timeout test',
+      rule: 'windowApproval: required',
+      approvers: connection.policy.approvers,
+      minApprovals: 1,
+      decisions: [],
+      notified: [],
+      createdAt: now,
+      expiresAt: now + 2000,
+      timeoutSeconds: 2,
+      grantId,
+      policyVersion: connection.policyVersion,
     });
-    await services.state.createGrant({ id: grantId, agentId: agent.id, agentName: agent.name, connection: connection.name, status: 'pending', reason: 'timeout test', durationSeconds: 600, requestedAt: now, approvalId, policyVersion: connection.policyVersion });
+    await services.state.createGrant({
+      id: grantId,
+      agentId: agent.id,
+      agentName: agent.name,
+      connection: connection.name,
+      status: 'pending',
+      reason: 'timeout test',
+      durationSeconds: 600,
+      requestedAt: now,
+      approvalId,
+      policyVersion: connection.policyVersion,
+    });
     const executionArn = await services.workflows!.startWindow(grantId);
     const link = await env.approvalLink(approvalId, 'alice@example.com');
     const grant = await until('timed out', async () => {

@@ -69,10 +69,7 @@ export function kubectlStream(args: string[], options: KubectlOptions): Streamin
     waitFor(text, timeoutMs = 20_000) {
       if (stdout.includes(text)) return Promise.resolve(stdout);
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(
-          () => reject(new Error(`kubectl ${args.join(' ')}: no "${text}" after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`)),
-          timeoutMs,
-        );
+        const timer = setTimeout(() => reject(new Error(`kubectl ${args.join(' ')}: no "${text}" after ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`)), timeoutMs);
         waiters.push({
           text,
           resolve: (s) => {

@@ -198,9 +198,7 @@ export class MemoryStateStore implements StateStore {
       [...this.approvals.values()]
         .filter(
           (approval) =>
-            (!filter.agentId || approval.agentId === filter.agentId) &&
-            (!filter.connection || approval.connection === filter.connection) &&
-            (!filter.status || approval.status === filter.status),
+            (!filter.agentId || approval.agentId === filter.agentId) && (!filter.connection || approval.connection === filter.connection) && (!filter.status || approval.status === filter.status),
         )
         .sort((a, b) => b.createdAt - a.createdAt),
     );

@@ -30,7 +30,11 @@ export interface TestStack {
   cli(args: string[]): Promise<CliResult>;
   createAgent(name: string): Promise<TestAgent>;
   createConnection(name: string, options: { cluster: ClusterInfo; policy: string; token?: string; server?: string }): Promise<void>;
-  https(method: string, path: string, options?: { headers?: Record<string, string | string[]>; body?: string | Buffer }): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
+  https(
+    method: string,
+    path: string,
+    options?: { headers?: Record<string, string | string[]>; body?: string | Buffer },
+  ): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: string }>;
   /** The link emailed to `approver` for `approvalId` (waits for the outbox). */
   approvalLink(approvalId: string, approver: string): Promise<string>;
   /** Opens the link (GET) and submits the form with `decision` (POST), as a browser would. */

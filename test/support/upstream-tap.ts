@@ -46,13 +46,10 @@ export async function startUpstreamTap(target: { server: string; caPem: string }
       const headers: Record<string, string[]> = {};
       for (const [name, values] of Object.entries(req.headersDistinct)) if (values) headers[name] = values;
       requests.push({ method: req.method ?? '', url: req.url ?? '', headers, body });
-      const out = request(
-        { hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, ca: target.caPem, headers: { ...req.headers, host: upstream.host } },
-        (answer) => {
-          res.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(res);
-        },
-      );
+      const out = request({ hostname: upstream.hostname, port: upstream.port, method: req.method, path: req.url, ca: target.caPem, headers: { ...req.headers, host: upstream.host } }, (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.headers);
+        answer.pipe(res);
+      });
       out.on('error', () => {
         if (!res.headersSent) res.writeHead(502).end();
         else res.destroy();

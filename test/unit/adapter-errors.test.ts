@@ -44,7 +44,10 @@ const grant = { id: 'gr_1', agentId: 'agt_1', connection: 'prod', requestedAt: 1
 
 describe('DynamoDB adapters', () => {
   it('turn a failed create condition into AlreadyExistsError, keeping the SDK error as cause', async () => {
-    const store = new DynamoStateStore(dynamo(() => conditionFailed()), 'state');
+    const store = new DynamoStateStore(
+      dynamo(() => conditionFailed()),
+      'state',
+    );
     const error = await store.createAgent(agent).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(AlreadyExistsError);
     expect(error).toMatchObject({ entity: 'agent name', key: 'ci-bot', message: 'an agent named "ci-bot" already exists' });
@@ -52,13 +55,20 @@ describe('DynamoDB adapters', () => {
   });
 
   it('name which claim was taken: the name, the principal, then the id', async () => {
-    const takenOn = (call: number) => new DynamoStateStore(dynamo((_, n) => (n === call ? conditionFailed() : {})), 'state');
+    const takenOn = (call: number) =>
+      new DynamoStateStore(
+        dynamo((_, n) => (n === call ? conditionFailed() : {})),
+        'state',
+      );
     await expect(takenOn(2).createAgent(agent)).rejects.toMatchObject({ entity: 'principal', key: agent.principalArn });
     await expect(takenOn(3).createAgent(agent)).rejects.toMatchObject({ entity: 'agent', key: 'agt_1' });
   });
 
   it('report a missing agent or connection on update as NotFoundError', async () => {
-    const store = new DynamoStateStore(dynamo(() => conditionFailed()), 'state');
+    const store = new DynamoStateStore(
+      dynamo(() => conditionFailed()),
+      'state',
+    );
     await expect(store.disableAgent('agt_1', 5)).rejects.toMatchObject({ name: 'NotFoundError', entity: 'agent', message: 'no agent agt_1' });
     await expect(store.setConnectionRevokedBefore('prod', 5)).rejects.toMatchObject({ entity: 'connection', message: 'no connection named "prod"' });
     // A conditional transition that does not hold is an answer, not an error.
@@ -67,7 +77,10 @@ describe('DynamoDB adapters', () => {
   });
 
   it('wrap any other SDK failure as DependencyUnavailableError with the SDK error as cause', async () => {
-    const store = new DynamoStateStore(dynamo(() => throttled()), 'state');
+    const store = new DynamoStateStore(
+      dynamo(() => throttled()),
+      'state',
+    );
     const error = await store.getConnection('prod').catch((e: unknown) => e);
     expect(error).toBeInstanceOf(DependencyUnavailableError);
     expect(error).toMatchObject({ dependency: 'state store', message: 'DynamoDB GetItem on state failed: ProvisionedThroughputExceededException: Rate exceeded' });
@@ -91,16 +104,25 @@ describe('DynamoDB adapters', () => {
   });
 
   it('record store: a taken id, a missing record and an outage each say so', async () => {
-    const taken = new DynamoRecordStore(dynamo(() => conditionFailed()), 'records');
+    const taken = new DynamoRecordStore(
+      dynamo(() => conditionFailed()),
+      'records',
+    );
     await expect(taken.begin({ id: 'req_1', time: 1 } as never)).rejects.toMatchObject({ name: 'AlreadyExistsError', entity: 'request record' });
     await expect(taken.complete('req_1', { phase: 'complete' })).rejects.toMatchObject({ name: 'NotFoundError', entity: 'request record' });
     await expect(taken.markTranscriptStored('req_1')).rejects.toMatchObject({ name: 'NotFoundError', entity: 'spooled transcript' });
-    const down = new DynamoRecordStore(dynamo(() => throttled()), 'records');
+    const down = new DynamoRecordStore(
+      dynamo(() => throttled()),
+      'records',
+    );
     await expect(down.get('req_1')).rejects.toMatchObject({ name: 'DependencyUnavailableError', dependency: 'record store' });
   });
 
   it('refuse a cursor the store did not issue with InvalidCursorError', async () => {
-    const store = new DynamoRecordStore(dynamo(() => ({ Items: [] })), 'records');
+    const store = new DynamoRecordStore(
+      dynamo(() => ({ Items: [] })),
+      'records',
+    );
     await expect(store.query({ agent: 'ci-bot', cursor: 'bm90LWEtY3Vyc29y' })).rejects.toBeInstanceOf(InvalidCursorError);
     expect(() => decodeCursor(encodeCursor({ partition: 3 }), 2)).toThrow(InvalidCursorError);
     expect(decodeCursor(encodeCursor({ partition: 1, key: { id: 'x' } }), 2)).toEqual({ partition: 1, key: { id: 'x' } });
@@ -152,7 +174,11 @@ describe('domain errors as refusals (status.ts, the one place)', () => {
   it('keeps the codes and messages the store used to throw', () => {
     expect(refusal(new AlreadyExistsError('agent name', 'ci-bot'))).toEqual({ status: 409, code: 'agent_exists', message: 'an agent named "ci-bot" already exists' });
     expect(refusal(new AlreadyExistsError('agent', 'agt_1'))).toEqual({ status: 409, code: 'agent_exists', message: 'agent id agt_1 already exists' });
-    expect(refusal(new AlreadyExistsError('principal', 'arn:aws:iam::1:role/x'))).toEqual({ status: 409, code: 'principal_taken', message: 'principal arn:aws:iam::1:role/x already belongs to an agent' });
+    expect(refusal(new AlreadyExistsError('principal', 'arn:aws:iam::1:role/x'))).toEqual({
+      status: 409,
+      code: 'principal_taken',
+      message: 'principal arn:aws:iam::1:role/x already belongs to an agent',
+    });
     expect(refusal(new AlreadyExistsError('connection', 'prod'))).toEqual({ status: 409, code: 'connection_exists', message: 'a connection named "prod" already exists' });
     expect(refusal(new AlreadyExistsError('grant', 'gr_1'))).toEqual({ status: 409, code: 'grant_exists', message: 'grant gr_1 exists' });
     expect(refusal(new AlreadyExistsError('approval', 'apr_1'))).toEqual({ status: 409, code: 'approval_exists', message: 'approval apr_1 exists' });

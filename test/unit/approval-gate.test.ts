@@ -43,7 +43,14 @@ describe('held -> approved -> consumed once', () => {
       grantId: 'gr_A',
       policyVersion: 'v1',
       executionArn: `execution:approval:${id}`,
-      request: { method: 'PATCH', path: '/apis/apps/v1/namespaces/prod/deployments/web', query: '', bodySha256: held.bodySha256, mediaType: 'application/merge-patch+json', bodyPreview: '{"spec":{"replicas":0}}' },
+      request: {
+        method: 'PATCH',
+        path: '/apis/apps/v1/namespaces/prod/deployments/web',
+        query: '',
+        bodySha256: held.bodySha256,
+        mediaType: 'application/merge-patch+json',
+        bodyPreview: '{"spec":{"replicas":0}}',
+      },
     });
     expect(world.records.events[0]).toMatchObject({ type: 'approval.requested', subject: id, actor: 'bot', detail: { request: 'req_1', rule: 'rule 1: approve delete, patch' } });
     expect(world.workflows.started).toEqual([{ kind: 'approval', id }]);

@@ -26,7 +26,19 @@ const shapes = lifecycleWorld();
 const { agent, connection } = shapes;
 
 function grant(id: string): Grant {
-  return { id, agentId: agent.id, agentName: agent.name, connection: connection.name, status: 'active', reason: 'test', durationSeconds: 1800, requestedAt: NOW - 1000, activatedAt: NOW - 1000, expiresAt: NOW + 1_800_000, policyVersion: 'v1' };
+  return {
+    id,
+    agentId: agent.id,
+    agentName: agent.name,
+    connection: connection.name,
+    status: 'active',
+    reason: 'test',
+    durationSeconds: 1800,
+    requestedAt: NOW - 1000,
+    activatedAt: NOW - 1000,
+    expiresAt: NOW + 1_800_000,
+    policyVersion: 'v1',
+  };
 }
 
 function heldDelete(window: Grant, requestId = 'req_1', pod = 'web'): HeldRequest {
@@ -111,10 +123,11 @@ describe('cancel sweeps', () => {
       const windowA = grant('gr_A');
       const id = await approvedIn(env, windowA);
       const cancel = () => cancelApproval(env.services, id, 'the agent was revoked', 'admin');
-      const consume = () => env.gate.authorize(heldDelete(windowA, 'req_2')).then(
-        (spent) => spent,
-        () => undefined,
-      );
+      const consume = () =>
+        env.gate.authorize(heldDelete(windowA, 'req_2')).then(
+          (spent) => spent,
+          () => undefined,
+        );
       const [cancelled, spent] = cancelFirst ? await Promise.all([cancel(), consume()]) : await Promise.all([consume(), cancel()]).then(([s, c]) => [c, s] as const);
       expect([cancelled !== undefined, spent !== undefined].filter(Boolean)).toHaveLength(1);
       expect(env.memory.approvals.get(id)!.status).toBe(spent ? 'consumed' : 'cancelled');

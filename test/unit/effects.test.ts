@@ -32,7 +32,10 @@ const POD = (name = 'web') => ({
 describe('server-side apply and create-on-update are checked as create too', () => {
   const apply = 'application/apply-patch+yaml';
   it('deny create configmaps refuses an apply, which may create', () => {
-    const rules: PolicyRule[] = [{ effect: 'deny', verbs: ['create'], resources: ['configmaps'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'deny', verbs: ['create'], resources: ['configmaps'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     const decision = decide(rules, 'PATCH', `${CM}/new`, { apiVersion: 'v1', kind: 'ConfigMap' }, apply);
     expect(decision.effect).toBe('deny');
     expect(decision.reason).toMatch(/^server-side apply creates the object when it does not exist: rule 1/);
@@ -40,7 +43,10 @@ describe('server-side apply and create-on-update are checked as create too', () 
     expect(decide(rules, 'PATCH', `${CM}/new`, { data: {} }, 'application/merge-patch+json').effect).toBe('allow');
   });
   it('approve create pods holds an apply of a pod', () => {
-    const rules: PolicyRule[] = [{ effect: 'approve', verbs: ['create'], resources: ['pods'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'approve', verbs: ['create'], resources: ['pods'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     expect(decide(rules, 'PATCH', '/api/v1/namespaces/prod/pods/web', POD(), apply).effect).toBe('approve');
   });
   it('an apply needs both patch and create allowed', () => {
@@ -50,7 +56,10 @@ describe('server-side apply and create-on-update are checked as create too', () 
     expect(decision.reason).toContain('server-side apply creates');
   });
   it('a PUT to a resource the API server creates on update is checked as create; others are not', () => {
-    const rules: PolicyRule[] = [{ effect: 'deny', verbs: ['create'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'deny', verbs: ['create'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     expect(decide(rules, 'PUT', '/api/v1/namespaces/prod/services/web', { kind: 'Service' }).effect).toBe('deny');
     expect(decide(rules, 'PUT', '/apis/coordination.k8s.io/v1/namespaces/prod/leases/l', {}).effect).toBe('deny');
     expect(decide(rules, 'PUT', `${CM}/web`, { kind: 'ConfigMap' }).effect).toBe('allow');
@@ -60,7 +69,10 @@ describe('server-side apply and create-on-update are checked as create too', () 
 describe('effects: eviction, scale, deletecollection, namespace deletion, binding', () => {
   const eviction = '/api/v1/namespaces/prod/pods/web/eviction';
   it('approve delete holds an eviction; deny delete refuses it', () => {
-    const approve: PolicyRule[] = [{ effect: 'approve', verbs: ['delete'], namespaces: ['prod'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const approve: PolicyRule[] = [
+      { effect: 'approve', verbs: ['delete'], namespaces: ['prod'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     const held = decide(approve, 'POST', eviction, { kind: 'Eviction' });
     expect(held.effect).toBe('approve');
     expect(held.reason).toMatch(/^an eviction deletes the pod: rule 1/);
@@ -73,13 +85,28 @@ describe('effects: eviction, scale, deletecollection, namespace deletion, bindin
   });
   it('scale changes the workload: approve update deployments holds it; a rule naming deployments/scale allows it', () => {
     const scale = '/apis/apps/v1/namespaces/prod/deployments/web/scale';
-    expect(decide([{ effect: 'approve', verbs: ['patch'], resources: ['deployments'] }, { effect: 'allow' }], 'PATCH', scale, { spec: { replicas: 3 } }, 'application/merge-patch+json').effect).toBe('approve');
+    expect(decide([{ effect: 'approve', verbs: ['patch'], resources: ['deployments'] }, { effect: 'allow' }], 'PATCH', scale, { spec: { replicas: 3 } }, 'application/merge-patch+json').effect).toBe(
+      'approve',
+    );
     expect(decide([{ effect: 'allow', verbs: ['patch'], resources: ['deployments/scale'] }], 'PATCH', scale, { spec: { replicas: 3 } }, 'application/merge-patch+json').effect).toBe('allow');
     // A broad verb allow does not cover writing the parent by a subresource it did not name.
-    expect(decide([{ effect: 'allow', verbs: ['update'], resources: ['*/scale'] }, { effect: 'deny', verbs: ['update'], resources: ['deployments'] }], 'PUT', scale, {}).effect).toBe('deny');
+    expect(
+      decide(
+        [
+          { effect: 'allow', verbs: ['update'], resources: ['*/scale'] },
+          { effect: 'deny', verbs: ['update'], resources: ['deployments'] },
+        ],
+        'PUT',
+        scale,
+        {},
+      ).effect,
+    ).toBe('deny');
   });
   it('deletecollection is a delete of everything it matches', () => {
-    const rules: PolicyRule[] = [{ effect: 'approve', verbs: ['delete'], namespaces: ['prod'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'approve', verbs: ['delete'], namespaces: ['prod'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     expect(decide(rules, 'DELETE', CM).effect).toBe('approve');
     expect(decide([{ effect: 'deny', verbs: ['delete'] }, { effect: 'allow' }], 'DELETE', CM).effect).toBe('deny');
   });
@@ -95,7 +122,10 @@ describe('effects: eviction, scale, deletecollection, namespace deletion, bindin
     expect(decide([{ effect: 'allow', verbs: ['delete'], resources: ['configmaps', 'namespaces/*'] }], 'DELETE', '/api/v1/namespaces/prod').effect).toBe('deny');
   });
   it('a binding changes the pod', () => {
-    const rules: PolicyRule[] = [{ effect: 'approve', verbs: ['update'], resources: ['pods'] }, { effect: 'allow', namespaces: ['prod'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'approve', verbs: ['update'], resources: ['pods'] },
+      { effect: 'allow', namespaces: ['prod'] },
+    ];
     expect(decide(rules, 'POST', '/api/v1/namespaces/prod/pods/web/binding', { target: { name: 'node-1' } }).effect).toBe('approve');
   });
 });
@@ -104,7 +134,9 @@ describe('credentials and wider rights need a rule that names them', () => {
   it('the README shape (allow create, no resources) does not mint a ServiceAccount token', () => {
     const decision = decide(README_SHAPE, 'POST', '/api/v1/namespaces/prod/serviceaccounts/default/token', {});
     expect(decision).toMatchObject({ effect: 'deny', ruleIndex: -1 });
-    expect(decision.reason).toBe('this mints a ServiceAccount token the cluster accepts, so only a rule that names serviceaccounts/token in resources can allow it (rule 2 (allow verbs [get, list, watch, create] namespaces [prod]) is broad)');
+    expect(decision.reason).toBe(
+      'this mints a ServiceAccount token the cluster accepts, so only a rule that names serviceaccounts/token in resources can allow it (rule 2 (allow verbs [get, list, watch, create] namespaces [prod]) is broad)',
+    );
     expect(decide([{ effect: 'allow', verbs: ['create'], resources: ['serviceaccounts/token'] }], 'POST', '/api/v1/namespaces/prod/serviceaccounts/default/token', {}).effect).toBe('allow');
   });
   it.each([
@@ -125,12 +157,24 @@ describe('credentials and wider rights need a rule that names them', () => {
   it('a broad approve does not hold an escalation either; an explicit allow under a broad approve is held', () => {
     const path = '/apis/rbac.authorization.k8s.io/v1/namespaces/prod/rolebindings';
     expect(decide([{ effect: 'approve', verbs: ['create'] }], 'POST', path, {}).effect).toBe('deny');
-    expect(decide([{ effect: 'approve', verbs: ['create'] }, { effect: 'allow', resources: ['rolebindings'] }], 'POST', path, {}).effect).toBe('approve');
+    expect(
+      decide(
+        [
+          { effect: 'approve', verbs: ['create'] },
+          { effect: 'allow', resources: ['rolebindings'] },
+        ],
+        'POST',
+        path,
+        {},
+      ).effect,
+    ).toBe('approve');
   });
   it('every sample is an escalation, and policy warnings name the broad rule that would reach it', () => {
     for (const request of escalationSamples('prod')) expect(escalationOf(request), JSON.stringify(request)).toBeDefined();
     const warnings = escalationWarnings(policyOf(README_SHAPE));
-    expect(warnings).toContain('rule 2 (allow verbs [get, list, watch, create] namespaces [prod]) would reach create serviceaccounts/token (it mints a ServiceAccount token the cluster accepts); Airlock refuses it unless a rule names serviceaccounts/token in resources');
+    expect(warnings).toContain(
+      'rule 2 (allow verbs [get, list, watch, create] namespaces [prod]) would reach create serviceaccounts/token (it mints a ServiceAccount token the cluster accepts); Airlock refuses it unless a rule names serviceaccounts/token in resources',
+    );
     expect(warnings.some((warning) => warning.includes('rolebindings'))).toBe(true);
     expect(escalationWarnings(policyOf([{ effect: 'allow', verbs: ['get'], resources: ['pods'] }]))).toEqual([]);
   });
@@ -147,7 +191,10 @@ describe('credentials and wider rights need a rule that names them', () => {
 
 describe('a workload that reads a Secret is checked as reading it', () => {
   const pods = '/api/v1/namespaces/prod/pods';
-  const rules: PolicyRule[] = [{ effect: 'deny', resources: ['secrets'] }, { effect: 'allow', verbs: ['create', 'patch', 'update'], namespaces: ['prod'] }];
+  const rules: PolicyRule[] = [
+    { effect: 'deny', resources: ['secrets'] },
+    { effect: 'allow', verbs: ['create', 'patch', 'update'], namespaces: ['prod'] },
+  ];
   const withSpec = (change: (spec: Record<string, unknown>) => void) => {
     const pod = POD();
     change(pod.spec);
@@ -179,7 +226,10 @@ describe('a workload that reads a Secret is checked as reading it', () => {
     expect(decide(rules, 'PATCH', '/apis/apps/v1/namespaces/prod/deployments/web', byPath, 'application/json-patch+json').effect).toBe('deny');
   });
   it('a hold on Secrets holds the workload', () => {
-    const held: PolicyRule[] = [{ effect: 'approve', resources: ['secrets'], namespaces: ['prod'] }, { effect: 'allow', verbs: ['create'], namespaces: ['prod'] }];
+    const held: PolicyRule[] = [
+      { effect: 'approve', resources: ['secrets'], namespaces: ['prod'] },
+      { effect: 'allow', verbs: ['create'], namespaces: ['prod'] },
+    ];
     const pod = withSpec((spec) => (spec.imagePullSecrets = [{ name: 'registry' }]));
     expect(decide(held, 'POST', pods, pod).effect).toBe('approve');
   });

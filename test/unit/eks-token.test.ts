@@ -19,19 +19,8 @@ import { inspect } from 'node:util';
 import { STSClient, type AssumeRoleCommand, type AssumeRoleCommandOutput } from '@aws-sdk/client-sts';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  EKS_TOKEN_PREFIX,
-  assertClusterName,
-  assertRegion,
-  createEksToken,
-  stsHostFor,
-} from '../../lambdas/adapters/eks-token.ts';
-import {
-  EksCredentialProvider,
-  sessionNameFor,
-  tagValueFor,
-  type StsClientLike,
-} from '../../lambdas/adapters/eks-credentials.ts';
+import { EKS_TOKEN_PREFIX, assertClusterName, assertRegion, createEksToken, stsHostFor } from '../../lambdas/adapters/eks-token.ts';
+import { EksCredentialProvider, sessionNameFor, tagValueFor, type StsClientLike } from '../../lambdas/adapters/eks-credentials.ts';
 import type { AgentSession, EksConnectionTarget } from '../../lambdas/core/ports.ts';
 
 // Fixed test credentials (AWS's documentation example key; not a real secret).
@@ -95,23 +84,11 @@ function expectedSignature(url: URL, cluster: string, secretAccessKey: string): 
     .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
     .map(([key, value]) => `${key}=${value}`)
     .join('&');
-  const canonicalRequest = [
-    'GET',
-    '/',
-    canonicalQuery,
-    `host:${url.host}\nx-k8s-aws-id:${cluster}\n`,
-    'host;x-k8s-aws-id',
-    EMPTY_SHA256,
-  ].join('\n');
+  const canonicalRequest = ['GET', '/', canonicalQuery, `host:${url.host}\nx-k8s-aws-id:${cluster}\n`, 'host;x-k8s-aws-id', EMPTY_SHA256].join('\n');
   const amzDate = url.searchParams.get('X-Amz-Date')!;
   const [, date, region, service, terminator] = url.searchParams.get('X-Amz-Credential')!.split('/');
   const scope = [date, region, service, terminator].join('/');
-  const stringToSign = [
-    'AWS4-HMAC-SHA256',
-    amzDate,
-    scope,
-    createHash('sha256').update(canonicalRequest, 'utf8').digest('hex'),
-  ].join('\n');
+  const stringToSign = ['AWS4-HMAC-SHA256', amzDate, scope, createHash('sha256').update(canonicalRequest, 'utf8').digest('hex')].join('\n');
   const key = hmac(hmac(hmac(hmac(`AWS4${secretAccessKey}`, date!), region!), service!), terminator!);
   return createHmac('sha256', key).update(stringToSign, 'utf8').digest('hex');
 }
@@ -176,9 +153,7 @@ describe('createEksToken', () => {
   });
 
   it('signs correctly for any valid cluster, region and time (independent SigV4 recomputation)', async () => {
-    const clusterName = fc
-      .tuple(fc.constantFrom(...'abcXYZ019'), fc.string({ unit: fc.constantFrom(...'aZ9_-'), maxLength: 99 }))
-      .map(([first, rest]) => first + rest);
+    const clusterName = fc.tuple(fc.constantFrom(...'abcXYZ019'), fc.string({ unit: fc.constantFrom(...'aZ9_-'), maxLength: 99 })).map(([first, rest]) => first + rest);
     const region = fc.constantFrom('us-east-1', 'eu-central-2', 'ap-southeast-4', 'cn-northwest-1', 'us-gov-east-1', 'il-central-1');
     const when = fc.date({ min: new Date('2020-01-01T00:00:00Z'), max: new Date('2035-01-01T00:00:00Z'), noInvalidDate: true });
     await fc.assert(
@@ -211,33 +186,21 @@ describe('createEksToken', () => {
     expect(() => assertClusterName(name)).not.toThrow();
   });
 
-  it.each(['', '-leading-dash', '_leading', 'has space', 'dot.ted', 'ünï', 'a/b', 'x'.repeat(101)])(
-    'rejects cluster name %j',
-    async (name) => {
-      await expect(createEksToken({ clusterName: name, region: 'eu-west-1', credentials: CREDS })).rejects.toThrow(
-        /invalid EKS cluster name/,
-      );
-    },
-  );
+  it.each(['', '-leading-dash', '_leading', 'has space', 'dot.ted', 'ünï', 'a/b', 'x'.repeat(101)])('rejects cluster name %j', async (name) => {
+    await expect(createEksToken({ clusterName: name, region: 'eu-west-1', credentials: CREDS })).rejects.toThrow(/invalid EKS cluster name/);
+  });
 
   it.each(['us-east-1', 'eu-west-3', 'ap-northeast-2', 'cn-north-1', 'us-gov-west-1', 'me-central-1'])('accepts region %s', (region) => {
     expect(() => assertRegion(region)).not.toThrow();
   });
 
-  it.each(['', 'US-EAST-1', 'us-east', 'useast1', 'us-east-10', 'us-iso-east-1', 'eu-west-1.evil.example', 'eu-west-1/', 'global'])(
-    'rejects region %j',
-    async (region) => {
-      await expect(createEksToken({ clusterName: 'c', region, credentials: CREDS })).rejects.toThrow(/invalid AWS region/);
-    },
-  );
+  it.each(['', 'US-EAST-1', 'us-east', 'useast1', 'us-east-10', 'us-iso-east-1', 'eu-west-1.evil.example', 'eu-west-1/', 'global'])('rejects region %j', async (region) => {
+    await expect(createEksToken({ clusterName: 'c', region, credentials: CREDS })).rejects.toThrow(/invalid AWS region/);
+  });
 
   it('rejects missing credentials and invalid dates', async () => {
-    await expect(
-      createEksToken({ clusterName: 'c', region: 'eu-west-1', credentials: { accessKeyId: '', secretAccessKey: 'x' } }),
-    ).rejects.toThrow(/access key id/);
-    await expect(
-      createEksToken({ clusterName: 'c', region: 'eu-west-1', credentials: CREDS, now: new Date('nonsense') }),
-    ).rejects.toThrow(/not a valid date/);
+    await expect(createEksToken({ clusterName: 'c', region: 'eu-west-1', credentials: { accessKeyId: '', secretAccessKey: 'x' } })).rejects.toThrow(/access key id/);
+    await expect(createEksToken({ clusterName: 'c', region: 'eu-west-1', credentials: CREDS, now: new Date('nonsense') })).rejects.toThrow(/not a valid date/);
   });
 });
 
@@ -320,9 +283,10 @@ interface FakeSts extends StsClientLike {
 const T0 = Date.parse('2025-01-02T03:04:05Z');
 const MIN = 60_000;
 
-function fakeSts(
-  respond: (input: AssumeRoleCommand['input'], call: number) => Promise<AssumeRoleCommandOutput> | AssumeRoleCommandOutput,
-): { factory: (region: string) => StsClientLike; sts: FakeSts } {
+function fakeSts(respond: (input: AssumeRoleCommand['input'], call: number) => Promise<AssumeRoleCommandOutput> | AssumeRoleCommandOutput): {
+  factory: (region: string) => StsClientLike;
+  sts: FakeSts;
+} {
   const sts: FakeSts = {
     calls: [],
     regions: [],
@@ -504,9 +468,7 @@ describe('EksCredentialProvider', () => {
     const concurrent = [provider.credentialFor(SESSION, TARGET), provider.credentialFor(SESSION, TARGET)];
     gate.resolve();
     for (const attempt of concurrent) {
-      await expect(attempt).rejects.toThrow(
-        'sts:AssumeRole on arn:aws:iam::111122223333:role/airlock/prod-eks for agent ci-bot (connection prod) failed: AccessDenied: User is not authorized',
-      );
+      await expect(attempt).rejects.toThrow('sts:AssumeRole on arn:aws:iam::111122223333:role/airlock/prod-eks for agent ci-bot (connection prod) failed: AccessDenied: User is not authorized');
     }
     expect(sts.calls).toHaveLength(1);
     const error = await concurrent[0]!.catch((e: unknown) => e);
@@ -519,9 +481,7 @@ describe('EksCredentialProvider', () => {
 
   it('rejects incomplete STS answers without caching them', async () => {
     const clock = () => T0;
-    const { factory, sts } = fakeSts((_input, call) =>
-      call === 1 ? { $metadata: {}, Credentials: undefined } : assumed(clock, call),
-    );
+    const { factory, sts } = fakeSts((_input, call) => (call === 1 ? { $metadata: {}, Credentials: undefined } : assumed(clock, call)));
     const provider = new EksCredentialProvider({ sts: factory, now: clock });
     await expect(provider.credentialFor(SESSION, TARGET)).rejects.toThrow(/no complete credentials/);
     await expect(provider.credentialFor(SESSION, TARGET)).resolves.toMatchObject({ expiresAt: T0 + 14 * MIN });
@@ -623,8 +583,7 @@ interface VerifyOptions {
 }
 
 const ROLE_ARN = 'arn:aws:iam::111122223333:role/airlock/prod-eks';
-const partitionOfRegion = (region: string) =>
-  region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws';
+const partitionOfRegion = (region: string) => (region.startsWith('cn-') ? 'aws-cn' : region.startsWith('us-gov-') ? 'aws-us-gov' : 'aws');
 
 const go = goVersion();
 const conformanceSkip = go ? '' : 'Go is not installed (needed to build the aws-iam-authenticator verifier)';
@@ -647,13 +606,20 @@ describe.skipIf(!go && !requireConformance)('EKS token conformance (aws-iam-auth
   function verify(token: string, options: VerifyOptions): { code: number | null; result: VerifierResult } {
     if (unavailable) throw unavailable;
     const args = [
-      '-cluster', options.cluster,
-      '-region', options.region,
-      '-access-key', CREDS.accessKeyId,
-      '-secret-key', options.secretKey ?? CREDS.secretAccessKey,
-      '-session-token', CREDS.sessionToken,
-      '-role-arn', ROLE_ARN.replace('arn:aws:', `arn:${partitionOfRegion(options.region)}:`),
-      '-session-name', options.sessionName,
+      '-cluster',
+      options.cluster,
+      '-region',
+      options.region,
+      '-access-key',
+      CREDS.accessKeyId,
+      '-secret-key',
+      options.secretKey ?? CREDS.secretAccessKey,
+      '-session-token',
+      CREDS.sessionToken,
+      '-role-arn',
+      ROLE_ARN.replace('arn:aws:', `arn:${partitionOfRegion(options.region)}:`),
+      '-session-name',
+      options.sessionName,
     ];
     const run = spawnSync(binary, args, { input: token, encoding: 'utf8', timeout: 30_000 });
     const line = run.stdout.trim().split('\n').at(-1) ?? '';

@@ -27,7 +27,10 @@ async function openWatchOn(options: Parameters<typeof startGateway>[0]) {
 }
 
 async function endedWith(sent: Awaited<ReturnType<Harness['send']>>, how: StreamEnd, cause: string) {
-  const lines = (await sent.text()).trim().split('\n').map((line) => JSON.parse(line) as { type: string; object: { code?: number; details?: { causes?: { reason: string }[] } } });
+  const lines = (await sent.text())
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { type: string; object: { code?: number; details?: { causes?: { reason: string }[] } } });
   expect(lines[0]).toEqual(EVENT);
   expect(lines.at(-1)).toMatchObject({ type: 'ERROR', object: { details: { causes: [{ reason: cause }] } } });
   expect(await sent.record()).toMatchObject({ decision: 'allowed', phase: 'complete', status: 200, streamEnd: how });

@@ -93,7 +93,13 @@ describe('every refusal is answered with a Status, never forwarded, and recorded
     { what: 'a method Kubernetes does not take', request: { path: PODS, method: 'TRACE' }, status: 405, cause: 'method_not_allowed', decision: 'denied' },
     { what: 'a forwarded header longer than the record holds', request: { path: PODS, headers: { 'user-agent': ['x'.repeat(1025)] } }, status: 431, cause: 'header_too_long', decision: 'denied' },
     { what: 'Impersonate-User', request: { path: PODS, headers: { 'impersonate-user': ['admin'] } }, status: 403, cause: 'impersonation_refused', decision: 'denied' },
-    { what: 'Impersonate-Group on a write', request: { path: '/api/v1/namespaces/prod/configmaps', method: 'POST', headers: { 'impersonate-group': ['system:masters'], ...json }, body: Buffer.from('{}') }, status: 403, cause: 'impersonation_refused', decision: 'denied' },
+    {
+      what: 'Impersonate-Group on a write',
+      request: { path: '/api/v1/namespaces/prod/configmaps', method: 'POST', headers: { 'impersonate-group': ['system:masters'], ...json }, body: Buffer.from('{}') },
+      status: 403,
+      cause: 'impersonation_refused',
+      decision: 'denied',
+    },
     { what: 'X-Remote-User', request: { path: PODS, headers: { 'x-remote-user': ['admin'] } }, status: 403, cause: 'impersonation_refused', decision: 'denied' },
     { what: 'a denied resource', request: { path: '/api/v1/namespaces/prod/secrets' }, status: 403, cause: 'forbidden_by_policy', decision: 'denied' },
     { what: 'a namespace no rule allows', request: { path: '/api/v1/namespaces/staging/pods' }, status: 403, cause: 'forbidden_by_policy', decision: 'denied' },
@@ -101,10 +107,31 @@ describe('every refusal is answered with a Status, never forwarded, and recorded
     { what: 'an Upgrade header on an allowed read', request: { path: PODS, headers: { upgrade: ['websocket'] } }, status: 501, cause: 'interactive_not_supported', decision: 'denied' },
     { what: 'a risky request on a gateway without approvals', request: { path: `${PODS}/web-0`, method: 'DELETE' }, status: 403, cause: 'approval_required', decision: 'held' },
     { what: 'an unknown window', request: { path: PODS }, status: 403, cause: 'no_window', decision: 'denied', setUp: async (w) => void w.state.grants.delete(w.grant.id) },
-    { what: 'a revoked window', request: { path: PODS }, status: 403, cause: 'window_revoked', decision: 'denied', setUp: async (w) => void (await w.state.transitionGrant(w.grant.id, ['active'], { status: 'revoked' })) },
-    { what: 'an ended window', request: { path: PODS }, status: 403, cause: 'window_expired', decision: 'denied', setUp: async (w) => void (await w.state.transitionGrant(w.grant.id, ['active'], { expiresAt: Date.now() - 1 })) },
+    {
+      what: 'a revoked window',
+      request: { path: PODS },
+      status: 403,
+      cause: 'window_revoked',
+      decision: 'denied',
+      setUp: async (w) => void (await w.state.transitionGrant(w.grant.id, ['active'], { status: 'revoked' })),
+    },
+    {
+      what: 'an ended window',
+      request: { path: PODS },
+      status: 403,
+      cause: 'window_expired',
+      decision: 'denied',
+      setUp: async (w) => void (await w.state.transitionGrant(w.grant.id, ['active'], { expiresAt: Date.now() - 1 })),
+    },
     { what: 'a disabled agent', request: { path: PODS }, status: 403, cause: 'agent_disabled', decision: 'denied', setUp: async (w) => void (await w.state.disableAgent(w.agent.id, Date.now())) },
-    { what: 'a connection revoked after the window started', request: { path: PODS }, status: 403, cause: 'window_revoked', decision: 'denied', setUp: (w) => w.state.setConnectionRevokedBefore(w.connection.name, Date.now()) },
+    {
+      what: 'a connection revoked after the window started',
+      request: { path: PODS },
+      status: 403,
+      cause: 'window_revoked',
+      decision: 'denied',
+      setUp: (w) => w.state.setConnectionRevokedBefore(w.connection.name, Date.now()),
+    },
     { what: 'a watch timeoutSeconds that is not a number', request: { path: PODS, query: { watch: ['1'], timeoutSeconds: ['soon'] } }, status: 400, cause: 'invalid_query', decision: 'denied' },
   ];
 
@@ -141,7 +168,12 @@ describe('every refusal is answered with a Status, never forwarded, and recorded
   });
 
   it("an effect's refusal reaches the record with the effect's reason: a pod that mounts a Secret is a read of secrets", async () => {
-    const pod = { apiVersion: 'v1', kind: 'Pod', metadata: { name: 'p' }, spec: { automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }], volumes: [{ name: 'v', secret: { secretName: 'db-password' } }] } };
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'p' },
+      spec: { automountServiceAccountToken: false, containers: [{ name: 'c', image: 'busybox' }], volumes: [{ name: 'v', secret: { secretName: 'db-password' } }] },
+    };
     const sent = await world.send({ path: PODS, method: 'POST', headers: json, body: Buffer.from(JSON.stringify(pod)) });
     expect(sent.status).toBe(403);
     const message = (JSON.parse(await sent.text()) as { message: string }).message;

@@ -26,48 +26,18 @@ describe('parseKubeRequest: resource paths', () => {
     ['GET', '/api/v1/pods', {}, { verb: 'list', resource: 'pods', namespace: '', name: '' }],
     ['GET', '/api/v1/nodes/node-1', {}, { verb: 'get', resource: 'nodes', namespace: '', name: 'node-1' }],
     ['GET', '/api/v1/nodes/node-1/status', {}, { verb: 'get', resource: 'nodes', name: 'node-1', subresource: 'status' }],
-    [
-      'GET',
-      '/api/v1/namespaces/prod/pods/web-0/log',
-      { follow: ['true'] },
-      { verb: 'get', resource: 'pods', subresource: 'log', namespace: 'prod', name: 'web-0' },
-    ],
-    [
-      'GET',
-      '/apis/apps/v1/namespaces/prod/deployments/web',
-      {},
-      { verb: 'get', apiGroup: 'apps', apiVersion: 'v1', resource: 'deployments', namespace: 'prod', name: 'web' },
-    ],
-    [
-      'PUT',
-      '/apis/apps/v1/namespaces/prod/deployments/web/scale',
-      {},
-      { verb: 'update', apiGroup: 'apps', resource: 'deployments', subresource: 'scale', name: 'web' },
-    ],
-    [
-      'GET',
-      '/apis/rbac.authorization.k8s.io/v1/clusterroles',
-      {},
-      { verb: 'list', apiGroup: 'rbac.authorization.k8s.io', resource: 'clusterroles', namespace: '' },
-    ],
+    ['GET', '/api/v1/namespaces/prod/pods/web-0/log', { follow: ['true'] }, { verb: 'get', resource: 'pods', subresource: 'log', namespace: 'prod', name: 'web-0' }],
+    ['GET', '/apis/apps/v1/namespaces/prod/deployments/web', {}, { verb: 'get', apiGroup: 'apps', apiVersion: 'v1', resource: 'deployments', namespace: 'prod', name: 'web' }],
+    ['PUT', '/apis/apps/v1/namespaces/prod/deployments/web/scale', {}, { verb: 'update', apiGroup: 'apps', resource: 'deployments', subresource: 'scale', name: 'web' }],
+    ['GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles', {}, { verb: 'list', apiGroup: 'rbac.authorization.k8s.io', resource: 'clusterroles', namespace: '' }],
     ['POST', '/api/v1/namespaces/prod/configmaps', {}, { verb: 'create', resource: 'configmaps', name: '' }],
     ['PUT', '/api/v1/namespaces/prod/configmaps/cm', {}, { verb: 'update', name: 'cm' }],
     ['PATCH', '/api/v1/namespaces/prod/configmaps/cm', {}, { verb: 'patch', name: 'cm' }],
     ['DELETE', '/api/v1/namespaces/prod/configmaps/cm', {}, { verb: 'delete', name: 'cm' }],
     ['DELETE', '/api/v1/namespaces/prod/configmaps', {}, { verb: 'deletecollection', name: '', namespace: 'prod' }],
     ['DELETE', '/api/v1/nodes', {}, { verb: 'deletecollection', resource: 'nodes' }],
-    [
-      'POST',
-      '/api/v1/namespaces/prod/serviceaccounts/default/token',
-      {},
-      { verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: 'default' },
-    ],
-    [
-      'GET',
-      '/api/v1/namespaces/prod/services/https:web:443/proxy',
-      {},
-      { verb: 'proxy', resource: 'services', name: 'https:web:443', subresource: 'proxy' },
-    ],
+    ['POST', '/api/v1/namespaces/prod/serviceaccounts/default/token', {}, { verb: 'create', resource: 'serviceaccounts', subresource: 'token', name: 'default' }],
+    ['GET', '/api/v1/namespaces/prod/services/https:web:443/proxy', {}, { verb: 'proxy', resource: 'services', name: 'https:web:443', subresource: 'proxy' }],
   ];
   it.each(cases)('%s %s', (method, path, query, expected) => {
     const request = parse(method, path, query);
@@ -89,15 +59,12 @@ describe('parseKubeRequest: resource paths', () => {
     });
   });
 
-  it.each([
-    '/api/v1/namespaces/prod/Secrets',
-    '/api/v1/namespaces/Prod/pods',
-    '/apis/Apps/v1/namespaces/prod/deployments',
-    '/api/V1/namespaces/prod/pods',
-    '/api/v1/namespaces/prod/pods/web-0/Exec',
-  ])('refuses uppercase in group, version, resource, subresource or namespace: %s', (path) => {
-    expect(() => parse('GET', path)).toThrow(/must be lowercase/);
-  });
+  it.each(['/api/v1/namespaces/prod/Secrets', '/api/v1/namespaces/Prod/pods', '/apis/Apps/v1/namespaces/prod/deployments', '/api/V1/namespaces/prod/pods', '/api/v1/namespaces/prod/pods/web-0/Exec'])(
+    'refuses uppercase in group, version, resource, subresource or namespace: %s',
+    (path) => {
+      expect(() => parse('GET', path)).toThrow(/must be lowercase/);
+    },
+  );
 
   it('keeps object names as given (some resources allow uppercase names)', () => {
     expect(parse('GET', '/apis/rbac.authorization.k8s.io/v1/clusterroles/Admin-Role')).toMatchObject({ resource: 'clusterroles', name: 'Admin-Role' });
@@ -110,16 +77,8 @@ describe('parseKubeRequest: namespaces as a resource', () => {
     ['GET', '/api/v1/namespaces/prod', { verb: 'get', resource: 'namespaces', namespace: 'prod', name: 'prod' }],
     ['DELETE', '/api/v1/namespaces/prod', { verb: 'delete', resource: 'namespaces', namespace: 'prod', name: 'prod' }],
     ['POST', '/api/v1/namespaces', { verb: 'create', resource: 'namespaces', namespace: '' }],
-    [
-      'PUT',
-      '/api/v1/namespaces/prod/finalize',
-      { verb: 'update', resource: 'namespaces', namespace: 'prod', name: 'prod', subresource: 'finalize' },
-    ],
-    [
-      'GET',
-      '/api/v1/namespaces/prod/status',
-      { verb: 'get', resource: 'namespaces', namespace: 'prod', name: 'prod', subresource: 'status' },
-    ],
+    ['PUT', '/api/v1/namespaces/prod/finalize', { verb: 'update', resource: 'namespaces', namespace: 'prod', name: 'prod', subresource: 'finalize' }],
+    ['GET', '/api/v1/namespaces/prod/status', { verb: 'get', resource: 'namespaces', namespace: 'prod', name: 'prod', subresource: 'status' }],
   ] as const)('%s %s', (method, path, expected) => {
     expect(parse(method, path)).toMatchObject({ kind: 'resource', ...expected });
   });
@@ -334,9 +293,7 @@ describe('parseKubeRequest: query', () => {
   });
 
   it('keeps repeated values', () => {
-    expect(parse('POST', `${path}/web-0/exec`, { command: ['sh', '-c', 'ls /'], stdout: ['true'] }).query).toBe(
-      'command=sh&command=-c&command=ls+%2F&stdout=true',
-    );
+    expect(parse('POST', `${path}/web-0/exec`, { command: ['sh', '-c', 'ls /'], stdout: ['true'] }).query).toBe('command=sh&command=-c&command=ls+%2F&stdout=true');
   });
 
   it('empty and missing queries give an empty string', () => {
@@ -382,9 +339,7 @@ describe('parseKubeRequest: query', () => {
 
 describe('KUBE_VERBS', () => {
   it('lists the contract verbs', () => {
-    expect([...KUBE_VERBS].sort()).toEqual(
-      ['attach', 'create', 'delete', 'deletecollection', 'exec', 'get', 'list', 'patch', 'portforward', 'proxy', 'update', 'watch'],
-    );
+    expect([...KUBE_VERBS].sort()).toEqual(['attach', 'create', 'delete', 'deletecollection', 'exec', 'get', 'list', 'patch', 'portforward', 'proxy', 'update', 'watch']);
     expect(Object.isFrozen(KUBE_VERBS)).toBe(true);
   });
 });

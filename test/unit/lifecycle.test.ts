@@ -240,14 +240,22 @@ describe('decisions', () => {
     const id = await heldIn(world, 'gr_A');
     const outcomes = await Promise.all([decide(world.deps, id, 'a@example.com', 'approve'), decide(world.deps, id, 'b@example.com', 'approve')]);
     expect(outcomes.map((outcome) => outcome.status).sort()).toEqual(['approved', 'recorded']);
-    expect(world.state.approvals.get(id)!.decisions.map((entry) => entry.approver).sort()).toEqual(['a@example.com', 'b@example.com']);
+    expect(
+      world.state.approvals
+        .get(id)!
+        .decisions.map((entry) => entry.approver)
+        .sort(),
+    ).toEqual(['a@example.com', 'b@example.com']);
   });
 
   it('a request approval whose window is gone is cancelled when an approver decides', async () => {
     const world = lifecycleWorld();
     const id = await heldIn(world, 'gr_A');
     world.state.grants.delete('gr_A');
-    expect(await refusal(decide(world.deps, id, 'oncall@example.com', 'approve'))).toMatchObject({ code: 'approval_cancelled', message: expect.stringContaining('the window gr_A it was asked in no longer exists') });
+    expect(await refusal(decide(world.deps, id, 'oncall@example.com', 'approve'))).toMatchObject({
+      code: 'approval_cancelled',
+      message: expect.stringContaining('the window gr_A it was asked in no longer exists'),
+    });
   });
 
   it('recorder down: the decision is refused and not stored (fail closed)', async () => {
@@ -264,7 +272,11 @@ describe('decisions', () => {
     await decide(world.deps, id, 'a@example.com', 'approve');
     await cancelApproval(world.deps, id, 'the agent was revoked by admin', 'admin');
     const stored = structuredClone(world.state.approvals.get(id));
-    for (const [approver, decision] of [['a@example.com', 'deny'], ['b@example.com', 'approve'], ['b@example.com', 'deny']] as const) {
+    for (const [approver, decision] of [
+      ['a@example.com', 'deny'],
+      ['b@example.com', 'approve'],
+      ['b@example.com', 'deny'],
+    ] as const) {
       expect((await refusal(decide(world.deps, id, approver, decision))).code).toBe('approval_cancelled');
     }
     expect(world.state.approvals.get(id)).toEqual(stored);
@@ -363,14 +375,14 @@ describe('cancel sweeps: pending and approved-but-unused request approvals die w
     expect(world.state.grants.get('gr_A')).toMatchObject({ status: 'revoked', endReason: 'agent disabled' });
   });
 
-  it('window end: only that window\'s approvals', async () => {
+  it("window end: only that window's approvals", async () => {
     const { world, approved, pending, otherWindow } = await scene();
     world.advance(1_800_000);
     await expireWindow(world.deps, 'gr_A');
     expect(statuses(world, [approved, pending, otherWindow])).toEqual(['cancelled', 'cancelled', 'approved']);
   });
 
-  it('`access end`: the agent closes its window, and that window\'s approvals with it', async () => {
+  it("`access end`: the agent closes its window, and that window's approvals with it", async () => {
     const { world, approved, pending, otherWindow } = await scene();
     expect(await revokeWindow(world.deps, world.state.grants.get('gr_A')!, 'bot', 'ended by the agent')).toBe(true);
     expect(statuses(world, [approved, pending, otherWindow])).toEqual(['cancelled', 'cancelled', 'approved']);

@@ -64,35 +64,14 @@ function tryParse(shape: Shape): KubeRequest | undefined {
   }
 }
 
-const otherPathArb = fc.constantFrom(
-  '/api',
-  '/api/v1',
-  '/apis',
-  '/apis/apps',
-  '/apis/apps/v1',
-  '/version',
-  '/openapi/v3/apis/apps/v1',
-  '/healthz',
-  '/metrics',
-  '/',
-);
+const otherPathArb = fc.constantFrom('/api', '/api/v1', '/apis', '/apis/apps', '/apis/apps/v1', '/version', '/openapi/v3/apis/apps/v1', '/healthz', '/metrics', '/');
 
 const requestArb: fc.Arbitrary<KubeRequest> = fc.oneof(
   { weight: 5, arbitrary: shapeArb.map(tryParse).filter((request): request is KubeRequest => request !== undefined) },
   { weight: 1, arbitrary: otherPathArb.map((path) => parseKubeRequest('GET', path, {})) },
 );
 
-const resourceEntryArb = fc.constantFrom(
-  ...resources,
-  'pods/log',
-  'pods/exec',
-  'pods/*',
-  'deployments/status',
-  '*/status',
-  '*/exec',
-  '*/*',
-  '*',
-);
+const resourceEntryArb = fc.constantFrom(...resources, 'pods/log', 'pods/exec', 'pods/*', 'deployments/status', '*/status', '*/exec', '*/*', '*');
 
 function listArb<T extends string>(values: fc.Arbitrary<T>): fc.Arbitrary<T[] | undefined> {
   return fc.option(fc.uniqueArray(values, { minLength: 1, maxLength: 3 }), { nil: undefined });
@@ -126,12 +105,7 @@ function matchingDenyArb(request: KubeRequest): fc.Arbitrary<PolicyRule> {
   const resource =
     request.kind !== 'resource'
       ? fc.constant(undefined)
-      : fc.constantFrom<string[] | undefined>(
-          undefined,
-          ['*'],
-          [request.resource],
-          [request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`],
-        );
+      : fc.constantFrom<string[] | undefined>(undefined, ['*'], [request.resource], [request.subresource === '' ? request.resource : `${request.resource}/${request.subresource}`]);
   return fc
     .record({
       verbs: pick(request.verb),
@@ -157,8 +131,7 @@ function insertAt<T>(list: T[], item: T, position: number): T[] {
 /** The contract read directly, independently of the implementation's structure. */
 /** `broad`: a request with no namespace/name may reach any, so restricting rules that name some match it. */
 function oracleMatches(rule: PolicyRule, request: KubeRequest, broad: boolean): boolean {
-  const any = (list: string[] | undefined, value: string, emptyMatches: boolean) =>
-    list === undefined || list.includes('*') || (value === '' ? emptyMatches : list.includes(value));
+  const any = (list: string[] | undefined, value: string, emptyMatches: boolean) => list === undefined || list.includes('*') || (value === '' ? emptyMatches : list.includes(value));
   const reachesAll = broad && request.kind === 'resource';
   if (!any(rule.verbs, request.verb, false)) return false;
   if (!(rule.apiGroups === undefined || rule.apiGroups.includes('*') || rule.apiGroups.includes(request.apiGroup))) return false;
@@ -330,14 +303,20 @@ describe('policy file properties', () => {
 
   it('parsePolicy never throws anything but a PolicyError', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.string({ unit: 'binary', maxLength: 200 }), fc.jsonValue().map((value) => JSON.stringify(value))), (text) => {
-        try {
-          parsePolicy(text);
-        } catch (error) {
-          expect(error).toBeInstanceOf(AirlockError);
-          expect((error as AirlockError).code).toBe('invalid_policy');
-        }
-      }),
+      fc.property(
+        fc.oneof(
+          fc.string({ unit: 'binary', maxLength: 200 }),
+          fc.jsonValue().map((value) => JSON.stringify(value)),
+        ),
+        (text) => {
+          try {
+            parsePolicy(text);
+          } catch (error) {
+            expect(error).toBeInstanceOf(AirlockError);
+            expect((error as AirlockError).code).toBe('invalid_policy');
+          }
+        },
+      ),
       RUNS,
     );
   });
@@ -450,12 +429,12 @@ describe('parseKubeRequest properties', () => {
   const wildPath = fc.oneof(
     wildString,
     wildString.map((rest) => `/${rest}`),
-    fc.tuple(fc.constantFrom('/api/v1/', '/apis/apps/v1/', '/api/v1/namespaces/prod/', '/api/v1/watch/'), wildString).map(
-      ([prefix, rest]) => prefix + rest,
-    ),
-    fc.array(fc.constantFrom('api', 'apis', 'v1', 'namespaces', 'prod', 'pods', 'watch', 'proxy', 'exec', 'status', 'x', '..', '.', ''), {
-      maxLength: 10,
-    }).map((segments) => `/${segments.join('/')}`),
+    fc.tuple(fc.constantFrom('/api/v1/', '/apis/apps/v1/', '/api/v1/namespaces/prod/', '/api/v1/watch/'), wildString).map(([prefix, rest]) => prefix + rest),
+    fc
+      .array(fc.constantFrom('api', 'apis', 'v1', 'namespaces', 'prod', 'pods', 'watch', 'proxy', 'exec', 'status', 'x', '..', '.', ''), {
+        maxLength: 10,
+      })
+      .map((segments) => `/${segments.join('/')}`),
   );
   const wildQuery = fc.oneof(
     fc.dictionary(fc.oneof(wildString, fc.constantFrom('watch', '__proto__', 'constructor')), fc.array(wildString, { maxLength: 3 }), {

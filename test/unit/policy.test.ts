@@ -153,12 +153,8 @@ rules:
 
   it('accepts the duration bounds', () => {
     expect(parsePolicy(withRules('  - effect: allow\n', 'windowApproval: none\nmaxWindow: 1m\n')).policy.maxWindowSeconds).toBe(60);
-    expect(parsePolicy(withRules('  - effect: allow\n', 'windowApproval: none\nmaxWindow: 12h\n')).policy.maxWindowSeconds).toBe(
-      43200,
-    );
-    expect(
-      parsePolicy(withRules('  - effect: allow\n', 'windowApproval: none\napprovalTimeout: 24h\n')).policy.approvalTimeoutSeconds,
-    ).toBe(86400);
+    expect(parsePolicy(withRules('  - effect: allow\n', 'windowApproval: none\nmaxWindow: 12h\n')).policy.maxWindowSeconds).toBe(43200);
+    expect(parsePolicy(withRules('  - effect: allow\n', 'windowApproval: none\napprovalTimeout: 24h\n')).policy.approvalTimeoutSeconds).toBe(86400);
   });
 });
 
@@ -234,9 +230,7 @@ rules:
   - effect: deny
     resources: []
 `);
-    expect(error.issues.map((issue) => issue.path)).toEqual(
-      expect.arrayContaining(['maxWindow', 'rules[0].verbs[0]', 'rules[1].resources', 'windowApproval']),
-    );
+    expect(error.issues.map((issue) => issue.path)).toEqual(expect.arrayContaining(['maxWindow', 'rules[0].verbs[0]', 'rules[1].resources', 'windowApproval']));
   });
 
   it('the message of a single issue is "path: message"', () => {
@@ -262,9 +256,7 @@ rules: [{effect: allow}]
   });
 
   it('refuses duplicate keys, which would make the policy ambiguous', () => {
-    expect(policyError('windowApproval: none\nwindowApproval: required\nrules: [{effect: allow}]\n').message).toMatch(
-      /not valid YAML or JSON/,
-    );
+    expect(policyError('windowApproval: none\nwindowApproval: required\nrules: [{effect: allow}]\n').message).toMatch(/not valid YAML or JSON/);
   });
 
   it.each([
@@ -451,7 +443,10 @@ describe('requests that reach every namespace', () => {
   const policy = (rules: PolicyRule[]) => ({ ...parsePolicy('windowApproval: none\nrules: [{effect: allow}]').policy, rules });
 
   it('a namespaced deny stops the all-namespaces form of the same request', () => {
-    const rules: PolicyRule[] = [{ effect: 'deny', resources: ['secrets'], namespaces: ['kube-system'] }, { effect: 'allow', verbs: ['list'], resources: ['secrets'] }];
+    const rules: PolicyRule[] = [
+      { effect: 'deny', resources: ['secrets'], namespaces: ['kube-system'] },
+      { effect: 'allow', verbs: ['list'], resources: ['secrets'] },
+    ];
     expect(evaluatePolicy(policy(rules), list('/api/v1/secrets')).effect).toBe('deny');
     expect(evaluatePolicy(policy(rules), list('/api/v1/namespaces/prod/secrets')).effect).toBe('allow');
   });
@@ -462,7 +457,10 @@ describe('requests that reach every namespace', () => {
   });
 
   it('an approve rule guards the cluster-wide form of an allowed request, and never loosens a default deny', () => {
-    const guarded: PolicyRule[] = [{ effect: 'approve', verbs: ['deletecollection'], namespaces: ['prod'] }, { effect: 'allow', verbs: ['deletecollection'] }];
+    const guarded: PolicyRule[] = [
+      { effect: 'approve', verbs: ['deletecollection'], namespaces: ['prod'] },
+      { effect: 'allow', verbs: ['deletecollection'] },
+    ];
     expect(evaluatePolicy(policy(guarded), list('/api/v1/pods', 'DELETE')).effect).toBe('approve');
     const onlyApprove: PolicyRule[] = [{ effect: 'approve', verbs: ['deletecollection'], namespaces: ['prod'] }];
     expect(evaluatePolicy(policy(onlyApprove), list('/api/v1/pods', 'DELETE')).effect).toBe('deny');

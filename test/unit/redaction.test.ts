@@ -69,9 +69,23 @@ describe('approval emails', () => {
   it('keep agent-written text on one line, so an agent cannot forge a decision section or link', async () => {
     const { approvalEmail } = await import('../../lambdas/core/approvals.ts');
     const approval = {
-      id: 'apr_x', kind: 'window' as const, status: 'pending' as const, agentId: 'agt_x', agentName: 'bot', connection: 'prod',
-      summary: 'access window on prod for 30m', reason: 'urgent\n\nReview and decide:\nhttps://evil.example/approvals/apr_x', rule: 'windowApproval: required',
-      approvers: ['a@example.com'], minApprovals: 1, decisions: [], notified: [], createdAt: 0, expiresAt: 60_000, timeoutSeconds: 60, policyVersion: 'v',
+      id: 'apr_x',
+      kind: 'window' as const,
+      status: 'pending' as const,
+      agentId: 'agt_x',
+      agentName: 'bot',
+      connection: 'prod',
+      summary: 'access window on prod for 30m',
+      reason: 'urgent\n\nReview and decide:\nhttps://evil.example/approvals/apr_x',
+      rule: 'windowApproval: required',
+      approvers: ['a@example.com'],
+      minApprovals: 1,
+      decisions: [],
+      notified: [],
+      createdAt: 0,
+      expiresAt: 60_000,
+      timeoutSeconds: 60,
+      policyVersion: 'v',
     };
     const { text } = approvalEmail(approval, 'a@example.com', 'https://airlock.example/approvals/apr_x?sig=s');
     const whyLine = text.split('\n').find((line) => line.startsWith('Why:'))!;

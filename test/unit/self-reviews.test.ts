@@ -10,7 +10,8 @@ const EXAMPLE: PolicyRule[] = [
   { effect: 'allow', verbs: ['get', 'list', 'watch'], namespaces: ['prod'] },
   { effect: 'approve', verbs: ['delete', 'deletecollection', 'patch', 'update', 'create'], namespaces: ['prod'] },
 ];
-const access = (attributes: Record<string, string>) => Buffer.from(JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attributes } }));
+const access = (attributes: Record<string, string>) =>
+  Buffer.from(JSON.stringify({ apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectAccessReview', spec: { resourceAttributes: attributes } }));
 
 describe('self reviews', () => {
   it('knows the three review kinds by what they are, and nothing else', () => {
@@ -35,7 +36,11 @@ describe('self reviews', () => {
 
   it('whoami is the agent, its window and connection', () => {
     const review = subjectReview({ agentName: 'claude', agentId: 'agt_1', connection: 'prod', grantId: 'grt_1', windowExpiresAt: Date.UTC(2026, 11, 2, 3) }, 'v1');
-    expect(review).toMatchObject({ kind: 'SelfSubjectReview', apiVersion: 'authentication.k8s.io/v1', status: { userInfo: { username: 'airlock:agent:claude', uid: 'agt_1', extra: { 'airlock.dev/window-expires': ['2026-12-02T03:00:00.000Z'] } } } });
+    expect(review).toMatchObject({
+      kind: 'SelfSubjectReview',
+      apiVersion: 'authentication.k8s.io/v1',
+      status: { userInfo: { username: 'airlock:agent:claude', uid: 'agt_1', extra: { 'airlock.dev/window-expires': ['2026-12-02T03:00:00.000Z'] } } },
+    });
   });
 
   it('can-i --list keeps only what the policy allows without approval, and says when a wildcard is narrowed', () => {
@@ -52,7 +57,9 @@ describe('self reviews', () => {
         incomplete: false,
       },
     };
-    const answer = filterRulesReview(policyOf(EXAMPLE), cluster) as { status: { resourceRules: { verbs: string[]; resources: string[] }[]; nonResourceRules: unknown[]; incomplete: boolean; evaluationError: string } };
+    const answer = filterRulesReview(policyOf(EXAMPLE), cluster) as {
+      status: { resourceRules: { verbs: string[]; resources: string[] }[]; nonResourceRules: unknown[]; incomplete: boolean; evaluationError: string };
+    };
     const concrete = answer.status.resourceRules.filter((rule) => !rule.resources.includes('*'));
     expect(concrete).toEqual([
       { verbs: ['get'], apiGroups: [''], resources: ['pods'] },

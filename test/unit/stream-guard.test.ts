@@ -61,7 +61,10 @@ describe('guardStream', () => {
     const { outcome, text, elapsed } = await guarded({ windowEndsAt: Date.now() + 300 });
     expect(outcome).toEqual({ how: 'window-ended', reason: 'the window ended' });
     expect(elapsed).toBeLessThan(1000);
-    const lines = text.trim().split('\n').map((line) => JSON.parse(line) as { type: string; object: { reason?: string; code?: number } });
+    const lines = text
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { type: string; object: { reason?: string; code?: number } });
     expect(lines[0]!.type).toBe('ADDED');
     expect(lines.at(-1)).toMatchObject({ type: 'ERROR', object: { kind: 'Status', reason: 'Expired', code: 410, message: 'airlock: the window ended' } });
   });

@@ -71,7 +71,13 @@ describe('Airlock tokens', () => {
     const hsKey = await importJWK({ kty: 'oct', k: Buffer.from('public-key-material').toString('base64url') }, 'HS256');
     const confused = await new SignJWT({ win: 'gr_1', agn: 'bot' })
       .setProtectedHeader({ alg: 'HS256', typ: 'airlock+jwt', kid: publicJwk.kid })
-      .setIssuer(ISSUER).setSubject('agt_a').setAudience('prod').setJti('x').setIssuedAt().setNotBefore('0s').setExpirationTime('5m')
+      .setIssuer(ISSUER)
+      .setSubject('agt_a')
+      .setAudience('prod')
+      .setJti('x')
+      .setIssuedAt()
+      .setNotBefore('0s')
+      .setExpirationTime('5m')
       .sign(hsKey);
     expect((await refusal(tokens.verify(confused, 'prod'))).message).toContain('"HS256" is not accepted');
 

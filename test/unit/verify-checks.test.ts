@@ -30,7 +30,9 @@ function simulator(allowed: string[]): () => IamSimulator {
 
 describe('airlock verify checks', () => {
   it('chooses an allowed read, a refused read and a held delete with the policy engine', () => {
-    const { policy } = parsePolicy('approvers: [a@example.com]\nrules:\n  - {effect: deny, resources: [secrets]}\n  - {effect: allow, verbs: [get, list], namespaces: [prod]}\n  - {effect: approve, verbs: [delete], namespaces: [prod]}\n');
+    const { policy } = parsePolicy(
+      'approvers: [a@example.com]\nrules:\n  - {effect: deny, resources: [secrets]}\n  - {effect: allow, verbs: [get, list], namespaces: [prod]}\n  - {effect: approve, verbs: [delete], namespaces: [prod]}\n',
+    );
     const chosen = chooseRequests(policy);
     expect(chosen.read).toBe('/api/v1/namespaces/prod/pods');
     expect(chosen.refused).toBe('/api/v1/namespaces/prod/secrets');
@@ -159,7 +161,10 @@ describe('airlock verify side doors: gather every credential, try each', () => {
   });
 
   it('tries client certificates and basic auth too; a 403 still means the cluster knows the credential', async () => {
-    expect(await tryCredential({ where: 'c', kind: 'kubeconfig', clientCert: { cert: clientCert.certPem, key: clientCert.keyPem } }, target)).toEqual({ outcome: 'accepted', detail: 'accepted as cert-admin' });
+    expect(await tryCredential({ where: 'c', kind: 'kubeconfig', clientCert: { cert: clientCert.certPem, key: clientCert.keyPem } }, target)).toEqual({
+      outcome: 'accepted',
+      detail: 'accepted as cert-admin',
+    });
     expect((await tryCredential({ where: 'c', kind: 'kubeconfig', clientCert: { cert: strangerCert.certPem, key: strangerCert.keyPem } }, target)).outcome).toBe('rejected');
     expect((await tryCredential({ where: 'b', kind: 'kubeconfig', basic: { username: 'kube', password: 'pw' } }, target)).detail).toBe('accepted as basic-user');
     expect(await tryCredential({ where: 'f', kind: 'environment', token: 'forbidden-token' }, target)).toEqual({ outcome: 'accepted', detail: 'accepted as limited (403 on the review)' });

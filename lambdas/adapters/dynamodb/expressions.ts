@@ -25,13 +25,7 @@ function setExpression(changes: Item, prefix = 'c'): { expression: string; names
 }
 
 /** An UpdateItem input that sets `changes` on the item at `key` if `condition` holds. */
-export function conditionalUpdate(
-  table: string,
-  key: Item,
-  changes: Item,
-  condition: string,
-  extra: { names?: Record<string, string>; values?: Item } = {},
-): UpdateCommandInput {
+export function conditionalUpdate(table: string, key: Item, changes: Item, condition: string, extra: { names?: Record<string, string>; values?: Item } = {}): UpdateCommandInput {
   const set = setExpression(changes);
   return {
     TableName: table,

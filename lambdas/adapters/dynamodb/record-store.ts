@@ -149,11 +149,7 @@ export class DynamoRecordStore implements RecordStore {
         items.push(...(out.Items ?? []));
         ExclusiveStartKey = out.LastEvaluatedKey;
         if (items.length >= limit) {
-          const next: CursorPosition | undefined = ExclusiveStartKey
-            ? { partition, key: ExclusiveStartKey }
-            : partition + 1 < partitions.length
-              ? { partition: partition + 1 }
-              : undefined;
+          const next: CursorPosition | undefined = ExclusiveStartKey ? { partition, key: ExclusiveStartKey } : partition + 1 < partitions.length ? { partition: partition + 1 } : undefined;
           return { items, ...(next ? { cursor: encodeCursor(next) } : {}) };
         }
       } while (ExclusiveStartKey);

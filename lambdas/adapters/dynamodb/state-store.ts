@@ -30,7 +30,12 @@ export class DynamoStateStore implements StateStore {
   /** Applies `changes` if `condition` holds; undefined when it does not. */
   private async update<T>(pk: string, changes: Item, condition: string, conditionValues: Item = {}, conditionNames: Record<string, string> = {}): Promise<T | undefined> {
     const input = conditionalUpdate(this.table, { pk }, changes, condition, { names: conditionNames, values: conditionValues });
-    const out = await call(this.site, 'UpdateItem', () => this.doc.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' })), () => undefined);
+    const out = await call(
+      this.site,
+      'UpdateItem',
+      () => this.doc.send(new UpdateCommand({ ...input, ReturnValues: 'ALL_NEW' })),
+      () => undefined,
+    );
     return withoutKeys<T>(out?.Attributes);
   }
 
@@ -83,7 +88,13 @@ export class DynamoStateStore implements StateStore {
       const principalArn = agent.principalArn;
       await putNew(this.doc, this.site, 'pk', { pk: stateKey.principal(principalArn), entity: 'claim', agentId: agent.id }, (cause) => new AlreadyExistsError('principal', principalArn, { cause }));
     }
-    await putNew(this.doc, this.site, 'pk', { ...agent, pk: stateKey.agent(agent.id), entity: 'agent', typepk: 'agent' satisfies TypeKey, typesk: agent.name }, (cause) => new AlreadyExistsError('agent', agent.id, { cause }));
+    await putNew(
+      this.doc,
+      this.site,
+      'pk',
+      { ...agent, pk: stateKey.agent(agent.id), entity: 'agent', typepk: 'agent' satisfies TypeKey, typesk: agent.name },
+      (cause) => new AlreadyExistsError('agent', agent.id, { cause }),
+    );
   }
 
   getAgent(id: string): Promise<Agent | undefined> {
@@ -236,9 +247,7 @@ export class DynamoStateStore implements StateStore {
     const approvals = filter.agentId || filter.connection ? await this.listBy<Approval>('approval', filter) : [];
     return approvals.filter(
       (approval) =>
-        (!filter.status || approval.status === filter.status) &&
-        (!filter.connection || approval.connection === filter.connection) &&
-        (!filter.agentId || approval.agentId === filter.agentId),
+        (!filter.status || approval.status === filter.status) && (!filter.connection || approval.connection === filter.connection) && (!filter.agentId || approval.agentId === filter.agentId),
     );
   }
 }

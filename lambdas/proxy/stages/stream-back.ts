@@ -11,7 +11,16 @@ import type { GatewayResult } from '../gateway.ts';
 import type { Forwarded, ResolvedOptions } from './context.ts';
 
 /** Response headers passed back to the agent. */
-const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'warning', 'audit-id', 'retry-after', 'x-content-type-options', 'x-kubernetes-pf-flowschema-uid', 'x-kubernetes-pf-prioritylevel-uid'];
+const FORWARDED_RESPONSE_HEADERS = [
+  'content-type',
+  'cache-control',
+  'warning',
+  'audit-id',
+  'retry-after',
+  'x-content-type-options',
+  'x-kubernetes-pf-flowschema-uid',
+  'x-kubernetes-pf-prioritylevel-uid',
+];
 
 export function streamBack(forwarded: Forwarded, options: ResolvedOptions): GatewayResult {
   const { upstream, kube, agent, connection, grant, windowEndsAt, bound, record, request } = forwarded;
@@ -39,17 +48,26 @@ export function streamBack(forwarded: Forwarded, options: ResolvedOptions): Gate
     recheckMs: options.streamRecheckMs,
     recheckTimeoutMs: options.streamRecheckTimeoutMs,
     windowEnded: () =>
-      new AirlockError(410, 'window_expired', `access window ${grant.id} ended at ${new Date(windowEndsAt).toISOString()} (Airlock ended this stream); request a new one: airlock access request --connection ${connection.name} --duration 30m --reason "..."`),
+      new AirlockError(
+        410,
+        'window_expired',
+        `access window ${grant.id} ended at ${new Date(windowEndsAt).toISOString()} (Airlock ended this stream); request a new one: airlock access request --connection ${connection.name} --duration 30m --reason "..."`,
+      ),
   });
   const done = ended.then((outcome) =>
-    completeRecord({ ...record, streamEnd: outcome.how, streamEndReason: outcome.reason }, request, {
-      status: upstream.statusCode ?? 0,
-      headers,
-      captured: capture.captured(),
-      complete: !capture.truncated && outcome.how === 'complete',
-      bytes: capture.bytes,
-      contentType,
-    }, options),
+    completeRecord(
+      { ...record, streamEnd: outcome.how, streamEndReason: outcome.reason },
+      request,
+      {
+        status: upstream.statusCode ?? 0,
+        headers,
+        captured: capture.captured(),
+        complete: !capture.truncated && outcome.how === 'complete',
+        bytes: capture.bytes,
+        contentType,
+      },
+      options,
+    ),
   );
   return { response: { statusCode: upstream.statusCode ?? 502, headers, body: capture }, done };
 }
