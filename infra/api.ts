@@ -9,7 +9,7 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
-import { ROUTES, type Route, type RouteAuth } from '../lambdas/routes.ts';
+import { KUBERNETES_HINT, ROUTES, type Route, type RouteAuth } from '../lambdas/routes.ts';
 import type { AirlockCustomDomain, ApiThrottling } from './airlock-props.ts';
 import type { AirlockFunctionName } from './bundling.ts';
 import { acknowledge } from './nag.ts';
@@ -161,8 +161,11 @@ export class AirlockApi {
       }
     }
 
-    // API Gateway's own errors (throttling, IAM refusals, unknown paths) in Airlock's error shape.
-    const errorBody = { 'application/json': '{"error":{"status":"$context.error.responseType","code":"$context.error.responseType","message":$context.error.messageString}}' };
+    // API Gateway's own errors (throttling, IAM refusals, unknown paths) in Airlock's error shape, and as a
+    // Kubernetes Status beside it, so that kubectl (`get --raw /metrics`) prints what to do (as local/server.ts).
+    const errorBody = {
+      'application/json': `{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"airlock: $context.error.responseType: ${KUBERNETES_HINT}","details":{"causes":[{"reason":"$context.error.responseType","message":$context.error.messageString}]},"error":{"status":"$context.error.responseType","code":"$context.error.responseType","message":$context.error.messageString}}`,
+    };
     this.api.addGatewayResponse('Default4xx', { type: apigw.ResponseType.DEFAULT_4XX, templates: errorBody });
     this.api.addGatewayResponse('Default5xx', { type: apigw.ResponseType.DEFAULT_5XX, templates: errorBody });
   }

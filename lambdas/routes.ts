@@ -33,6 +33,13 @@ const AGENT_ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/approvals/{id}', function: 'access', auth: 'agent' },
 ];
 
+/** Where the Kubernetes API lives at the root of an API server (anything else there is not reachable through Airlock). */
+export const KUBERNETES_ROOT_PATHS = ['/api', '/apis', '/version', '/openapi'] as const;
+
+/** What a path with no route is told (locally and by API Gateway), so that kubectl prints what to do. */
+export const KUBERNETES_HINT =
+  'Airlock serves the Kubernetes API at /api, /apis, /version and /openapi (and /k8s/{connection}/...) with an Airlock token; other API server paths are not reachable through it. Use the kubeconfig from `airlock kubeconfig --connection NAME`';
+
 /** The agent routes again under /v1/iam: the same handlers, for agents that sign with SigV4 as their IAM principal. */
 export const IAM_PREFIX = '/v1/iam';
 
@@ -55,6 +62,11 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/audit/repair', function: 'admin', auth: 'admin' },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
+  // The Kubernetes API paths at the root too (`kubectl get --raw`, `kubectl proxy`): the token names the connection.
+  ...KUBERNETES_ROOT_PATHS.flatMap((root): Route[] => [
+    { method: 'ANY', resource: root, function: 'proxy', auth: 'proxy', streaming: true },
+    { method: 'ANY', resource: `${root}/{proxy+}`, function: 'proxy', auth: 'proxy', streaming: true },
+  ]),
 ];
 
 export interface RouteMatch {

@@ -7,7 +7,7 @@ import { createServer, type Server } from 'node:https';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Writable } from 'node:stream';
 import type { APIGatewayProxyEvent, APIGatewayProxyResult, Context } from 'aws-lambda';
-import { matchRoute, type FunctionName } from '../lambdas/routes.ts';
+import { KUBERNETES_HINT, matchRoute, type FunctionName } from '../lambdas/routes.ts';
 import { isStreamingHandler, PRELUDE_DELIMITER } from './awslambda.ts';
 
 /** API Gateway's own payload limit. */
@@ -82,7 +82,7 @@ async function handle(req: IncomingMessage, res: ServerResponse, handlers: Local
   const rawQuery = queryStart < 0 ? '' : url.slice(queryStart + 1);
   const match = matchRoute(method, path);
   if (!match) {
-    sendJson(res, 404, { error: { code: 'not_found', message: `no route ${method} ${path.slice(0, 200)}` } });
+    sendJson(res, 404, notFoundBody(method, path));
     return;
   }
   const body = await readBody(req);
@@ -249,4 +249,23 @@ class LocalResponseStream extends Writable {
     if (error && !this.res.writableFinished) this.res.destroy();
     callback(error);
   }
+}
+
+/**
+ * No route: Airlock's error shape for its own API, and a Kubernetes Status beside it, so that
+ * kubectl (`get --raw /metrics`) prints what to do instead of "the server could not find the
+ * requested resource". API Gateway answers the same (infra/api.ts, Default4xx).
+ */
+export function notFoundBody(method: string, path: string): Record<string, unknown> {
+  const message = `no route ${method} ${path.slice(0, 200)}`;
+  return {
+    kind: 'Status',
+    apiVersion: 'v1',
+    metadata: {},
+    status: 'Failure',
+    message: `airlock: ${message}; ${KUBERNETES_HINT}`,
+    reason: 'NotFound',
+    code: 404,
+    error: { code: 'not_found', message },
+  };
 }

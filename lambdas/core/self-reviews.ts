@@ -3,6 +3,7 @@
 // policy intersected with what the connection's identity may do: these
 // answers say so, instead of the API server describing the connection's
 // identity (which the agent never holds).
+import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { KUBE_VERBS, type KubeRequest, type KubeVerb } from './kube-request.ts';
 import { evaluatePolicy, type Policy, type PolicyDecision } from './policy.ts';
 import { AirlockError } from './status.ts';
@@ -76,17 +77,77 @@ export type AccessAnswer =
 
 const DISCOVERY_PATH = /^\/(api|apis|version|openapi)(\/|$)/;
 
-function readJson(body: Buffer, what: string): unknown {
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+/** Kubernetes' protobuf envelope: this magic, then a runtime.Unknown holding the object's bytes. */
+const PROTOBUF_MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
+
+/**
+ * The review as sent: JSON, or the protobuf kubectl and client-go send for built-in types (read with
+ * @bufbuild/protobuf's wire reader, by the field numbers of k8s.io/api authorization/v1 generated.proto).
+ */
+function readAccessReview(body: Buffer, contentType: string | undefined): AccessReviewBody {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
   try {
-    return JSON.parse(body.toString('utf8'));
+    if (type === PROTOBUF) return accessReviewFromProtobuf(body);
+    return JSON.parse(body.toString('utf8')) as AccessReviewBody;
   } catch {
-    throw new AirlockError(400, 'invalid_body', `a ${what} must be JSON (kubectl sends it so)`);
+    throw new AirlockError(400, 'invalid_body', `a SelfSubjectAccessReview could not be read as ${type || 'JSON'}`);
   }
 }
 
+/** The spec message of a review sent as protobuf (envelope -> runtime.Unknown.raw (2) -> the review's spec (2)). */
+function protobufSpec(body: Buffer): Uint8Array | undefined {
+  if (!body.subarray(0, 4).equals(PROTOBUF_MAGIC)) throw new Error('not a Kubernetes protobuf envelope');
+  const raw = fields(body.subarray(4)).get(2);
+  return raw && fields(raw).get(2);
+}
+
+function text(message: Uint8Array, number: number): string | undefined {
+  const value = fields(message).get(number);
+  return value === undefined ? undefined : new TextDecoder('utf-8', { fatal: true }).decode(value);
+}
+
+function accessReviewFromProtobuf(body: Buffer): AccessReviewBody {
+  const spec = protobufSpec(body);
+  if (!spec) return {};
+  const specFields = fields(spec);
+  const resource = specFields.get(1);
+  const nonResource = specFields.get(2);
+  return {
+    apiVersion: 'authorization.k8s.io/v1',
+    spec: {
+      ...(resource
+        ? {
+            resourceAttributes: {
+              namespace: text(resource, 1),
+              verb: text(resource, 2),
+              group: text(resource, 3),
+              resource: text(resource, 5),
+              subresource: text(resource, 6),
+              name: text(resource, 7),
+            },
+          }
+        : {}),
+      ...(nonResource ? { nonResourceAttributes: { path: text(nonResource, 1), verb: text(nonResource, 2) } } : {}),
+    },
+  };
+}
+
+/** The length-delimited fields of one message by number (the last one wins, as in protobuf); others skipped. */
+function fields(message: Uint8Array): Map<number, Uint8Array> {
+  const reader = new BinaryReader(message);
+  const found = new Map<number, Uint8Array>();
+  while (reader.pos < reader.len) {
+    const [number, wireType] = reader.tag();
+    if (wireType === WireType.LengthDelimited) found.set(number, reader.bytes());
+    else reader.skip(wireType);
+  }
+  return found;
+}
+
 /** The policy's answer to `kubectl auth can-i VERB RESOURCE [NAME] -n NS`. */
-export function answerAccessReview(policy: Policy, body: Buffer): AccessAnswer {
-  const review = readJson(body, 'SelfSubjectAccessReview') as AccessReviewBody;
+export function answerAccessReview(policy: Policy, body: Buffer, contentType?: string): AccessAnswer {
+  const review = readAccessReview(body, contentType);
   const spec = review?.spec ?? {};
   const no = (decision: PolicyDecision, reason: string): AccessAnswer => ({
     forward: false,
@@ -132,6 +193,20 @@ export function answerAccessReview(policy: Policy, body: Buffer): AccessAnswer {
   return no(decision, `refused by policy: ${decision.reason}`);
 }
 
+/** The namespace a rules review asks about (`kubectl auth can-i --list -n NS`), JSON or protobuf (SelfSubjectRulesReviewSpec.namespace = 1). */
+export function rulesReviewNamespace(body: Buffer, contentType: string | undefined): string {
+  const type = (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  try {
+    if (type === PROTOBUF) {
+      const spec = protobufSpec(body);
+      return (spec && text(spec, 1)) ?? '';
+    }
+    return (JSON.parse(body.toString('utf8')) as RulesReview | null)?.spec?.namespace ?? '';
+  } catch {
+    throw new AirlockError(400, 'invalid_body', `a SelfSubjectRulesReview could not be read as ${type || 'JSON'}`);
+  }
+}
+
 interface ResourceRule {
   verbs: string[];
   apiGroups?: string[];
@@ -151,9 +226,8 @@ interface RulesReview {
  * policy allows without approval. Wildcards the policy narrows but cannot list (a rule for every
  * resource, minus denied ones) stay, and the answer says it is incomplete and why.
  */
-export function filterRulesReview(policy: Policy, clusterAnswer: unknown): Record<string, unknown> {
+export function filterRulesReview(policy: Policy, namespace: string, clusterAnswer: unknown): Record<string, unknown> {
   const answer = (clusterAnswer ?? {}) as RulesReview;
-  const namespace = answer.spec?.namespace ?? '';
   const kept: ResourceRule[] = [];
   let approximate = false;
   for (const rule of answer.status?.resourceRules ?? []) {
@@ -198,7 +272,7 @@ export function filterRulesReview(policy: Policy, clusterAnswer: unknown): Recor
     kind: 'SelfSubjectRulesReview',
     apiVersion: answer.apiVersion ?? 'authorization.k8s.io/v1',
     metadata: { creationTimestamp: null },
-    spec: answer.spec ?? {},
+    spec: { namespace },
     status: {
       resourceRules: kept,
       nonResourceRules,

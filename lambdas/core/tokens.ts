@@ -106,7 +106,8 @@ export class TokenService {
   }
 
   /** Verifies signature, type, issuer, audience (= connection) and time. Throws AirlockError(401). */
-  async verify(token: string, connection: string): Promise<TokenClaims> {
+  /** `connection` undefined: a request at the root, for whichever one connection the token names. */
+  async verify(token: string, connection: string | undefined): Promise<TokenClaims> {
     if (token.length === 0) throw invalid('missing_token', 'no token: send "Authorization: Bearer <airlock token>" (use `airlock kubeconfig`)');
     if (token.length > TOKEN_MAX_LENGTH) throw invalid('malformed_token', 'token is too large to be an Airlock token');
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
@@ -133,7 +134,8 @@ export class TokenService {
         requiredClaims: ['sub', 'aud', 'jti', 'exp', 'iat', 'nbf'],
       });
       const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
-      if (audience.length !== 1 || audience[0] !== connection) {
+      const named = audience.length === 1 && typeof audience[0] === 'string' ? audience[0] : undefined;
+      if (named === undefined || (connection !== undefined && named !== connection)) {
         throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not "${connection}"; get a token for this connection`);
       }
       if (typeof payload.win !== 'string' || typeof payload.agn !== 'string' || typeof payload.sub !== 'string') {
@@ -143,7 +145,7 @@ export class TokenService {
         tokenId: payload.jti!,
         agentId: payload.sub,
         agentName: payload.agn,
-        connection,
+        connection: named,
         grantId: payload.win,
         issuedAt: payload.iat! * 1000,
         expiresAt: payload.exp! * 1000,

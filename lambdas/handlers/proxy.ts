@@ -1,6 +1,9 @@
-// /k8s/{connection}/{proxy+}: the Kubernetes API through the gateway. A
-// response-streaming handler (API Gateway STREAM -> InvokeWithResponseStream):
-// status and headers first, then the body as it arrives (watch, logs -f).
+// /k8s/{connection}/{proxy+}: the Kubernetes API through the gateway; and the
+// same at the root (/api, /apis, /version, /openapi), where the token names
+// the connection: client-go replaces the server URL's path for
+// `--raw`, and `kubectl proxy` drops it. A response-streaming handler (API
+// Gateway STREAM -> InvokeWithResponseStream): status and headers first, then
+// the body as it arrives (watch, logs -f).
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
@@ -28,8 +31,8 @@ export function proxyRequestFromEvent(event: APIGatewayProxyEvent): ProxyRequest
     if (values) query[name] = [...values];
   }
   return {
-    connection: match?.[1] ?? '',
-    path: match?.[2] ?? '/',
+    connection: match ? match[1]! : undefined,
+    path: match ? (match[2] ?? '/') : event.path,
     method: event.httpMethod.toUpperCase(),
     query,
     headers,

@@ -17,6 +17,8 @@
 //   9 approve                  risky request: one-time approval of this exact request
 //  10 awaitRecord              the record is written (else 503), with the query as forwarded;
 //                              nothing is forwarded before this
+//     answerSelfReview         whoami, and can-i the policy refuses or holds: answered for
+//                              the agent here; can-i --list: the cluster's rules ∩ the policy
 //  11 forward                  connection credential, CA-verified TLS; agent auth never sent
 //  12 streamBack               the response streams under the stream guard (window, revoke)
 //  13 completeRecord           status/bytes/duration; transcript (redacted), 3 attempts, else
@@ -44,13 +46,15 @@ import { scope } from './stages/scope.ts';
 import { refuseInteractive } from './stages/refuse-interactive.ts';
 import { approve } from './stages/approve.ts';
 import { awaitRecord } from './stages/await-record.ts';
+import { answerSelfReview } from './stages/answer-self-review.ts';
 import { forward } from './stages/forward.ts';
 import { streamBack } from './stages/stream-back.ts';
 import { refuse } from './stages/refuse.ts';
 
 export interface ProxyRequest {
-  connection: string;
-  /** Path after /k8s/{connection}. */
+  /** From /k8s/{connection}/...; undefined at the root (/api, /apis, ...): the token names the one connection it is for. */
+  connection: string | undefined;
+  /** Path after /k8s/{connection}, or the whole path at the root. */
   path: string;
   method: string;
   query: Record<string, string[]>;
@@ -142,6 +146,8 @@ export class Gateway {
       refuseInteractive(scoped);
       const approved = (known = await approve(scoped, options));
       const recorded = (known = await awaitRecord(approved, options));
+      const answered = await answerSelfReview(recorded, options);
+      if (answered) return answered;
       const forwarded = (known = await forward(recorded, options));
       return streamBack(forwarded, options);
     } catch (error) {

@@ -18,9 +18,21 @@ export function recordedReason(refusal: AirlockError): string {
 }
 
 export function statusResponse(error: AirlockError, requestId: string): { statusCode: number; headers: Record<string, string>; body: string } {
+  const status = kubernetesStatus(error);
   return {
     statusCode: error.status,
-    headers: { 'content-type': 'application/json', 'x-airlock-request-id': requestId, 'cache-control': 'no-store' },
-    body: JSON.stringify(kubernetesStatus(error)),
+    // The refusal also as a Warning: client-go and kubectl print Warning headers even where a client drops the
+    // Status body (WebSocket exec in client-node and Python, Helm without --debug).
+    headers: { 'content-type': 'application/json', 'x-airlock-request-id': requestId, 'cache-control': 'no-store', warning: warningHeader(status.message) },
+    body: JSON.stringify(status),
   };
+}
+
+/** RFC 7234 warn-code 299 ("miscellaneous persistent warning"), as the API server sends its own: printable ASCII, quoted. */
+export function warningHeader(message: string): string {
+  const text = message
+    .slice(0, 1024)
+    .replace(/[^\x20-\x7e]/g, '?')
+    .replace(/["\\]/g, (character) => `\\${character}`);
+  return `299 - "${text}"`;
 }

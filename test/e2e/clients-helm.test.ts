@@ -105,6 +105,8 @@ describe.skipIf(!cluster)('Helm through Airlock (HELM_DRIVER=configmap)', () => 
     const refused = await helm(['install', `${release}-secrets`, CHART], 'secret');
     expect(refused.code).not.toBe(0);
     expect(refused.stderr).toMatch(/secrets/);
+    // Without --debug, Helm prints the refusal's reason from the Warning header (issue 11 §6).
+    expect(refused.stderr).toMatch(/airlock: .*secrets in namespace prod is not allowed on /);
     expect(admin(cluster!, ['get', 'configmaps,deployments,services,secrets', '-n', 'prod', '-o', 'name'])).not.toContain(`${release}-secrets`);
   });
 });

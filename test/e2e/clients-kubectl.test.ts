@@ -1,8 +1,10 @@
 // Real kubectl through Airlock, as agents use it, under examples/policy-kubectl.yaml (everyday
 // kubectl: get -w, describe, logs, scale, rollout, edit; deletes held) and a policy that lets
 // ConfigMaps be written (apply --server-side, diff). Every change is checked on the cluster itself
-// with the admin kubeconfig. (--raw, proxy, auth can-i and whoami: issue 11 §4-5.)
+// with the admin kubeconfig. `--raw` and `kubectl proxy` reach the root paths (the token names the
+// connection); `auth can-i` and `whoami` are answered for the agent, not the connection's identity.
 import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { get } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { admin, approvedWindow, createClientsConnection } from '../support/clients.ts';
@@ -75,6 +77,75 @@ spec:
       watch.stop();
       admin(cluster!, ['delete', 'configmap', `watched-${suffix}`, '-n', 'prod', '--ignore-not-found']);
     }
+  });
+
+  it('kubectl get --raw reaches the API at the root: the token names the connection, and it is on record', async () => {
+    const raw = await kubectl(['get', '--raw', '/api/v1/namespaces/prod/pods'], { kubeconfig: everyday });
+    expect(raw.code, raw.stderr).toBe(0);
+    expect((JSON.parse(raw.stdout) as { kind: string }).kind).toBe('PodList');
+    const secrets = await kubectl(['get', '--raw', '/api/v1/namespaces/prod/secrets'], { kubeconfig: everyday });
+    expect(secrets.code).not.toBe(0);
+    expect(secrets.stderr).toContain('Error from server (Forbidden): airlock: list secrets in namespace prod is not allowed on "kubectl-everyday": rule 1 (deny resources [secrets])');
+    // Anything else at the root says what to do, as a Kubernetes Status kubectl prints.
+    const metrics = await kubectl(['get', '--raw', '/metrics'], { kubeconfig: everyday });
+    expect(metrics.code).not.toBe(0);
+    expect(metrics.stderr).toContain('Error from server (NotFound): airlock: no route GET /metrics; Airlock serves the Kubernetes API at /api, /apis, /version and /openapi');
+    const listed = await env.cli(['--json', 'audit', 'list', '--connection', 'kubectl-everyday', '--limit', '50']);
+    const items = (JSON.parse(listed.stdout) as { items: { resource: string; verb: string; namespace: string; connection: string }[] }).items;
+    expect(items).toContainEqual(expect.objectContaining({ connection: 'kubectl-everyday', verb: 'list', resource: 'pods', namespace: 'prod' }));
+  });
+
+  it('kubectl proxy (which drops the server path) serves the API through Airlock', async () => {
+    const proxy = kubectlStream(['proxy', '--port=0'], { kubeconfig: everyday });
+    try {
+      const started = await proxy.waitFor('Starting to serve on');
+      const port = Number(/Starting to serve on 127\.0\.0\.1:(\d+)/.exec(started)?.[1]);
+      const fetched = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+        get(`http://127.0.0.1:${port}/api/v1/namespaces/prod/configmaps/app-config`, (res) => {
+          let body = '';
+          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        }).on('error', reject);
+      });
+      expect(fetched.status, fetched.body).toBe(200);
+      expect((JSON.parse(fetched.body) as { data: { mode: string } }).data.mode).toBe('production');
+    } finally {
+      proxy.stop();
+    }
+  });
+
+  it('kubectl auth can-i answers for the agent: yes where the policy allows, no with why where it holds or denies', async () => {
+    const can = (...args: string[]) => kubectl(['auth', 'can-i', ...args], { kubeconfig: everyday });
+    const read = await can('get', 'pods', '-n', 'prod');
+    expect(read.stdout.trim(), read.stderr).toBe('yes');
+    // The connection's own identity may delete pods; the policy holds every delete for approval.
+    expect((await kubectl(['auth', 'can-i', 'delete', 'pods', '-n', 'prod'], { kubeconfig: cluster!.adminKubeconfig })).stdout.trim()).toBe('yes');
+    const held = await can('delete', 'pods', '-n', 'prod');
+    expect(held.code).not.toBe(0);
+    expect(held.stdout.trim()).toMatch(/^no - airlock: needs a one-time human approval of each such request \(rule \d+ \(approve verbs \[delete, deletecollection\] namespaces \[prod\]\)\)$/);
+    const denied = await can('get', 'secrets', '-n', 'prod');
+    expect(denied.stdout.trim()).toBe('no - airlock: refused by policy: rule 1 (deny resources [secrets])');
+    const outside = await can('get', 'pods', '-n', 'kube-system');
+    expect(outside.stdout.trim()).toBe('no - airlock: refused by policy: no rule matches (default deny)');
+  });
+
+  it('kubectl auth can-i --list shows only what the policy allows without approval', async () => {
+    const list = await kubectl(['auth', 'can-i', '--list', '-n', 'prod'], { kubeconfig: everyday });
+    expect(list.code, list.stderr).toBe(0);
+    const lines = list.stdout.split('\n');
+    expect(lines.some((line) => /^pods\s.*\[get list watch\]/.test(line) || /^pods\s.*\[get\]/.test(line))).toBe(true);
+    expect(lines.some((line) => line.startsWith('secrets '))).toBe(false);
+    expect(lines.some((line) => /\bdelete\b/.test(line))).toBe(false);
+  });
+
+  it('kubectl auth whoami is the agent, its window and connection, not the connection identity', async () => {
+    const whoami = await kubectl(['auth', 'whoami', '-o', 'json'], { kubeconfig: everyday });
+    expect(whoami.code, whoami.stderr).toBe(0);
+    const info = (JSON.parse(whoami.stdout) as { status: { userInfo: { username: string; uid: string; extra: Record<string, string[]> } } }).status.userInfo;
+    expect(info.username).toBe(`airlock:agent:kubectl-${suffix}`);
+    expect(info.uid).toMatch(/^agt_/);
+    expect(info.extra['airlock.dev/connection']).toEqual(['kubectl-everyday']);
+    expect(info.extra['airlock.dev/window']?.[0]).toMatch(/^gr_/);
   });
 
   it('describe reads the object and its events', async () => {

@@ -167,6 +167,11 @@ describe('every refusal is answered with a Status, never forwarded, and recorded
     expect(await sent.record()).toMatchObject({ decision: 'denied', reason: 'rule 1 (deny resources [secrets])', verb: 'list', resource: 'secrets', policyVersion: 'sha256:unit' });
   });
 
+  it('a refusal carries its message as a Warning header too, for clients that drop the Status body (Helm, WebSocket exec)', async () => {
+    const sent = await world.send({ path: '/api/v1/namespaces/prod/secrets' });
+    expect(sent.response.headers.warning).toBe('299 - "airlock: list secrets in namespace prod is not allowed on \\"prod\\": rule 1 (deny resources [secrets])"');
+  });
+
   it("an effect's refusal reaches the record with the effect's reason: a pod that mounts a Secret is a read of secrets", async () => {
     const pod = {
       apiVersion: 'v1',

@@ -16,10 +16,19 @@ describe('route table', () => {
     expect(matchRoute('GET', '/v1/agents/x')).toBeUndefined();
     expect(matchRoute('GET', '/k8s/prod')).toBeUndefined();
     expect(matchRoute('GET', '/v1/audit/a/b')).toBeUndefined();
+    expect(matchRoute('GET', '/metrics')).toBeUndefined();
   });
 
-  it('has exactly one streaming route, and every admin route is admin-authorized', () => {
-    expect(ROUTES.filter((route) => route.streaming).map((route) => route.resource)).toEqual(['/k8s/{connection}/{proxy+}']);
+  it('serves the Kubernetes API paths at the root through the proxy (the token names the connection)', () => {
+    expect(matchRoute('GET', '/api/v1/namespaces/prod/pods')).toMatchObject({ route: { function: 'proxy', auth: 'proxy' }, pathParameters: { proxy: 'v1/namespaces/prod/pods' } });
+    for (const path of ['/api', '/apis', '/apis/apps/v1', '/version', '/openapi/v3']) expect(matchRoute('GET', path)?.route.function, path).toBe('proxy');
+  });
+
+  it('streams /k8s and the root Kubernetes paths, and every admin route is admin-authorized', () => {
+    expect(ROUTES.filter((route) => route.streaming).map((route) => route.resource)).toEqual([
+      '/k8s/{connection}/{proxy+}',
+      ...['/api', '/apis', '/version', '/openapi'].flatMap((root) => [root, `${root}/{proxy+}`]),
+    ]);
     for (const route of ROUTES.filter((r) => r.function === 'admin')) expect(route.auth).toBe('admin');
     expect(ROUTES.filter((route) => route.auth === 'agent-iam').map((route) => route.resource)).toContain('/v1/iam/tokens');
   });

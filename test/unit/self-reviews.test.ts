@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
 import type { PolicyRule } from '../../lambdas/core/policy.ts';
-import { answerAccessReview, filterRulesReview, selfReviewOf, subjectReview } from '../../lambdas/core/self-reviews.ts';
+import { answerAccessReview, filterRulesReview, rulesReviewNamespace, selfReviewOf, subjectReview } from '../../lambdas/core/self-reviews.ts';
 import { policyOf } from '../support/policies.ts';
 
 const EXAMPLE: PolicyRule[] = [
@@ -31,7 +31,7 @@ describe('self reviews', () => {
     const denied = answerAccessReview(policy, access({ verb: 'get', resource: 'secrets', namespace: 'prod' }));
     expect(denied).toMatchObject({ forward: false, review: { status: { allowed: false, denied: true, reason: 'airlock: refused by policy: rule 1 (deny resources [secrets])' } } });
     expect(answerAccessReview(policy, access({ verb: 'impersonate', resource: 'users' }))).toMatchObject({ forward: false });
-    expect(() => answerAccessReview(policy, Buffer.from('not json'))).toThrow(/must be JSON/);
+    expect(() => answerAccessReview(policy, Buffer.from('not json'))).toThrow(/could not be read as JSON/);
   });
 
   it('whoami is the agent, its window and connection', () => {
@@ -57,7 +57,7 @@ describe('self reviews', () => {
         incomplete: false,
       },
     };
-    const answer = filterRulesReview(policyOf(EXAMPLE), cluster) as {
+    const answer = filterRulesReview(policyOf(EXAMPLE), 'prod', cluster) as {
       status: { resourceRules: { verbs: string[]; resources: string[] }[]; nonResourceRules: unknown[]; incomplete: boolean; evaluationError: string };
     };
     const concrete = answer.status.resourceRules.filter((rule) => !rule.resources.includes('*'));
@@ -69,5 +69,27 @@ describe('self reviews', () => {
     expect(answer.status.nonResourceRules).toEqual([{ verbs: ['get'], nonResourceURLs: ['/api'] }]);
     expect(answer.status.incomplete).toBe(true);
     expect(answer.status.evaluationError).toContain('kubectl auth can-i VERB RESOURCE');
+  });
+});
+
+describe('self reviews sent as protobuf (as kubectl sends them)', () => {
+  it('reads the attributes of a SelfSubjectAccessReview and the namespace of a rules review from the protobuf envelope', async () => {
+    const { BinaryWriter } = await import('@bufbuild/protobuf/wire');
+    const message = (build: (writer: InstanceType<typeof BinaryWriter>) => void) => {
+      const writer = new BinaryWriter();
+      build(writer);
+      return writer.finish();
+    };
+    const attributes = message((w) => w.tag(1, 2).string('prod').tag(2, 2).string('delete').tag(5, 2).string('pods'));
+    const spec = message((w) => w.tag(1, 2).bytes(attributes));
+    const review = message((w) => w.tag(2, 2).bytes(spec));
+    const unknown = message((w) => w.tag(2, 2).bytes(review).tag(4, 2).string('application/vnd.kubernetes.protobuf'));
+    const body = Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00]), unknown]);
+    const held = answerAccessReview(policyOf(EXAMPLE), body, 'application/vnd.kubernetes.protobuf');
+    expect(held).toMatchObject({ forward: false, review: { spec: { resourceAttributes: { verb: 'delete', resource: 'pods', namespace: 'prod' } }, status: { allowed: false } } });
+    const rulesSpec = message((w) => w.tag(1, 2).string('prod'));
+    const rules = Buffer.concat([Buffer.from([0x6b, 0x38, 0x73, 0x00]), message((w) => w.tag(2, 2).bytes(message((inner) => inner.tag(2, 2).bytes(rulesSpec))))]);
+    expect(rulesReviewNamespace(rules, 'application/vnd.kubernetes.protobuf')).toBe('prod');
+    expect(() => answerAccessReview(policyOf(EXAMPLE), Buffer.from('nope'), 'application/vnd.kubernetes.protobuf')).toThrow(/could not be read/);
   });
 });

@@ -6,7 +6,7 @@ import type { Authenticated, ResolvedOptions, Received } from './context.ts';
 
 export async function authenticate(received: Received, options: ResolvedOptions): Promise<Authenticated> {
   const claims = await verifiedClaims(received, options);
-  return { ...received, claims, record: { ...received.record, agentId: claims.agentId, agent: claims.agentName, grantId: claims.grantId } };
+  return { ...received, claims, record: { ...received.record, connection: claims.connection, agentId: claims.agentId, agent: claims.agentName, grantId: claims.grantId } };
 }
 
 async function verifiedClaims({ request }: Received, options: ResolvedOptions): Promise<TokenClaims> {
@@ -18,7 +18,7 @@ async function verifiedClaims({ request }: Received, options: ResolvedOptions): 
     return await options.tokens.verify(token, request.connection);
   } catch (error) {
     // A token for another connection when this one does not exist: say so plainly.
-    if (error instanceof AirlockError && error.code === 'wrong_connection' && !(await options.state.getConnection(request.connection))) {
+    if (error instanceof AirlockError && error.code === 'wrong_connection' && request.connection !== undefined && !(await options.state.getConnection(request.connection))) {
       throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection}"`);
     }
     throw error;

@@ -10,6 +10,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Agent, Connection, Grant, RequestRecord } from '../../core/model.ts';
 import type { KubeRequest } from '../../core/kube-request.ts';
 import type { PolicyDecision } from '../../core/policy.ts';
+import type { SelfReview } from '../../core/self-reviews.ts';
 import type { TokenClaims } from '../../core/tokens.ts';
 // The gateway's public types (what callers pass and get) live in gateway.ts; these are the path's own.
 import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
@@ -59,6 +60,8 @@ export interface Admitted extends Begun {
 /** scope: the policy allows the request and every effect, or asks for approval. */
 export interface Scoped extends Admitted {
   decision: PolicyDecision;
+  /** can-i / whoami: answered for the agent (answerSelfReview), not checked as a create. */
+  selfReview?: SelfReview;
 }
 
 /** approve: a risky request spent its one-time approval. */

@@ -8,12 +8,13 @@ import { errorText } from '../../core/errors.ts';
 import type { Admitted, Begun, ResolvedOptions } from './context.ts';
 
 export async function readState(begun: Begun, options: ResolvedOptions): Promise<Admitted> {
-  const { claims, request, kube, record } = begun;
-  const context = await options.state.getProxyContext(claims.agentId, request.connection, claims.grantId).catch((error: unknown) => {
+  const { claims, kube, record } = begun;
+  // claims.connection: the one the path names (checked against the token), or at the root the token's own.
+  const context = await options.state.getProxyContext(claims.agentId, claims.connection, claims.grantId).catch((error: unknown) => {
     options.log.error('state store unavailable; refusing', { requestId: record.id, error: errorText(error) });
     throw new AirlockError(503, 'state_unavailable', 'the window and policy cannot be checked right now, so nothing was forwarded; retry shortly');
   });
-  assertWindowOpen(context, { agentId: claims.agentId, connection: request.connection }, options.now());
+  assertWindowOpen(context, { agentId: claims.agentId, connection: claims.connection }, options.now());
   const { agent, connection, grant } = context;
   // assertWindowOpen refuses a window without an end.
   const windowEndsAt = grant.expiresAt ?? 0;

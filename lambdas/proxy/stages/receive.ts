@@ -15,7 +15,8 @@ export function receive(request: ProxyRequest, options: ResolvedOptions): Receiv
       time: options.now(),
       agentId: '-',
       agent: '(unauthenticated)',
-      connection: request.connection,
+      // At the root the token names the connection (authenticate fills it in).
+      connection: request.connection ?? '-',
       method: request.method,
       // Whole for anything parsed (the parser refuses longer); a refused raw path is cut at the same limit.
       path: request.path.slice(0, MAX_PATH_LENGTH),
@@ -36,7 +37,7 @@ export function receive(request: ProxyRequest, options: ResolvedOptions): Receiv
 }
 
 export function checkEnvelope({ request }: Received, options: ResolvedOptions): void {
-  if (!NAME_PATTERN.test(request.connection)) throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection.slice(0, 64)}"`);
+  if (request.connection !== undefined && !NAME_PATTERN.test(request.connection)) throw new AirlockError(404, 'connection_not_found', `no connection named "${request.connection.slice(0, 64)}"`);
   if (request.body.length > options.maxRequestBodyBytes) {
     throw new AirlockError(413, 'body_too_large', `request body is ${request.body.length} bytes; the limit is ${options.maxRequestBodyBytes}`);
   }

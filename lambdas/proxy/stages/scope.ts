@@ -5,11 +5,15 @@
 import { checksOf } from '../../core/effects.ts';
 import { describeKubeRequest } from '../../core/kube-request.ts';
 import { evaluateRequest } from '../../core/policy.ts';
+import { selfReviewOf } from '../../core/self-reviews.ts';
 import { AirlockError } from '../../core/status.ts';
 import type { Admitted, Scoped } from './context.ts';
 
 export function scope(admitted: Admitted): Scoped {
   const { request, kube, connection } = admitted;
+  // can-i and whoami ask what the agent may do: answered from the policy (answer-self-review.ts), never refused for asking.
+  const selfReview = selfReviewOf(kube);
+  if (selfReview) return { ...admitted, selfReview, decision: { effect: 'allow', ruleIndex: -1, reason: `${selfReview} self review, answered for the agent` } };
   const decision = evaluateRequest(connection.policy, checksOf(kube, { contentType: request.headers['content-type']?.[0], body: request.body }));
   if (decision.effect === 'deny') {
     throw new AirlockError(403, 'forbidden_by_policy', `${describeKubeRequest(kube)} is not allowed on "${connection.name}": ${decision.reason}`, { policyReason: decision.reason });

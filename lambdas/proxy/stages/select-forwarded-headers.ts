@@ -2,6 +2,7 @@
 // Authorization, Impersonate-*, X-Remote-*, cookies — is dropped; a value longer
 // than the record can hold is refused (431), never cut.
 import { MAX_HEADER_VALUE_LENGTH } from '../../core/kube-request.ts';
+import { selfReviewOf } from '../../core/self-reviews.ts';
 import { AirlockError } from '../../core/status.ts';
 import type { Headed, Parsed } from './context.ts';
 
@@ -17,5 +18,7 @@ export function selectForwardedHeaders(parsed: Parsed): Headed {
     }
     forwardedHeaders[name] = value;
   }
+  // Airlock reads the cluster's answer to a rules review (to keep only what the policy allows): it asks for JSON.
+  if (selfReviewOf(parsed.kube) === 'rules') forwardedHeaders.accept = 'application/json';
   return { ...parsed, forwardedHeaders, record: { ...parsed.record, forwardedHeaders } };
 }
