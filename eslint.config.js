@@ -3,7 +3,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'cdk.out/', '.airlock/', 'test-results/', 'dist/', '.scratch/'] },
+  { ignores: ['node_modules/', 'cdk.out/', '.airlock/', 'test-results/', 'dist/', '.scratch/', 'coverage/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
