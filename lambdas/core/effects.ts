@@ -221,11 +221,13 @@ function podSpecChecks(request: KubeRequest, document: unknown, contentType: str
         if (/serviceAccount|automountServiceAccountToken/.test(pointer)) tokens.push({ name: typeof object.value === 'string' ? object.value : '', where: pointer });
       }
     }
-    if (Array.isArray(object.containers)) {
-      // A pod spec: the kubelet mounts the service account's token unless told not to.
+    // A pod spec (or, in a patch, any part of one that touches its service account): the kubelet mounts
+    // the service account's token unless told not to.
+    if (Array.isArray(object.containers) || 'automountServiceAccountToken' in object || 'serviceAccountName' in object || 'serviceAccount' in object) {
       const account = typeof object.serviceAccountName === 'string' ? object.serviceAccountName : typeof object.serviceAccount === 'string' ? object.serviceAccount : 'default';
       const automount = object.automountServiceAccountToken;
-      if (fullObject ? automount !== false : automount === true || 'serviceAccountName' in object || 'serviceAccount' in object) {
+      // A patch that sets it to anything but false (null removes a false) or changes the account mounts a token too.
+      if (fullObject ? automount !== false : ('automountServiceAccountToken' in object && automount !== false) || 'serviceAccountName' in object || 'serviceAccount' in object) {
         tokens.push({ name: account, where: `${path}.automountServiceAccountToken` });
       }
     }

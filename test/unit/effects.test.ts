@@ -255,6 +255,20 @@ describe('a pod that would hold a service account token mints a credential', () 
     expect(decision.reason).toContain('set automountServiceAccountToken: false');
     expect(decide(rules, 'POST', pods, POD()).effect).toBe('allow');
   });
+  it('a patch that removes automountServiceAccountToken: false (null) mounts the token again, and is refused', () => {
+    for (const spec of [{ automountServiceAccountToken: null }, { automountServiceAccountToken: null, containers: [{ name: 'c', image: 'x' }] }, { serviceAccountName: 'builder' }]) {
+      const patch = { spec: { template: { spec } } };
+      const patching: PolicyRule[] = [{ effect: 'allow', verbs: ['patch'], namespaces: ['prod'] }];
+      const decision = decide(patching, 'PATCH', '/apis/apps/v1/namespaces/prod/deployments/web', patch, 'application/merge-patch+json');
+      expect(decision.effect, JSON.stringify(spec)).toBe('deny');
+      expect(decision.reason).toContain('would mount a token of service account');
+    }
+    const image = { spec: { template: { spec: { containers: [{ name: 'c', image: 'y' }] } } } };
+    expect(
+      decide([{ effect: 'allow', verbs: ['patch'], namespaces: ['prod'] }], 'PATCH', '/apis/apps/v1/namespaces/prod/deployments/web', image, 'application/strategic-merge-patch+json').effect,
+    ).toBe('allow');
+  });
+
   it('a projected serviceAccountToken volume is refused', () => {
     const pod = POD();
     (pod.spec as Record<string, unknown>).volumes = [{ name: 't', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }];
