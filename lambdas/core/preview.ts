@@ -194,7 +194,9 @@ export function renderChangePreview(preview: ChangePreview): string {
     );
   }
   for (const object of preview.objects) {
-    const flags = object.flags.length ? `<ul class="flags">${object.flags.map((flag) => `<li>${escape(flag)}</li>`).join('')}</ul>` : '<p class="note">No privileged, host, RBAC, service-account or Secret fields.</p>';
+    const flags = object.flags.length
+      ? `<ul class="flags">${object.flags.map((flag) => `<li>${escape(flag)}</li>`).join('')}</ul>`
+      : '<p class="note">No privileged, host, RBAC, service-account or Secret fields.</p>';
     const images = object.images.length ? `<p>Images: ${object.images.map((image) => `<code>${escape(image)}</code>`).join(', ')}</p>` : '';
     parts.push(`<section class="object"><h3>${escape(object.kind)}${object.target ? ` <code>${escape(object.target)}</code>` : ''}</h3>${images}${flags}</section>`);
   }

@@ -198,6 +198,8 @@ async function windowActivity(held: HeldRequest, records: RecordStore): Promise<
     counts,
     recent: mine
       .slice(0, RECENT)
-      .map((record) => `${new Date(record.time).toISOString()} ${record.decision} ${record.method} ${record.path}${record.query ? `?${record.query}` : ''}${record.status ? ` → ${record.status}` : ''}`),
+      .map(
+        (record) => `${new Date(record.time).toISOString()} ${record.decision} ${record.method} ${record.path}${record.query ? `?${record.query}` : ''}${record.status ? ` → ${record.status}` : ''}`,
+      ),
   };
 }
