@@ -36,7 +36,7 @@ body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding
 h1{font-size:1.4rem} table{border-collapse:collapse;width:100%;margin:1rem 0}
 th{text-align:left;width:9rem;vertical-align:top;color:#555;font-weight:600;padding:.3rem .6rem .3rem 0}
 td{padding:.3rem 0;word-break:break-word} code,pre{font:14px ui-monospace,monospace;background:#f3f3f5;border-radius:4px;padding:.1rem .3rem}
-pre{padding:.6rem;white-space:pre-wrap;max-height:14rem;overflow:auto}
+pre{padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;max-height:14rem;overflow:auto}
 .actions{display:flex;gap:1rem;margin-top:1.5rem} button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 .approve{background:#0a7c2f;color:#fff;border-color:#0a7c2f} .deny{background:#fff;color:#b00020;border-color:#b00020}
 .note{color:#555;font-size:.9rem} .status{padding:.8rem 1rem;border-radius:6px;background:#f3f3f5}

@@ -14,6 +14,8 @@ import { buildTranscript } from './transcript.ts';
 /** A preview reads at most this much of an answer (the request size limit's order). */
 const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 const CALL_TIMEOUT_MS = 15_000;
+/** How the record names Airlock's own preview calls (apart from the agent's requests). */
+export const PREVIEW_USER_AGENT = 'airlock-approval-preview';
 
 export interface GatewayClusterReaderDeps {
   forwarder: Pick<Forwarder, 'forward'>;
@@ -48,7 +50,7 @@ export class GatewayClusterReader implements ClusterReader {
       grantId: call.session.grantId,
       policyVersion: call.connection.policyVersion,
       phase: 'started',
-      userAgent: 'airlock-approval-preview',
+      userAgent: PREVIEW_USER_AGENT,
       ...(call.contentType ? { forwardedHeaders: { 'content-type': call.contentType } } : {}),
     };
     // Nothing reaches the cluster unrecorded: a record that cannot be written stops the call.

@@ -12,6 +12,7 @@ import { errorText } from '../core/errors.ts';
 import { parseDocuments, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview, type WindowActivity } from '../core/preview.ts';
 import type { RedactionContext } from '../core/redaction.ts';
 import type { HeldRequest } from './gateway.ts';
+import { PREVIEW_USER_AGENT } from './cluster-reader.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);
 const RECENT = 8;
@@ -188,7 +189,8 @@ async function windowActivity(held: HeldRequest, records: RecordStore): Promise<
   const { grant } = held;
   const since = grant.activatedAt ?? grant.requestedAt;
   const page = await records.query({ agent: held.agent.name, connection: held.connection.name, since, limit: 500 });
-  const mine = page.items.filter((record) => record.grantId === grant.id && record.id !== held.requestId);
+  // What the agent did: Airlock's own preview calls (dry runs, reads) are recorded, but are not the agent's.
+  const mine = page.items.filter((record) => record.grantId === grant.id && record.id !== held.requestId && record.userAgent !== PREVIEW_USER_AGENT);
   const counts: Record<string, number> = {};
   for (const record of mine) counts[record.decision] = (counts[record.decision] ?? 0) + 1;
   return {

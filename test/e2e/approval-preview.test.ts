@@ -83,6 +83,8 @@ describe.skipIf(!cluster || browserMissing)('the approver sees what will happen 
       metadata: { name: `root-${suffix}`, namespace: 'prod', annotations: { padding: PADDING } },
       spec: {
         hostPID: true,
+        // Without this the policy refuses the pod outright (it would mount a service-account token).
+        automountServiceAccountToken: false,
         containers: [{ name: 'shell', image: 'busybox:1.36', command: ['sleep', '3600'], securityContext: { privileged: true } }],
         volumes: [{ name: 'host', hostPath: { path: '/' } }],
       },
@@ -91,13 +93,17 @@ describe.skipIf(!cluster || browserMissing)('the approver sees what will happen 
     const held = await kubectl(['create', '-f', file], { kubeconfig });
     expect(held.code).not.toBe(0);
     const approvalId = heldApproval(held.stderr)!;
-    expect(approvalId).toBeDefined();
+    expect(approvalId, held.stderr).toBeDefined();
     const { text, approve } = await show(approvalId, 'privileged-pod');
-    for (const expected of ['privileged: true', 'hostPID: true', 'hostPath volume: /', 'busybox:1.36', PADDING, 'Dry run against the live object', 'debug the node', 'INC-12']) {
+    for (const expected of ['privileged: true', 'hostPID: true', 'hostPath volume: /', 'busybox:1.36', PADDING, 'debug the node', 'INC-12']) {
       expect(text).toContain(expected);
     }
     expect(text).not.toContain('not recorded');
-    expect(approve).toBe(1);
+    // The test API server runs without --allow-privileged: its dry run refuses the pod, and the page says
+    // so instead of offering an Approve for a change nobody has seen the cluster accept.
+    expect(text).toContain('the API server refused the dry run (422');
+    expect(text).toContain('privileged: Forbidden');
+    expect(approve).toBe(0);
     // The dry run reached the cluster recorded: allowed, naming the preview, with dryRun=All.
     const records = (await env.stack.services.records.query({ agent: 'preview-agent', limit: 200 })).items;
     expect(records).toContainEqual(
@@ -106,10 +112,46 @@ describe.skipIf(!cluster || browserMissing)('the approver sees what will happen 
         decision: 'allowed',
         query: expect.stringContaining('dryRun=All'),
         reason: expect.stringMatching(/^approval preview of held request req_/),
-        status: 201,
+        status: 422,
       }),
     );
     expect((await admin(['get', 'pod', `root-${suffix}`, '-n', 'prod'])).code).not.toBe(0); // nothing was created
+  });
+
+  it('offers Approve for a host-namespace pod the dry run accepts, shown whole with its diff', async () => {
+    const file = join(env.dir, 'hostpid.json');
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: `host-${suffix}`, namespace: 'prod', annotations: { padding: PADDING } },
+      spec: {
+        hostPID: true,
+        automountServiceAccountToken: false,
+        containers: [{ name: 'shell', image: 'busybox:1.36', command: ['sleep', '3600'], securityContext: { runAsUser: 0, capabilities: { add: ['SYS_PTRACE'] } } }],
+        volumes: [{ name: 'host', hostPath: { path: '/' } }],
+      },
+    };
+    writeFileSync(file, JSON.stringify(pod));
+    const held = await kubectl(['create', '-f', file], { kubeconfig });
+    const approvalId = heldApproval(held.stderr)!;
+    expect(approvalId, held.stderr).toBeDefined();
+    const { text, approve } = await show(approvalId, 'hostpid-pod');
+    for (const expected of [
+      'hostPID: true',
+      'hostPath volume: /',
+      'runAsUser: 0',
+      'added capabilities: SYS_PTRACE',
+      PADDING,
+      'Dry run against the live object',
+      'A new object: nothing is live under this name.',
+    ]) {
+      expect(text).toContain(expected);
+    }
+    expect(text).not.toContain('cannot be approved');
+    expect(approve).toBe(1);
+    const records = (await env.stack.services.records.query({ agent: 'preview-agent', limit: 200 })).items;
+    expect(records).toContainEqual(expect.objectContaining({ method: 'POST', decision: 'allowed', query: expect.stringContaining('dryRun=All'), status: 201 }));
+    expect((await admin(['get', 'pod', `host-${suffix}`, '-n', 'prod'])).code).not.toBe(0); // a dry run creates nothing
   });
 
   it('shows a YAML body', async () => {

@@ -34,7 +34,10 @@ const privilegedPod = {
 /** A cluster that answers from a table, and remembers what it was asked. */
 class TableCluster implements ClusterReader {
   readonly calls: ClusterCall[] = [];
-  constructor(private readonly answers: Record<string, { status: number; body: unknown } | Error>) {}
+  private readonly answers: Record<string, { status: number; body: unknown } | Error>;
+  constructor(answers: Record<string, { status: number; body: unknown } | Error>) {
+    this.answers = answers;
+  }
   async send(call: ClusterCall): Promise<ClusterAnswer> {
     this.calls.push(call);
     const answer = this.answers[`${call.method} ${call.path}${call.query ? `?${call.query}` : ''}`];
