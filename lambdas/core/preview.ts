@@ -178,8 +178,8 @@ function escape(text: string): string {
 function diffHtml(diff: string): string {
   return diff
     .split('\n')
-    .map((line) => (line.startsWith('+ ') ? `<ins>${escape(line)}</ins>` : line.startsWith('- ') ? `<del>${escape(line)}</del>` : escape(line)))
-    .join('\n');
+    .map((line) => (line.startsWith('+ ') ? `<ins>${escape(line)}</ins>` : line.startsWith('- ') ? `<del>${escape(line)}</del>` : `<span>${escape(line)}</span>`))
+    .join(''); // each line is a block (the page's style): a newline between them would show as a blank line
 }
 
 /**

@@ -41,7 +41,7 @@ pre{padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;max-height:14rem;o
 .approve{background:#0a7c2f;color:#fff;border-color:#0a7c2f} .deny{background:#fff;color:#b00020;border-color:#b00020}
 .note{color:#555;font-size:.9rem} .status{padding:.8rem 1rem;border-radius:6px;background:#f3f3f5}
 h3{font-size:1.05rem;margin:1.2rem 0 .4rem} .flags li{color:#8a1c00;font-weight:600} .blind{padding:.8rem 1rem;border-radius:6px;background:#fde8e8;color:#7a0010}
-pre.body,pre.diff{max-height:none} ins{background:#dcf5e3;text-decoration:none;display:block} del{background:#fbe1e1;text-decoration:none;display:block}
+pre.body,pre.diff{max-height:none} pre.diff span,ins,del{display:block;min-height:1.2em} ins{background:#dcf5e3;text-decoration:none} del{background:#fbe1e1;text-decoration:none} .recent code{overflow-wrap:anywhere}
 </style></head><body>
 <h1>${escape(title)}</h1>
 ${body}
