@@ -9,6 +9,10 @@ import { approvalEmail } from '../../lambdas/core/approvals.ts';
 import { previewKeyFor } from '../../lambdas/proxy/approval-gate.ts';
 import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
 import { lifecycleWorld, refusal } from '../support/lifecycle-world.ts';
+import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
+import { ApprovalLinks } from '../../lambdas/core/approvals.ts';
+import { approvalRoutes } from '../../lambdas/handlers/approvals.ts';
+import type { Services } from '../../lambdas/runtime/services.ts';
 import { MemoryTranscriptStore } from '../support/memory.ts';
 
 const PADDING = 'x'.repeat(2100);
@@ -185,5 +189,41 @@ describe('a human never approves blind', () => {
       expect(renderChangePreview(preview!)).toContain('Airlock cannot show what this request does, so it cannot be approved.');
       expect(approvalEmail(approval, 'oncall@example.com', 'https://airlock.example/a?sig=b').text).toContain('CANNOT BE SHOWN (no Approve)');
     }
+  });
+});
+
+describe('the approval page of a change it cannot show', () => {
+  it('offers Deny only, and refuses a POST approve with 409 (a deny still counts)', async () => {
+    const w = world(new TableCluster({ 'POST /api/v1/namespaces/prod/pods?dryRun=All': { status: 422, body: { kind: 'Status', message: 'Pod is invalid' } } }));
+    const { approval } = await hold(w, { method: 'POST', path: '/api/v1/namespaces/prod/pods', body: JSON.stringify(privilegedPod), contentType: 'application/json' });
+    const links = new ApprovalLinks(Buffer.alloc(32, 7), w.now);
+    const services = { ...w.deps, transcripts: w.transcripts, links } as unknown as Services;
+    const routes = approvalRoutes(async () => services);
+    const event = (method: string, body?: string): APIGatewayProxyEvent =>
+      ({
+        httpMethod: method,
+        resource: '/approvals/{id}',
+        pathParameters: { id: approval.id },
+        queryStringParameters: method === 'GET' ? { sig } : null,
+        headers: body ? { 'content-type': 'application/x-www-form-urlencoded' } : {},
+        body: body ?? null,
+        isBase64Encoded: false,
+      }) as unknown as APIGatewayProxyEvent;
+    const sig = new URL(await links.link('https://airlock.example', approval, 'oncall@example.com')).searchParams.get('sig')!;
+    const page = await routes(event('GET'), {} as Context);
+    expect(page.status).toBe(200);
+    const html = String(page.body);
+    expect(html).toContain('Airlock cannot show what this request does, so it cannot be approved.');
+    expect(html).toContain('Pod is invalid');
+    expect(html).not.toContain('value="approve"');
+    expect(html).toContain('value="deny"');
+    const form = /name="form" value="([^"]+)"/.exec(html)![1]!;
+    const posted = await routes(event('POST', new URLSearchParams({ sig, form, decision: 'approve' }).toString()), {} as Context);
+    expect(posted.status).toBe(409);
+    expect(String(posted.body)).toContain('cannot be approved');
+    expect(w.state.approvals.get(approval.id)!.status).toBe('pending');
+    const denied = await routes(event('POST', new URLSearchParams({ sig, form, decision: 'deny' }).toString()), {} as Context);
+    expect(denied.status).toBe(200);
+    expect(w.state.approvals.get(approval.id)!.status).toBe('denied');
   });
 });
