@@ -40,7 +40,9 @@ export async function previewHeld(held: HeldRequest, deps: PreviewDeps): Promise
     documents = parsed.documents;
     const fullObject = kube.verb !== 'patch' || type.startsWith('application/apply-patch');
     const redacted = documents.map((document) => redactDocument(document, context));
-    preview.objects = redacted.map((document) => summarizeDocument(document, fullObject));
+    // A delete's body is DeleteOptions (shown below, under what the delete takes): the summary is of the live object.
+    const deletes = kube.verb === 'delete' || kube.verb === 'deletecollection';
+    preview.objects = deletes ? [] : redacted.map((document) => summarizeDocument(document, fullObject));
     if (redacted.length) preview.body = redacted.map((document) => toYaml(document)).join('---\n');
   }
   try {
@@ -174,6 +176,7 @@ async function liveDeleted(held: HeldRequest, documents: unknown[], preview: Cha
       deletes.push(owners ? `it is owned by${owners.replace(/^ \(owned by/, '').replace(/\)$/, '')}` : 'it has no owner (ownerReferences): nothing recreates it');
       if (Array.isArray(meta.finalizers) && meta.finalizers.length) deletes.push(`finalizers: ${meta.finalizers.map(String).join(', ')}`);
       preview.live = shown(live, context);
+      preview.objects.unshift(summarizeDocument(redactDocument(live, context), true));
     }
   }
   preview.deletes = deletes;

@@ -186,6 +186,8 @@ describe.skipIf(!cluster || browserMissing)('the approver sees what will happen 
     expect(text).toContain('Live object');
     expect(text).toContain('mode: old');
     expect(text).toContain('propagationPolicy');
+    expect(text).toContain(`ConfigMap prod/cfg-${suffix}`);
+    expect(text).not.toContain('(no kind)');
     expect(approve).toBe(1);
   });
 
