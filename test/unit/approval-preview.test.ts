@@ -9,6 +9,7 @@ import { approvalEmail } from '../../lambdas/core/approvals.ts';
 import { previewKeyFor } from '../../lambdas/proxy/approval-gate.ts';
 import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
 import { lifecycleWorld, refusal } from '../support/lifecycle-world.ts';
+import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApprovalLinks } from '../../lambdas/core/approvals.ts';
 import { approvalRoutes } from '../../lambdas/handlers/approvals.ts';
@@ -166,6 +167,21 @@ describe('a held request carries its preview', () => {
     expect(preview!.live).toContain('image: nginx');
     expect(preview!.deletes!.join('\n')).toContain('ReplicaSet web-1 (controller)');
     expect(preview!.deletes!.join('\n')).toContain('propagationPolicy');
+  });
+});
+
+describe('a collection delete', () => {
+  it('counts what a list with the same selector matches, and names each', async () => {
+    const items = ['a', 'b', 'c'].map((name) => ({ kind: 'Pod', metadata: { name, namespace: 'prod' } }));
+    const cluster = new TableCluster({ 'GET /api/v1/namespaces/prod/pods?labelSelector=app%3Dweb': { status: 200, body: { kind: 'PodList', items } } });
+    const w = world(cluster);
+    const held = w.held(w.activeWindow('gr_A'), { method: 'DELETE', path: '/api/v1/namespaces/prod/pods' });
+    const kube = parseKubeRequest('DELETE', '/api/v1/namespaces/prod/pods', { labelSelector: ['app=web'] });
+    const id = (await refusal(w.gate.authorize({ ...held, kube }))).details!.approvalId as string;
+    const preview = JSON.parse((await w.transcripts.get(previewKeyFor(id)))!) as ChangePreview;
+    expect(preview.problems).toEqual([]);
+    expect(preview.deletes![0]).toBe('3 object(s) match labelSelector=app=web');
+    expect(preview.deletes).toContain('deletes prod/c');
   });
 });
 
