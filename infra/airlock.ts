@@ -266,9 +266,10 @@ export class Airlock extends Construct {
     storage.secret.grantRead(admin);
     workflows.grantStopAll(admin);
 
-    // approvals: state read/write, records append, secret (link keys), resume workflows
+    // approvals: state read/write, records append, approval previews read, secret (link keys), resume workflows
     storage.grantState(approvals, stateReadWrite);
     storage.grantRecords(approvals, { write: appendOnly });
+    storage.grantReadPreviews(approvals);
     storage.secret.grantRead(approvals);
     workflows.grantResume(approvals);
     // A cancelled request approval (kill switch, window end) stops its waiting workflow, from whichever

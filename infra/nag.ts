@@ -46,13 +46,17 @@ export function acknowledgeFunctionPolicies(scope: Construct, { functions, stora
       `AwsSolutions-IAM5[Resource::<${logical(storage.transcriptBucket)}.Arn>/*]`,
       'Transcripts are one object per request under keys Airlock generates: PutObject (always If-None-Match: *, never an overwrite) and GetObject only, no delete, in this one bucket.',
     ],
+    previews: [
+      `AwsSolutions-IAM5[Resource::<${logical(storage.transcriptBucket)}.Arn>/previews/*]`,
+      'The approval page reads the preview of a held request, one object per approval under previews/ (GetObject only).',
+    ],
   } as const;
   const encrypted = [reasons.stateIndexes, reasons.generateDataKey, reasons.reEncrypt];
   const byFunction: Record<AirlockFunctionName, (readonly [string, string])[]> = {
     health: [],
     tokens: encrypted,
     access: encrypted,
-    approvals: encrypted,
+    approvals: [...encrypted, reasons.previews],
     workflow: encrypted,
     admin: [...encrypted, reasons.recordIndexes, reasons.transcripts],
     proxy: [...encrypted, reasons.recordIndexes, reasons.transcripts],

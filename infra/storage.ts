@@ -159,6 +159,11 @@ export class AirlockStorage {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ListTranscripts', actions: ['s3:ListBucket'], resources: [this.transcriptBucket.bucketArn] }));
   }
 
+  /** The approval page reads the preview the proxy stored when it held the request (previews/{approvalId}.json). */
+  public grantReadPreviews(fn: lambda.IFunction): void {
+    fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'ReadPreviews', actions: ['s3:GetObject'], resources: [this.transcriptBucket.arnForObjects('previews/*')] }));
+  }
+
   /** The proxy writes each transcript once (If-None-Match: *). */
   public grantWriteTranscripts(fn: lambda.IFunction): void {
     fn.addToRolePolicy(new iam.PolicyStatement({ sid: 'WriteTranscripts', actions: ['s3:PutObject'], resources: [this.transcriptBucket.arnForObjects('*')] }));

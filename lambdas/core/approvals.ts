@@ -122,6 +122,10 @@ export function approvalEmail(approval: Approval, approver: string, link: string
           `Body:     sha256 ${approval.request.bodySha256}${approval.request.mediaType ? ` (${approval.request.mediaType})` : ''}`,
         ]
       : []),
+    // What it would do (redacted when it was worked out); agent-written text on one line each.
+    ...(approval.kind === 'request'
+      ? ['', ...(approval.preview ? approval.preview.lines.map((line) => oneLine(line, 300)) : ['CANNOT BE SHOWN (no Approve): no preview was worked out for this request'])]
+      : []),
     '',
     `Review and decide at ${new URL(link).origin} only (the link is yours alone; opening it decides nothing):`,
     link,

@@ -193,7 +193,7 @@ function readBody(request: KubeRequest, body: Buffer, contentType: string): unkn
   );
 }
 
-interface Reference {
+export interface Reference {
   /** '' when the body does not say which (a patch touching a reference): checked as any Secret. */
   name: string;
   where: string;
@@ -201,11 +201,14 @@ interface Reference {
 
 const SECRET_KEY = /secret/i;
 
-/** Walks any body (object, patch, JSON patch ops) for Secret references and pod specs. */
-function podSpecChecks(request: KubeRequest, document: unknown, contentType: string): RequestCheck[] {
+/**
+ * Walks any body (object, patch, JSON patch ops) for the Secrets it references and the service
+ * account tokens its pod specs mount. `fullObject` is false for a patch that only says what changes.
+ * The one walker: the policy checks (below) and the approver's preview (core/preview.ts) both read it.
+ */
+export function bodyReferences(document: unknown, fullObject: boolean): { secrets: Reference[]; tokens: Reference[] } {
   const secrets: Reference[] = [];
   const tokens: Reference[] = [];
-  const fullObject = request.verb !== 'patch' || contentType.startsWith('application/apply-patch');
   const visit = (value: unknown, path: string): void => {
     if (Array.isArray(value)) {
       value.forEach((item, index) => visit(item, `${path}[${index}]`));
@@ -243,7 +246,12 @@ function podSpecChecks(request: KubeRequest, document: unknown, contentType: str
     }
   };
   visit(document, '');
+  return { secrets, tokens };
+}
 
+function podSpecChecks(request: KubeRequest, document: unknown, contentType: string): RequestCheck[] {
+  const fullObject = request.verb !== 'patch' || contentType.startsWith('application/apply-patch');
+  const { secrets, tokens } = bodyReferences(document, fullObject);
   const checks: RequestCheck[] = [];
   const seen = new Set<string>();
   for (const reference of secrets) {

@@ -92,6 +92,12 @@ export interface Approval {
   /** request approvals: the request line, for the approver */
   request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
   /**
+   * request approvals: what the request would do (core/preview.ts), worked out when it was held.
+   * The whole preview is in the transcript store under `key` (an approval item stays well under
+   * DynamoDB's 400 KB); `problems` (non-empty: it cannot be approved) and the email's `lines` are here.
+   */
+  preview?: { key?: string; problems: string[]; lines: string[] };
+  /**
    * window approvals: the grant it activates. request approvals: the window it
    * was asked in; it can be spent only by a request of that same window.
    */

@@ -135,3 +135,29 @@ export interface EksConnectionTarget {
 export interface EksCredentialSource {
   credentialFor(session: AgentSession, target: EksConnectionTarget): Promise<UpstreamCredential>;
 }
+
+/** One request Airlock itself sends to a connection's cluster (an approval preview's dry run or read). */
+export interface ClusterCall {
+  session: AgentSession;
+  connection: Connection;
+  method: string;
+  path: string;
+  query: string;
+  contentType?: string;
+  body: Buffer;
+  /** What it addresses, for the record (as the gateway's parser says it). */
+  target: { verb: string; apiGroup: string; resource: string; subresource: string; namespace: string; name: string };
+  /** Why Airlock sends it, for the record: "approval preview of req_…: dry run". */
+  purpose: string;
+}
+
+export interface ClusterAnswer {
+  status: number;
+  contentType: string;
+  body: Buffer;
+}
+
+/** Reads the cluster for an approval preview; every call is recorded like a forwarded request. */
+export interface ClusterReader {
+  send(call: ClusterCall): Promise<ClusterAnswer>;
+}

@@ -11,6 +11,7 @@ import { header, httpHandler, pathParameter, queryParameter, rawBody, router, ty
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
+import { renderChangePreview, type ChangePreview } from '../core/preview.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -35,10 +36,12 @@ body{font:16px/1.5 system-ui,sans-serif;max-width:44rem;margin:2rem auto;padding
 h1{font-size:1.4rem} table{border-collapse:collapse;width:100%;margin:1rem 0}
 th{text-align:left;width:9rem;vertical-align:top;color:#555;font-weight:600;padding:.3rem .6rem .3rem 0}
 td{padding:.3rem 0;word-break:break-word} code,pre{font:14px ui-monospace,monospace;background:#f3f3f5;border-radius:4px;padding:.1rem .3rem}
-pre{padding:.6rem;white-space:pre-wrap;max-height:14rem;overflow:auto}
+pre{padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;max-height:14rem;overflow:auto}
 .actions{display:flex;gap:1rem;margin-top:1.5rem} button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 .approve{background:#0a7c2f;color:#fff;border-color:#0a7c2f} .deny{background:#fff;color:#b00020;border-color:#b00020}
 .note{color:#555;font-size:.9rem} .status{padding:.8rem 1rem;border-radius:6px;background:#f3f3f5}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem} .flags li{color:#8a1c00;font-weight:600} .blind{padding:.8rem 1rem;border-radius:6px;background:#fde8e8;color:#7a0010}
+pre.body,pre.diff{max-height:none} pre.diff span,ins,del{display:block;min-height:1.2em} ins{background:#dcf5e3;text-decoration:none} del{background:#fbe1e1;text-decoration:none} .recent code{overflow-wrap:anywhere}
 </style></head><body>
 <h1>${escape(title)}</h1>
 ${body}
@@ -68,9 +71,42 @@ function details(approval: Approval, now: number): string {
     const query = approval.request.query ? `?${approval.request.query}` : '';
     rows.push(['Request', `<code>${escape(approval.request.method)} ${escape(approval.request.path + query)}</code>`]);
     rows.push(['Body SHA-256', `<code>${escape(approval.request.bodySha256)}</code>${approval.request.mediaType ? ` (${escape(approval.request.mediaType)})` : ''}`]);
-    if (approval.request.bodyPreview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
+    // Approvals held before previews existed kept a short body preview; a preview shows the whole body below.
+    if (approval.request.bodyPreview && !approval.preview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
   }
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
+}
+
+/**
+ * The preview a request approval was held with (core/preview.ts), read from where the gate put it.
+ * Undefined when there is none to show (not stored, unreadable): then it cannot be approved.
+ */
+async function loadPreview(services: Services, approval: Approval): Promise<ChangePreview | undefined> {
+  const key = approval.preview?.key;
+  if (approval.kind !== 'request' || !key) return undefined;
+  try {
+    const text = await services.transcripts.get(key);
+    return text ? (JSON.parse(text) as ChangePreview) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Why an approver cannot approve this request: they could not see what it does. Undefined when they can. */
+function blindReason(approval: Approval, preview: ChangePreview | undefined): string | undefined {
+  if (approval.kind !== 'request') return undefined;
+  const problems = preview?.problems ?? approval.preview?.problems ?? [];
+  if (problems.length) return problems.join('; ');
+  if (!preview) return 'the preview of this request is not available';
+  return undefined;
+}
+
+function previewSection(approval: Approval, preview: ChangePreview | undefined): string {
+  if (approval.kind !== 'request') return '';
+  if (!preview) {
+    return `<div class="blind"><strong>Airlock cannot show what this request does, so it cannot be approved.</strong> ${escape(blindReason(approval, preview) ?? '')}</div>`;
+  }
+  return `<h2>What it would do</h2>${renderChangePreview(preview)}`;
 }
 
 function capitalize(text: string): string {
@@ -114,6 +150,8 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       const now = services.now();
       const title = approval.kind === 'window' ? `Access window for ${approval.agentName}?` : `Approve this request from ${approval.agentName}?`;
       const mine = approval.decisions.find((decision) => decision.approver === approver);
+      const preview = await loadPreview(services, approval);
+      const blind = blindReason(approval, preview);
       let action: string;
       if (approval.status === 'cancelled') {
         // Said first, even to an approver who already approved: that approval no longer lets anything through.
@@ -125,6 +163,13 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
         action = `<p class="status">This request is <strong>${escape(approval.status)}</strong>; there is nothing left to decide.</p>`;
       } else if (approval.expiresAt <= now) {
         action = '<p class="status">This request has <strong>expired</strong>; there is nothing left to decide.</p>';
+      } else if (blind) {
+        // Never approved blind: only Deny is offered, and a POST approve is refused too.
+        const form = await services.links.form(approval.id, approver, approval.expiresAt);
+        action = `<form method="post" action="/approvals/${approval.id}">
+<input type="hidden" name="sig" value="${escape(sig!)}"><input type="hidden" name="form" value="${escape(form)}">
+<p class="blind">Approve is not offered: Airlock cannot show what this request does (${escape(blind)}). Deciding as <strong>${escape(approver)}</strong>.</p>
+<div class="actions"><button class="deny" type="submit" name="decision" value="deny">Deny</button></div></form>`;
       } else {
         const form = await services.links.form(approval.id, approver, approval.expiresAt);
         action = `<form method="post" action="/approvals/${approval.id}">
@@ -133,7 +178,7 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
 <div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>
 <button class="deny" type="submit" name="decision" value="deny">Deny</button></div></form>`;
       }
-      return page(200, title, `${details(approval, now)}${action}`);
+      return page(200, title, `${details(approval, now)}${previewSection(approval, preview)}${action}`);
     }),
 
     'POST /approvals/{id}': guarded(async (event) => {
@@ -151,6 +196,11 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       if (formClaims.approver !== approver) throw new AirlockError(403, 'invalid_link', 'the form does not belong to this link');
       const decision = form.get('decision');
       if (decision !== 'approve' && decision !== 'deny') throw new AirlockError(400, 'invalid_form', 'choose Approve or Deny');
+      if (decision === 'approve') {
+        const blind = blindReason(approval, await loadPreview(services, approval));
+        if (blind)
+          throw new AirlockError(409, 'approval_blind', `this request cannot be approved: Airlock cannot show what it does (${blind}); deny it, or ask the agent to send a request Airlock can show`);
+      }
       const outcome = await decide(services, approval.id, approver, decision);
       const message =
         outcome.status === 'approved'

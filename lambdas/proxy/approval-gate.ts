@@ -7,7 +7,10 @@
 // The gate decides which of these applies; the transitions themselves are the
 // lifecycle's (core/lifecycle.ts).
 import type { Approval } from '../core/model.ts';
-import type { Workflows } from '../core/ports.ts';
+import type { ClusterReader, TranscriptStore, Workflows } from '../core/ports.ts';
+import { previewLines, type ChangePreview } from '../core/preview.ts';
+import { errorText } from '../core/errors.ts';
+import { previewHeld } from './preview.ts';
 import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { cancelApproval, consumeApproval, holdRequest, newApproval, type LifecycleDeps } from '../core/lifecycle.ts';
 import { kubeTarget } from '../core/kube-request.ts';
@@ -17,10 +20,26 @@ import type { HeldRequest, RequestApprovalGate } from './gateway.ts';
 
 const BODY_PREVIEW_BYTES = 2048;
 
-export class RequestApprovals implements RequestApprovalGate {
-  private readonly deps: LifecycleDeps & { workflows: Workflows };
+export interface ApprovalGateDeps extends LifecycleDeps {
+  workflows: Workflows;
+  /** Reads the cluster for the approver's preview (dry run, live object); without it a preview cannot show a change. */
+  cluster?: ClusterReader;
+  /** Where the whole preview is kept, under a key on the approval. Without it the preview cannot be shown. */
+  transcripts?: TranscriptStore;
+}
 
-  constructor(deps: LifecycleDeps & { workflows: Workflows }) {
+/** Where an approval's whole preview is kept in the transcript store. */
+export function previewKeyFor(approvalId: string): string {
+  return `previews/${approvalId}.json`;
+}
+
+/** Lines of the preview an approval item keeps (the email's), bounded. */
+const PREVIEW_LINES = 60;
+
+export class RequestApprovals implements RequestApprovalGate {
+  private readonly deps: ApprovalGateDeps;
+
+  constructor(deps: ApprovalGateDeps) {
     this.deps = deps;
   }
 
@@ -53,12 +72,37 @@ export class RequestApprovals implements RequestApprovalGate {
       }
       if (bound.status === 'pending' && bound.expiresAt > now) throw held403(bound, 'is waiting for approval');
     }
-    const approval = await holdRequest(this.deps, this.approvalFor(held, fingerprint), bound?.id, held.requestId);
+    const approval = await holdRequest(this.deps, await this.withPreview(held, this.approvalFor(held, fingerprint)), bound?.id, held.requestId);
     if (bound?.status === 'cancelled' && bound.agentId === agent.id && approval.id !== bound.id) {
       const why = bound.cancelReason ? ` (${bound.cancelReason})` : '';
       throw held403(approval, `was held again for a new approval, because approval ${bound.id} of this request was cancelled${why}; an approver has been emailed`);
     }
     throw held403(approval, 'was held for approval; an approver has been emailed');
+  }
+
+  /**
+   * Works out what the request would do and keeps it for the approver. Whatever goes wrong is
+   * a problem on the preview (the page then offers no Approve), never a reason to hide it.
+   */
+  private async withPreview(held: HeldRequest, approval: Approval & { fingerprint: string }): Promise<Approval & { fingerprint: string }> {
+    let preview: ChangePreview;
+    try {
+      preview = await previewHeld(held, { reader: this.deps.cluster, records: this.deps.records });
+    } catch (error) {
+      preview = { problems: [`the preview could not be worked out: ${errorText(error, { name: false })}`], notes: [], objects: [] };
+    }
+    let key: string | undefined = previewKeyFor(approval.id);
+    try {
+      if (!this.deps.transcripts) throw new Error('this gateway has no store for previews');
+      await this.deps.transcripts.put(key, JSON.stringify(preview));
+    } catch (error) {
+      key = undefined;
+      preview.problems.push(`the preview could not be stored: ${errorText(error, { name: false })}`);
+    }
+    const lines = previewLines(preview)
+      .slice(0, PREVIEW_LINES)
+      .map((line) => line.slice(0, 300));
+    return { ...approval, preview: { ...(key ? { key } : {}), problems: preview.problems.map((problem) => problem.slice(0, 500)), lines } };
   }
 
   /** The approval a held request asks for: the request line and a redacted preview of its body, for the approver. */

@@ -18,6 +18,7 @@ import { RequestApprovals } from '../proxy/approval-gate.ts';
 import { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
+import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
@@ -101,14 +102,17 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
       ? new StepFunctionsWorkflows(new SFNClient(awsClientConfig(config, 'sfn')), { window: windowStateMachineArn, approval: approvalStateMachineArn })
       : undefined;
   const notifier = approvalTopicArn ? new SnsNotifier(new SNSClient(awsClientConfig(config, 'sns')), approvalTopicArn) : undefined;
-  const approvals = workflows ? new RequestApprovals({ state, records, workflows, notifier, now, log: logger }) : undefined;
   const forwarder = new Forwarder();
+  const upstreamAuth = new ConnectionUpstreamAuth(config.eks);
+  // The approver's preview reaches the cluster the way the gateway does: same forwarder, same credential, recorded.
+  const cluster = new GatewayClusterReader({ forwarder, upstreamAuth, records, transcripts, now });
+  const approvals = workflows ? new RequestApprovals({ state, records, workflows, notifier, now, log: logger, cluster, transcripts }) : undefined;
   const gateway = new Gateway({
     state,
     records,
     transcripts,
     tokens,
-    upstreamAuth: new ConnectionUpstreamAuth(config.eks),
+    upstreamAuth,
     forwarder,
     approvals,
     log: logger,

@@ -30,6 +30,7 @@ import { join } from 'node:path';
 import { connect } from 'node:tls';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { newId } from '../../lambdas/core/ids.ts';
+import { decide } from '../../lambdas/core/lifecycle.ts';
 import type { SigningKeySet } from '../../lambdas/core/tokens.ts';
 import { pageStatus, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 import { startUpstreamTap, type UpstreamTap } from '../support/upstream-tap.ts';
@@ -1139,7 +1140,15 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
         version = created.json.metadata!.resourceVersion!;
         const held = await send('PATCH', otherPath, { body, contentType: MERGE });
         await expectRefused(held, 403, 'approval_required', 'held');
-        await approve(held.kube!.details!.name!);
+        const id = held.kube!.details!.name!;
+        // The page will not approve it: the API server refuses its dry run, so the approver cannot see
+        // what it does (CONTRACT "The approval page shows what the request would do").
+        const page = await env.decide(await env.approvalLink(id, APPROVER), 'approve');
+        expect(page.status).toBe(409);
+        expect(pageStatus(page.body)).toContain('the API server refused the dry run');
+        // What is tested here is the gate's binding, so the approval is made the way the page makes one.
+        await decide(env.stack.services, id, APPROVER, 'approve');
+        expect(await approvalStatus(id)).toBe('approved');
       });
 
       // Found by this suite and fixed: the fingerprint did not cover the Content-Type, so an approved

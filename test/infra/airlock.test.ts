@@ -287,12 +287,14 @@ describe('least privilege per function', () => {
     }
   });
 
-  it('only the proxy and admin (repair) write transcripts, only admin reads them', () => {
+  it('only the proxy and admin (repair) write transcripts, only admin reads them (approvals: only approval previews)', () => {
     for (const name of FUNCTION_NAMES) {
       const actions = allow(name);
       expect(actions.has('s3:PutObject'), name).toBe(name === 'proxy' || name === 'admin');
-      expect(actions.has('s3:GetObject'), name).toBe(name === 'admin');
+      expect(actions.has('s3:GetObject'), name).toBe(name === 'admin' || name === 'approvals');
     }
+    const approvalsRead = JSON.stringify(roleStatements(synth, ids.roles.approvals));
+    expect(approvalsRead).toContain('/previews/*');
   });
 
   it('covers every AWS SDK command the functions send (lambdas/ scanned for *Command imports)', () => {
