@@ -344,8 +344,8 @@ export async function decide(deps: LifecycleDeps, approvalId: string, approver: 
     const previous = approval.decisions.find((entry) => entry.approver === approver);
     if (previous) throw new AirlockError(409, 'already_decided', `you already chose to ${previous.decision} this at ${iso(previous.at)}; a decision is made once`);
 
-    // A held request lives only as long as the window it was asked in (even if a sweep was missed).
-    if (approval.kind === 'request' && approval.grantId) {
+    // A held request or a plan lives only as long as the window it was asked in (even if a sweep was missed).
+    if (approval.kind !== 'window' && approval.grantId) {
       const grant = await deps.state.getGrant(approval.grantId);
       if (!grant || grant.status !== 'active' || (grant.expiresAt ?? 0) <= now) {
         const ended = !grant ? 'no longer exists' : grant.status === 'active' ? `ended at ${iso(grant.expiresAt ?? now)}` : `is ${grant.status}${grant.endReason ? ` (${grant.endReason})` : ''}`;

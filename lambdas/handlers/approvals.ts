@@ -70,6 +70,20 @@ function details(approval: Approval, now: number): string {
     rows.push(['Body SHA-256', `<code>${escape(approval.request.bodySha256)}</code>${approval.request.mediaType ? ` (${escape(approval.request.mediaType)})` : ''}`]);
     if (approval.request.bodyPreview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
   }
+  if (approval.plan) {
+    // Every change the approval lets through, each as the API server answered its dry run: nothing bound is off the page.
+    rows.push(['Command', `<code>${escape(approval.plan.command)}</code> <span class="note">(written by the agent)</span>`]);
+    approval.plan.changes.forEach((change, index) => {
+      const query = change.query ? `?${change.query}` : '';
+      const parts = [
+        `<code>${escape(change.method)} ${escape(change.path + query)}</code>`,
+        `Body SHA-256 <code>${escape(change.bodySha256)}</code>${change.mediaType ? ` (${escape(change.mediaType)})` : ''}`,
+        ...(change.bodyPreview ? [`Body<pre>${escape(change.bodyPreview)}</pre>`] : []),
+        `Dry run: the API server answered ${change.dryRun.status}${change.dryRun.object ? `<pre>${escape(change.dryRun.object)}</pre>` : ''}`,
+      ];
+      rows.push([`Change ${index + 1} of ${approval.plan!.changes.length}`, parts.join('<br>')]);
+    });
+  }
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
 }
 
@@ -112,7 +126,12 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       const sig = queryParameter(event, 'sig');
       const { approval, approver } = await load(services, event, sig);
       const now = services.now();
-      const title = approval.kind === 'window' ? `Access window for ${approval.agentName}?` : `Approve this request from ${approval.agentName}?`;
+      const title =
+        approval.kind === 'window'
+          ? `Access window for ${approval.agentName}?`
+          : approval.kind === 'plan'
+            ? `Approve these ${approval.plan?.changes.length ?? 0} changes from ${approval.agentName}?`
+            : `Approve this request from ${approval.agentName}?`;
       const mine = approval.decisions.find((decision) => decision.approver === approver);
       let action: string;
       if (approval.status === 'cancelled') {
@@ -156,7 +175,9 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
         outcome.status === 'approved'
           ? approval.kind === 'window'
             ? 'Approved. The window opens now.'
-            : 'Approved. The agent may now retry that exact request, once.'
+            : approval.kind === 'plan'
+              ? 'Approved. The agent may now apply exactly these changes, each once.'
+              : 'Approved. The agent may now retry that exact request, once.'
           : outcome.status === 'denied'
             ? 'Denied. The agent has been refused.'
             : `Your approval is recorded; ${approval.minApprovals - approvalsCount(outcome.approval.decisions)} more needed.`;
