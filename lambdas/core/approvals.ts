@@ -122,12 +122,22 @@ export function approvalEmail(approval: Approval, approver: string, link: string
           `Body:     sha256 ${approval.request.bodySha256}${approval.request.mediaType ? ` (${approval.request.mediaType})` : ''}`,
         ]
       : []),
-    ...(approval.plan ? ['', ...approval.plan.changes.map((change, index) => `Change ${index + 1}: ${change.method} ${oneLine(change.path + (change.query ? `?${change.query}` : ''), 2048)} (dry run: ${change.dryRun.status})`)] : []),
+    ...(approval.plan
+      ? [
+          '',
+          ...approval.plan.changes.map(
+            (change, index) => `Change ${index + 1}: ${change.method} ${oneLine(change.path + (change.query ? `?${change.query}` : ''), 2048)} (dry run: ${change.dryRun.status})`,
+          ),
+        ]
+      : []),
     '',
     `Review and decide at ${new URL(link).origin} only (the link is yours alone; opening it decides nothing):`,
     link,
     '',
     `Approval id: ${approval.id}`,
   ];
-  return { subject: `[Airlock] Approve ${approval.kind === 'window' ? 'access window' : approval.kind === 'plan' ? 'plan' : 'request'} for ${approval.agentName} on ${approval.connection}?`, text: `${lines.join('\n')}\n` };
+  return {
+    subject: `[Airlock] Approve ${approval.kind === 'window' ? 'access window' : approval.kind === 'plan' ? 'plan' : 'request'} for ${approval.agentName} on ${approval.connection}?`,
+    text: `${lines.join('\n')}\n`,
+  };
 }

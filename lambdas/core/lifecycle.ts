@@ -232,7 +232,16 @@ export async function openPlan(deps: LifecycleDeps, input: { agent: Agent; conne
     createdAt: now,
     policyVersion: input.connection.policyVersion,
   };
-  await recordEvent(deps, { time: now, type: 'plan.opened', agent: plan.agentName, agentId: plan.agentId, connection: plan.connection, subject: plan.id, actor: plan.agentName, detail: { window: plan.grantId } });
+  await recordEvent(deps, {
+    time: now,
+    type: 'plan.opened',
+    agent: plan.agentName,
+    agentId: plan.agentId,
+    connection: plan.connection,
+    subject: plan.id,
+    actor: plan.agentName,
+    detail: { window: plan.grantId },
+  });
   await deps.state.createPlan(plan);
   return plan;
 }
@@ -248,7 +257,16 @@ export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, 
   if (plan.changes.length === 0) {
     const closed = await deps.state.updatePlan(plan.id, ['open'], { status: 'closed', closedAt: now });
     if (!closed) throw planNotOpen(plan);
-    await recordEventAfter(deps, { time: now, type: 'plan.closed', agent: plan.agentName, agentId: plan.agentId, connection: plan.connection, subject: plan.id, actor: plan.agentName, detail: { changes: 0 } });
+    await recordEventAfter(deps, {
+      time: now,
+      type: 'plan.closed',
+      agent: plan.agentName,
+      agentId: plan.agentId,
+      connection: plan.connection,
+      subject: plan.id,
+      actor: plan.agentName,
+      detail: { changes: 0 },
+    });
     return { plan: closed, approval: undefined };
   }
   const approval = newApproval({
@@ -261,7 +279,16 @@ export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, 
     now,
     plan: { id: plan.id, command: plan.command, changes: plan.changes },
   });
-  await recordEvent(deps, { time: now, type: 'approval.requested', agent: plan.agentName, agentId: plan.agentId, connection: plan.connection, subject: approval.id, actor: plan.agentName, detail: { plan: plan.id, changes: plan.changes.length } });
+  await recordEvent(deps, {
+    time: now,
+    type: 'approval.requested',
+    agent: plan.agentName,
+    agentId: plan.agentId,
+    connection: plan.connection,
+    subject: approval.id,
+    actor: plan.agentName,
+    detail: { plan: plan.id, changes: plan.changes.length },
+  });
   await deps.state.createApproval(approval);
   // Closing is conditional: a change that arrives after this is refused, never silently outside the approval.
   const closed = await deps.state.updatePlan(plan.id, ['open'], { status: 'closed', closedAt: now, approvalId: approval.id });
@@ -287,11 +314,20 @@ export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, 
  */
 export async function startApply(deps: LifecycleDeps, plan: Plan): Promise<Plan> {
   const now = deps.now();
-  if (plan.status !== 'closed' || !plan.approvalId) throw new AirlockError(409, 'plan_not_applicable', `plan ${plan.id} is ${plan.status === 'closed' ? 'closed without changes' : plan.status}; it cannot be applied${plan.status === 'applying' ? ' twice' : ''}${plan.cancelReason ? ` (${plan.cancelReason})` : ''}`);
+  if (plan.status !== 'closed' || !plan.approvalId)
+    throw new AirlockError(
+      409,
+      'plan_not_applicable',
+      `plan ${plan.id} is ${plan.status === 'closed' ? 'closed without changes' : plan.status}; it cannot be applied${plan.status === 'applying' ? ' twice' : ''}${plan.cancelReason ? ` (${plan.cancelReason})` : ''}`,
+    );
   const approval = await deps.state.getApproval(plan.approvalId);
   if (!approval || approval.status !== 'approved' || approval.expiresAt <= now) {
     const status = approval?.status === 'approved' || approval?.status === 'pending' ? 'expired' : (approval?.status ?? 'missing');
-    throw new AirlockError(approval?.status === 'pending' && approval.expiresAt > now ? 409 : 403, 'plan_not_approved', `plan ${plan.id} cannot be applied: its approval ${plan.approvalId} is ${approval?.status === 'pending' && approval.expiresAt > now ? 'still pending' : status}`);
+    throw new AirlockError(
+      approval?.status === 'pending' && approval.expiresAt > now ? 409 : 403,
+      'plan_not_approved',
+      `plan ${plan.id} cannot be applied: its approval ${plan.approvalId} is ${approval?.status === 'pending' && approval.expiresAt > now ? 'still pending' : status}`,
+    );
   }
   const consumed = await consumeApproval(deps, approval, plan.id, plan.agentName);
   if (!consumed) throw new AirlockError(409, 'plan_not_applicable', `plan ${plan.id} cannot be applied: its approval ${approval.id} was just used or cancelled`);

@@ -39,7 +39,8 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
 
       if ((input.plan === undefined) !== (input.mode === undefined)) throw new AirlockError(400, 'invalid_request', 'plan and mode go together');
       const plan = input.plan ? await state.getPlan(input.plan) : undefined;
-      if (input.plan && (!plan || plan.agentId !== agent.id || plan.connection !== connection.name)) throw new AirlockError(404, 'plan_not_found', `no plan ${input.plan} of this agent on "${connection.name}"`);
+      if (input.plan && (!plan || plan.agentId !== agent.id || plan.connection !== connection.name))
+        throw new AirlockError(404, 'plan_not_found', `no plan ${input.plan} of this agent on "${connection.name}"`);
       // A plan token is only for what the plan is doing now; the gateway checks again on every request.
       if (plan && input.mode !== (plan.status === 'open' ? 'plan' : plan.status === 'applying' ? 'apply' : undefined)) {
         throw new AirlockError(403, 'plan_not_usable', `plan ${plan.id} is ${plan.status}: no ${input.mode} token for it`);

@@ -63,7 +63,10 @@ export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Sc
     };
   }
   if (current.status !== 'applying' || (current.expiresAt ?? 0) <= options.now()) {
-    const why = current.status === 'applying' ? `its approval expired at ${new Date(current.expiresAt ?? 0).toISOString()}` : `it is ${current.status}${current.cancelReason ? ` (${current.cancelReason})` : ''}`;
+    const why =
+      current.status === 'applying'
+        ? `its approval expired at ${new Date(current.expiresAt ?? 0).toISOString()}`
+        : `it is ${current.status}${current.cancelReason ? ` (${current.cancelReason})` : ''}`;
     throw new AirlockError(403, 'plan_not_applying', `${describeKubeRequest(kube)} was sent under plan ${current.id}, which cannot be applied: ${why}`);
   }
   if (!current.changes.some((change) => change.fingerprint === fingerprint)) return asUsual;
@@ -102,7 +105,10 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
     bodySha256: planned.bodySha256,
     ...(request.headers['content-type']?.[0] ? { mediaType: request.headers['content-type'][0].split(';')[0]!.trim().toLowerCase() } : {}),
     ...(request.body.length ? { bodyPreview: preview(request.body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource) } : {}),
-    dryRun: { status, ...(answer.length ? { object: preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) } : {}) },
+    dryRun: {
+      status,
+      ...(answer.length ? { object: preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) } : {}),
+    },
     requestId: record.id,
     at: options.now(),
   };
