@@ -127,6 +127,24 @@ describe('airlock plan: the gateway', () => {
     expect(stored).not.toContain('aHVudGVyMg==');
   });
 
+  it('makes a DELETE with DeleteOptions a dry run in its body too (the API server ignores the query then)', async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'clean up', command: 'kubectl delete cm one' });
+    world.upstream.answer = json(200, { kind: 'Status', status: 'Success' });
+    const sent = await world.send({
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod/configmaps/one',
+      headers: { authorization: [`Bearer ${await tokenFor(plan, 'plan')}`], 'content-type': ['application/json'] },
+      body: Buffer.from('{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"}'),
+    });
+    expect(sent.status).toBe(200);
+    const forwarded = world.upstream.forwarded[0]!;
+    expect(forwarded.pathAndQuery).toBe('/api/v1/namespaces/prod/configmaps/one?dryRun=All');
+    expect(JSON.parse(forwarded.body.toString('utf8'))).toEqual({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', dryRun: ['All'] });
+    const [change] = (await world.state.getPlan(plan.id))!.changes;
+    expect(change!.bodyPreview).not.toContain('dryRun');
+  });
+
   it('refuses a change once the plan is closed', async () => {
     const plan = await planned(['one']);
     await closePlan(deps(), plan, world.connection, world.grant);

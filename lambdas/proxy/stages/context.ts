@@ -78,6 +78,8 @@ export interface Planned extends Approved {
     /** Mutating requests only: the change it is (the query without dryRun). */
     fingerprint: string | undefined;
     bodySha256?: string;
+    /** plan mode: the body the agent sent (a DELETE's is forwarded with dryRun added). */
+    body?: Buffer;
   };
 }
 

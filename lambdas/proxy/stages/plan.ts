@@ -23,6 +23,13 @@ import { AirlockError } from '../../core/status.ts';
 import { errorText } from '../../core/errors.ts';
 import type { Forwarded, Planned, ResolvedOptions, Scoped } from './context.ts';
 
+/**
+ * Subresources whose writes the API server runs as a dry run when asked in the
+ * query. Any other (eviction, binding, token, ...) is refused under a plan
+ * rather than risk a real change.
+ */
+const PLANNABLE_SUBRESOURCES = new Set(['', 'status', 'scale']);
+
 /** The most of a dry-run answer read back (a single object; anything longer is refused rather than half-planned). */
 const MAX_DRY_RUN_ANSWER_BYTES = 3 * 1024 * 1024;
 
@@ -51,15 +58,19 @@ export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Sc
   });
   if (claims.plan.mode === 'plan') {
     if (current.status !== 'open') throw new AirlockError(403, 'plan_not_open', `plan ${current.id} is ${current.status}: nothing more can be planned in it`);
+    if (!PLANNABLE_SUBRESOURCES.has(kube.subresource)) {
+      throw new AirlockError(403, 'not_plannable', `${describeKubeRequest(kube)} cannot be sent as a dry run, so it cannot be planned; send it without a plan`);
+    }
     // The API server sees the request whole and changes nothing; the record holds the query as sent.
     return {
       ...scoped,
+      request: { ...request, body: dryRunDeleteBody(request.method, request.body) },
       bound: { ...bound, query: withDryRun(bound.query) },
       approvalId: undefined,
       // awaitRecord writes the decision's reason into the record.
       decision: { ...decision, reason: `dry run for plan ${current.id} (${decision.reason})` },
       record: named,
-      planned: { plan: current, mode: 'plan', fingerprint, bodySha256 },
+      planned: { plan: current, mode: 'plan', fingerprint, bodySha256, body: request.body },
     };
   }
   if (current.status !== 'applying' || (current.expiresAt ?? 0) <= options.now()) {
@@ -92,7 +103,9 @@ export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Sc
  */
 export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<Forwarded> {
   const { upstream, kube, request, record, planned } = forwarded;
-  if (planned.mode !== 'plan' || !planned.fingerprint || !planned.bodySha256) return forwarded;
+  if (planned.mode !== 'plan' || !planned.fingerprint || !planned.bodySha256 || !planned.body) return forwarded;
+  // The body as the agent sent it (and will send it to apply), not as made a dry run.
+  const body = planned.body;
   const answer = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
   const status = upstream.statusCode ?? 0;
   const secretsResource = kube.resource === 'secrets';
@@ -104,7 +117,7 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
     summary: `${request.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`,
     bodySha256: planned.bodySha256,
     ...(request.headers['content-type']?.[0] ? { mediaType: request.headers['content-type'][0].split(';')[0]!.trim().toLowerCase() } : {}),
-    ...(request.body.length ? { bodyPreview: preview(request.body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource) } : {}),
+    ...(body.length ? { bodyPreview: preview(body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource) } : {}),
     dryRun: {
       status,
       ...(answer.length ? { object: preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) } : {}),
@@ -124,6 +137,25 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
   const replay = Object.assign(new PassThrough(), { statusCode: upstream.statusCode, headers: { ...upstream.headers, warning: '299 - "airlock plan: dry run, nothing was changed"' } });
   replay.end(answer);
   return { ...forwarded, upstream: replay as unknown as IncomingMessage };
+}
+
+/**
+ * A DELETE with a body: the API server reads its DeleteOptions from the body
+ * alone and ignores the query's dryRun, so the body says dryRun too. The
+ * change stays bound to the body the agent sent (its hash is taken before).
+ */
+function dryRunDeleteBody(method: string, body: Buffer): Buffer {
+  if (method !== 'DELETE' || body.length === 0) return body;
+  let options: unknown;
+  try {
+    options = JSON.parse(body.toString('utf8'));
+  } catch {
+    options = undefined;
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new AirlockError(400, 'not_plannable', 'a DELETE under a plan must carry JSON DeleteOptions (or none), so that it can be sent as a dry run');
+  }
+  return Buffer.from(JSON.stringify({ ...options, dryRun: ['All'] }));
 }
 
 async function readPlan(id: string, options: ResolvedOptions, requestId: string): Promise<Plan | undefined> {
