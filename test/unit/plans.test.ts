@@ -145,6 +145,24 @@ describe('airlock plan: the gateway', () => {
     expect(change!.bodyPreview).not.toContain('dryRun');
   });
 
+  it('sends a DELETE with empty protobuf DeleteOptions (client-go, Helm) without a body, and refuses other protobuf', async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'clean up', command: 'helm uninstall' });
+    world.upstream.answer = json(200, { kind: 'Status', status: 'Success' });
+    const token = await tokenFor(plan, 'plan');
+    const typeMeta = Buffer.from([0x0a, 2, 0x76, 0x31, 0x12, 13, ...Buffer.from('DeleteOptions')]);
+    const envelope = (raw: number[]) => Buffer.concat([Buffer.from('k8s\0', 'latin1'), Buffer.from([0x0a, typeMeta.length]), typeMeta, Buffer.from([0x12, raw.length, ...raw])]);
+    const remove = (body: Buffer) =>
+      world.send({ method: 'DELETE', path: '/api/v1/namespaces/prod/configmaps/one', headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/vnd.kubernetes.protobuf'] }, body });
+    const empty = await remove(envelope([]));
+    expect(empty.status).toBe(200);
+    expect(world.upstream.forwarded[0]!.body.length).toBe(0);
+    expect(world.upstream.forwarded[0]!.pathAndQuery).toBe('/api/v1/namespaces/prod/configmaps/one?dryRun=All');
+    const withOptions = await remove(envelope([0x08, 0x05]));
+    expect(withOptions.status).toBe(400);
+    expect(world.upstream.forwarded).toHaveLength(1);
+  });
+
   it('refuses a change once the plan is closed', async () => {
     const plan = await planned(['one']);
     await closePlan(deps(), plan, world.connection, world.grant);

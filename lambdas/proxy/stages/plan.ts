@@ -146,6 +146,8 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
  */
 function dryRunDeleteBody(method: string, body: Buffer): Buffer {
   if (method !== 'DELETE' || body.length === 0) return body;
+  // client-go's typed clients (Helm's release storage) send empty DeleteOptions as protobuf: the same as none.
+  if (isEmptyProtobufObject(body)) return Buffer.alloc(0);
   let options: unknown;
   try {
     options = JSON.parse(body.toString('utf8'));
@@ -153,9 +155,37 @@ function dryRunDeleteBody(method: string, body: Buffer): Buffer {
     options = undefined;
   }
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new AirlockError(400, 'not_plannable', 'a DELETE under a plan must carry JSON DeleteOptions (or none), so that it can be sent as a dry run');
+    throw new AirlockError(400, 'not_plannable', 'a DELETE under a plan must carry JSON DeleteOptions, empty ones, or none, so that it can be sent as a dry run');
   }
   return Buffer.from(JSON.stringify({ ...options, dryRun: ['All'] }));
+}
+
+/**
+ * A Kubernetes protobuf envelope ("k8s\0" + runtime.Unknown) whose object
+ * bytes (field 2, raw) are empty: an object with no field set. Anything else
+ * (or anything that does not parse) is not.
+ */
+function isEmptyProtobufObject(body: Buffer): boolean {
+  if (body.length < 4 || body.subarray(0, 4).toString('latin1') !== 'k8s\0') return false;
+  let at = 4;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35 && at < body.length; shift += 7) {
+      const byte = body[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  while (at < body.length) {
+    const key = varint();
+    if (key === undefined || (key & 7) !== 2) return false; // every field of runtime.Unknown is length-delimited
+    const length = varint();
+    if (length === undefined || at + length > body.length) return false;
+    if (key >> 3 === 2 && length > 0) return false;
+    at += length;
+  }
+  return true;
 }
 
 async function readPlan(id: string, options: ResolvedOptions, requestId: string): Promise<Plan | undefined> {
