@@ -45,7 +45,6 @@ describe.skipIf(!cluster)('helm uninstall as one plan', () => {
     mkdirSync(home, { recursive: true });
     return { HELM_DRIVER: 'configmap', HELM_CACHE_HOME: join(home, 'cache'), HELM_CONFIG_HOME: join(home, 'config'), HELM_DATA_HOME: join(home, 'data') };
   };
-  const left = () => admin(cluster!, ['get', 'configmaps,services,deployments', '-n', 'prod', '-l', `app.kubernetes.io/instance=${release}`, '-o', 'name']).trim();
   const records = () => admin(cluster!, ['get', 'configmaps', '-n', 'prod', '-l', `owner=helm,name=${release}`, '-o', 'name']).trim();
   const objects = () =>
     ['configmap', 'service', 'deployment'].filter(
@@ -68,7 +67,6 @@ describe.skipIf(!cluster)('helm uninstall as one plan', () => {
   });
 
   it('plans the uninstall (nothing changes), one approval, applies it', async () => {
-    void left;
     expect(objects()).toEqual(['configmap', 'service', 'deployment']);
     const command = ['env', ...Object.entries(helmEnv()).map(([name, value]) => `${name}=${value}`), helmBinary, 'uninstall', release, '--namespace', 'prod'];
     const planned = await agent.cli(['plan', '--connection', 'helm-plan', '--reason', 'remove the release', '--', ...command]);

@@ -65,7 +65,7 @@ describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
   });
   afterAll(async () => {
     await env?.stop();
-    if (cluster) admin(cluster, ['delete', 'configmap', ...names, `plan-extra-${suffix}`, `plan-revoked-${suffix}`, '-n', 'prod', '--ignore-not-found']);
+    if (cluster) admin(cluster, ['delete', 'configmap', ...names, `plan-extra-${suffix}`, `plan-revoked-${suffix}`, `plan-ended-${suffix}`, '-n', 'prod', '--ignore-not-found']);
   });
 
   it('kubectl apply -f DIR/: three ConfigMaps planned as dry runs, one approval, applied once', async () => {
@@ -73,7 +73,14 @@ describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
     const planned = await plan(agent, ['apply', '-f', dir]);
     expect(planned.changes).toBe(3);
     expect(names.some(exists)).toBe(false);
-    const page = await env.decide(await env.approvalLink(planned.approvalId, APPROVER), 'approve');
+    // The approver sees every change: its request line, body and the API server's dry-run answer.
+    const link = new URL(await env.approvalLink(planned.approvalId, APPROVER));
+    const shown = await env.https('GET', link.pathname + link.search);
+    expect(shown.status).toBe(200);
+    expect(shown.body).toContain('Change 3 of 3');
+    expect(shown.body.match(/Dry run: the API server answered 201/g)).toHaveLength(3);
+    for (const name of names) expect(shown.body).toContain(name);
+    const page = await env.decide(link.toString(), 'approve');
     expect(page.status).toBe(200);
 
     const applied = await agent.cli(['apply', planned.planId, '--wait', '--', kubectlBinary(), 'apply', '-f', dir]);
@@ -104,6 +111,21 @@ describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
     const applied = await agent.cli(['apply', planned.planId, '--', kubectlBinary(), 'delete', 'configmap', ...names, '-n', 'prod', '--wait=false']);
     expect(applied.code, applied.stderr).toBe(0);
     expect(names.some(exists)).toBe(false);
+  });
+
+  it('an approved plan cannot be applied after its window ends', async () => {
+    const other = await env.createAgent(`ended-${suffix}`);
+    const window = await other.cli(['--json', 'access', 'request', '--connection', 'plan-apply', '--duration', '30m', '--reason', 'plan e2e']);
+    expect(window.code, window.stderr).toBe(0);
+    const name = `plan-ended-${suffix}`;
+    const dir = manifests('ended', [name]);
+    const planned = await plan(other, ['apply', '-f', dir]);
+    await approve(planned.approvalId);
+    const ended = await other.cli(['access', 'end', (JSON.parse(window.stdout) as { id: string }).id]);
+    expect(ended.code, ended.stderr).toBe(0);
+    const applied = await other.cli(['apply', planned.planId, '--', kubectlBinary(), 'apply', '-f', dir]);
+    expect(applied.code).not.toBe(0);
+    expect(exists(name)).toBe(false);
   });
 
   it('an approved plan cannot be applied after `airlock revoke`', async () => {
