@@ -6,10 +6,14 @@
 // change. The transitions are the lifecycle's (core/lifecycle.ts).
 import { mediaType, requestFingerprint } from './approvals.ts';
 
-/** A plan holds at most this many changes (one state item; a bigger change set is several plans). */
-export const MAX_PLAN_CHANGES = 100;
-/** Body and dry-run answer previews kept per change (redacted), for the approver. */
-export const PLAN_PREVIEW_BYTES = 4096;
+/**
+ * A plan holds at most this many changes: the plan and its approval are one
+ * state item each (DynamoDB: 400 KB), and each change carries two previews.
+ * A bigger change set is several plans.
+ */
+export const MAX_PLAN_CHANGES = 50;
+/** Body and dry-run answer previews kept per change (redacted, UTF-8 bytes), for the approver. */
+export const PLAN_PREVIEW_BYTES = 2048;
 
 /** Verbs that change nothing: under a plan they pass as usual (the policy still applies). */
 const READ_VERBS = new Set(['get', 'list', 'watch']);

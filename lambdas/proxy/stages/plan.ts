@@ -213,5 +213,6 @@ async function readWhole(stream: IncomingMessage, limit: number): Promise<Buffer
 function preview(body: Buffer, contentType: string, secretsResource: boolean): string {
   const redacted = redactBody(body, true, body.length, contentType, { secretsResource }).body;
   const text = typeof redacted === 'string' ? redacted : JSON.stringify(redacted, null, 2);
-  return text.length > PLAN_PREVIEW_BYTES ? `${text.slice(0, PLAN_PREVIEW_BYTES)}\n… (${text.length - PLAN_PREVIEW_BYTES} more characters)` : text;
+  const bytes = Buffer.from(text, 'utf8');
+  return bytes.length > PLAN_PREVIEW_BYTES ? `${bytes.subarray(0, PLAN_PREVIEW_BYTES).toString('utf8')}\n… (${bytes.length - PLAN_PREVIEW_BYTES} more bytes)` : text;
 }
