@@ -15,6 +15,7 @@ import { newId } from './ids.ts';
 import { AirlockError } from './status.ts';
 import { windowDurationSeconds } from './windows.ts';
 import { errorText } from './errors.ts';
+import { redactCommandLine } from './redaction.ts';
 
 /** The ports a transition may touch. Workflows and the notifier are absent where they are not configured. */
 export interface LifecycleDeps {
@@ -227,7 +228,8 @@ export async function openPlan(deps: LifecycleDeps, input: { agent: Agent; conne
     status: 'open',
     reason: input.reason,
     ...(input.ticket ? { ticket: input.ticket } : {}),
-    command: input.command,
+    // Shown to approvers: literal values and credential-like options are redacted first.
+    command: redactCommandLine(input.command),
     changes: [],
     createdAt: now,
     policyVersion: input.connection.policyVersion,

@@ -150,7 +150,7 @@ export interface Plan {
   status: PlanStatus;
   reason: string;
   ticket?: string;
-  /** The command the agent ran, for the approver (redacted of nothing: it is the agent's own argv). */
+  /** The command the agent ran, for the approver (core/redaction.ts redactCommandLine). */
   command: string;
   changes: PlanChange[];
   createdAt: number;

@@ -6,6 +6,7 @@ import type { Plan } from '../../lambdas/core/model.ts';
 import { closePlan, decide, openPlan, revokeAgent, startApply } from '../../lambdas/core/lifecycle.ts';
 import { withDryRun, withoutDryRun } from '../../lambdas/core/plans.ts';
 import { AirlockError } from '../../lambdas/core/status.ts';
+import { redactCommandLine } from '../../lambdas/core/redaction.ts';
 import { causeOf, startGateway, type Harness } from '../support/gateway-harness.ts';
 import { json } from '../support/fake-upstream.ts';
 import { MemoryWorkflows } from '../support/memory.ts';
@@ -235,6 +236,14 @@ describe('airlock apply: the gateway', () => {
     await revokeAgent(deps(), (await world.state.getAgent(world.agent.id))!, 'admin');
     expect((await world.state.getApproval(approval!.id))!.status).toBe('cancelled');
     await expect(startApply(deps(), (await world.state.getPlan(plan.id))!)).rejects.toMatchObject({ code: 'plan_not_applicable' });
+  });
+});
+
+describe('the command an approver reads', () => {
+  it('has literal values and credential-like options redacted', () => {
+    expect(redactCommandLine('kubectl create secret generic s --from-literal=password=hunter2 --token abc --kubeconfig=x')).toBe(
+      'kubectl create secret generic s --from-literal=password=[REDACTED] --token [REDACTED] --kubeconfig=x',
+    );
   });
 });
 
