@@ -15,6 +15,7 @@ import { registerConnections } from './commands/connections.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
 import { registerLogin, registerLogout } from './commands/login.ts';
+import { registerPlan } from './commands/plan.ts';
 import { registerRevoke } from './commands/revoke.ts';
 import { registerToken } from './commands/token.ts';
 import { registerVerify } from './commands/verify.ts';
@@ -46,6 +47,7 @@ export function buildProgram(io: Io): Command {
     registerAccess,
     registerApprovals,
     registerKubeconfig,
+    registerPlan,
     registerLogout,
     registerToken,
     registerVerify,

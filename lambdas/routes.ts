@@ -31,6 +31,10 @@ const AGENT_ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/access-requests/{id}', function: 'access', auth: 'agent' },
   { method: 'POST', resource: '/v1/access-requests/{id}/end', function: 'access', auth: 'agent' },
   { method: 'GET', resource: '/v1/approvals/{id}', function: 'access', auth: 'agent' },
+  { method: 'POST', resource: '/v1/plans', function: 'access', auth: 'agent' },
+  { method: 'GET', resource: '/v1/plans/{id}', function: 'access', auth: 'agent' },
+  { method: 'POST', resource: '/v1/plans/{id}/close', function: 'access', auth: 'agent' },
+  { method: 'POST', resource: '/v1/plans/{id}/apply', function: 'access', auth: 'agent' },
 ];
 
 /** Where the Kubernetes API lives at the root of an API server (anything else there is not reachable through Airlock). */

@@ -86,7 +86,7 @@ async function resumeWorkflows(services: Services, log: (line: string) => void):
   }
   for (const agent of await services.state.listAgents()) {
     for (const approval of await services.state.listApprovals({ agentId: agent.id, status: 'pending' })) {
-      if (approval.kind !== 'request') continue; // window approvals resume with their window
+      if (approval.kind === 'window') continue; // window approvals resume with their window; request and plan approvals here
       const executionArn = await services.workflows.startApproval(approval.id);
       await services.state.updateApproval(approval.id, { status: ['pending'] }, { executionArn });
       resumed.approvals++;

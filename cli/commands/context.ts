@@ -101,7 +101,7 @@ export function adminClient(options: GlobalOptions): AirlockClient {
 }
 
 /** Agent routes under /v1/iam for agents that sign with their IAM principal. */
-export const iamAgentPath = (path: string) => path.replace(/^v1\/(tokens|access-requests|approvals)/, 'v1/iam/$1');
+export const iamAgentPath = (path: string) => path.replace(/^v1\/(tokens|access-requests|approvals|plans)/, 'v1/iam/$1');
 
 /** How to log `agentId` in at `endpoint` again, with the profile directory when it is not the default. */
 export function loginCommand(options: GlobalOptions, agentId: string, endpoint: string): string {

@@ -6,7 +6,9 @@ export function registerToken({ program, io, globals }: CommandContext): void {
     .command('token')
     .description('an ExecCredential for kubectl (client.authentication.k8s.io/v1), as --agent-id at --endpoint when given (kubeconfigs give both)')
     .requiredOption('--connection <name>')
-    .action(async (options: { connection: string }) => {
+    .option('--plan <id>', 'a token of `airlock plan` / `airlock apply`, bound to this plan (with --mode)')
+    .option('--mode <mode>', 'plan | apply')
+    .action(async (options: { connection: string; plan?: string; mode?: string }) => {
       const global = globals();
       if (global.agentId && !resolveProfile(global)) {
         const endpoint = endpointOf(global);
@@ -21,7 +23,8 @@ export function registerToken({ program, io, globals }: CommandContext): void {
       const window = profile.windows?.[options.connection];
       const { body } = await client.call<{ token: string; expiresAt: string; window: string }>('POST', 'v1/tokens', {
         connection: options.connection,
-        ...(window ? { window } : {}),
+        // A plan's token is for the plan's own window: the gateway picks it.
+        ...(options.plan ? { plan: options.plan, mode: options.mode } : window ? { window } : {}),
       });
       io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: body.token, expirationTimestamp: body.expiresAt } }));
     });

@@ -126,11 +126,22 @@ export function approvalEmail(approval: Approval, approver: string, link: string
     ...(approval.kind === 'request'
       ? ['', ...(approval.preview ? approval.preview.lines.map((line) => oneLine(line, 300)) : ['CANNOT BE SHOWN (no Approve): no preview was worked out for this request'])]
       : []),
+    ...(approval.plan
+      ? [
+          '',
+          ...approval.plan.changes.map(
+            (change, index) => `Change ${index + 1}: ${change.method} ${oneLine(change.path + (change.query ? `?${change.query}` : ''), 2048)} (dry run: ${change.dryRun.status})`,
+          ),
+        ]
+      : []),
     '',
     `Review and decide at ${new URL(link).origin} only (the link is yours alone; opening it decides nothing):`,
     link,
     '',
     `Approval id: ${approval.id}`,
   ];
-  return { subject: `[Airlock] Approve ${approval.kind === 'window' ? 'access window' : 'request'} for ${approval.agentName} on ${approval.connection}?`, text: `${lines.join('\n')}\n` };
+  return {
+    subject: `[Airlock] Approve ${approval.kind === 'window' ? 'access window' : approval.kind === 'plan' ? 'plan' : 'request'} for ${approval.agentName} on ${approval.connection}?`,
+    text: `${lines.join('\n')}\n`,
+  };
 }

@@ -6,7 +6,7 @@
 // opens access, after it when it closes access (closing never waits for the
 // recorder). Only the ports are used here, so all of it runs against the
 // in-memory ports in unit tests.
-import type { Agent, Approval, Connection, Grant } from './model.ts';
+import type { Agent, Approval, Connection, Grant, Plan } from './model.ts';
 import type { Log, Notifier, RecordStore, StateStore, Workflows } from './ports.ts';
 import { approvalEmail, approvalsCount } from './approvals.ts';
 import { formatDuration } from './durations.ts';
@@ -15,6 +15,7 @@ import { newId } from './ids.ts';
 import { AirlockError } from './status.ts';
 import { windowDurationSeconds } from './windows.ts';
 import { errorText } from './errors.ts';
+import { redactCommandLine } from './redaction.ts';
 
 /** The ports a transition may touch. Workflows and the notifier are absent where they are not configured. */
 export interface LifecycleDeps {
@@ -50,6 +51,7 @@ export function newApproval(input: {
   now: number;
   fingerprint?: string;
   request?: Approval['request'];
+  plan?: Approval['plan'];
 }): Approval {
   const { agent, connection, grant, now } = input;
   const timeoutSeconds = connection.policy.approvalTimeoutSeconds;
@@ -73,6 +75,7 @@ export function newApproval(input: {
     timeoutSeconds,
     ...(input.fingerprint ? { fingerprint: input.fingerprint } : {}),
     ...(input.request ? { request: input.request } : {}),
+    ...(input.plan ? { plan: input.plan } : {}),
     policyVersion: connection.policyVersion,
     grantId: grant.id,
   };
@@ -202,11 +205,156 @@ export async function cancelRequestApprovals(deps: LifecycleDeps, scope: { agent
   const approvals = await deps.state.listApprovals('agentId' in scope ? { agentId: scope.agentId } : { connection: scope.connection });
   let cancelled = 0;
   for (const approval of approvals) {
-    if (approval.kind !== 'request' || (approval.status !== 'pending' && approval.status !== 'approved')) continue;
+    if (approval.kind === 'window' || (approval.status !== 'pending' && approval.status !== 'approved')) continue;
     if ('grantId' in scope && scope.grantId !== undefined && approval.grantId !== scope.grantId) continue;
     if (await cancelApproval(deps, approval.id, reason, actor)) cancelled++;
   }
+  // Plans die with them: one being applied has spent its approval, so it is cancelled itself.
+  await cancelPlans(deps, scope, reason, actor);
   return cancelled;
+}
+
+// ---------------------------------------------------------------- plans
+
+/** `airlock plan`: a plan opens in the agent's open window, recorded first. */
+export async function openPlan(deps: LifecycleDeps, input: { agent: Agent; connection: Connection; grant: Grant; reason: string; ticket?: string; command: string }): Promise<Plan> {
+  const now = deps.now();
+  const plan: Plan = {
+    id: newId('pln'),
+    agentId: input.agent.id,
+    agentName: input.agent.name,
+    connection: input.connection.name,
+    grantId: input.grant.id,
+    status: 'open',
+    reason: input.reason,
+    ...(input.ticket ? { ticket: input.ticket } : {}),
+    // Shown to approvers: literal values and credential-like options are redacted first.
+    command: redactCommandLine(input.command),
+    changes: [],
+    createdAt: now,
+    policyVersion: input.connection.policyVersion,
+  };
+  await recordEvent(deps, {
+    time: now,
+    type: 'plan.opened',
+    agent: plan.agentName,
+    agentId: plan.agentId,
+    connection: plan.connection,
+    subject: plan.id,
+    actor: plan.agentName,
+    detail: { window: plan.grantId },
+  });
+  await deps.state.createPlan(plan);
+  return plan;
+}
+
+/**
+ * The command ran: the plan closes, and its changes — copied onto the
+ * approval, so the page shows exactly what is bound — go to the approvers as
+ * one approval of kind 'plan' (the approval workflow emails them). A plan
+ * without changes closes with nothing to approve.
+ */
+export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, plan: Plan, connection: Connection, grant: Grant): Promise<{ plan: Plan; approval: Approval | undefined }> {
+  const now = deps.now();
+  if (plan.changes.length === 0) {
+    const closed = await deps.state.updatePlan(plan.id, ['open'], { status: 'closed', closedAt: now });
+    if (!closed) throw planNotOpen(plan);
+    await recordEventAfter(deps, {
+      time: now,
+      type: 'plan.closed',
+      agent: plan.agentName,
+      agentId: plan.agentId,
+      connection: plan.connection,
+      subject: plan.id,
+      actor: plan.agentName,
+      detail: { changes: 0 },
+    });
+    return { plan: closed, approval: undefined };
+  }
+  const approval = newApproval({
+    kind: 'plan',
+    agent: { id: plan.agentId, name: plan.agentName },
+    connection,
+    grant: { ...grant, reason: plan.reason, ...(plan.ticket ? { ticket: plan.ticket } : {}) },
+    summary: `plan ${plan.id}: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} from \`${plan.command}\``,
+    rule: 'plan: every change it makes, approved at once',
+    now,
+    plan: { id: plan.id, command: plan.command, changes: plan.changes },
+  });
+  await recordEvent(deps, {
+    time: now,
+    type: 'approval.requested',
+    agent: plan.agentName,
+    agentId: plan.agentId,
+    connection: plan.connection,
+    subject: approval.id,
+    actor: plan.agentName,
+    detail: { plan: plan.id, changes: plan.changes.length },
+  });
+  await deps.state.createApproval(approval);
+  // Closing is conditional: a change that arrives after this is refused, never silently outside the approval.
+  const closed = await deps.state.updatePlan(plan.id, ['open'], { status: 'closed', closedAt: now, approvalId: approval.id });
+  if (!closed) {
+    await cancelApproval(deps, approval.id, `plan ${plan.id} was no longer open`, 'gateway');
+    throw planNotOpen(plan);
+  }
+  try {
+    const executionArn = await deps.workflows.startApproval(approval.id);
+    await deps.state.updateApproval(approval.id, { status: ['pending', 'approved', 'denied'] }, { executionArn });
+  } catch {
+    await cancelApproval(deps, approval.id, 'the approval workflow could not be started', 'gateway');
+    await deps.state.updatePlan(plan.id, ['closed'], { status: 'cancelled', cancelledAt: deps.now(), cancelReason: 'the approval workflow could not be started' });
+    throw new AirlockError(503, 'approvals_unavailable', 'the plan needs approval, and the approval workflow cannot be started right now; run `airlock plan` again');
+  }
+  return { plan: closed, approval };
+}
+
+/**
+ * `airlock apply`: the plan's approval is spent (approved -> consumed, once),
+ * and the plan applies until the approval's use deadline. A second apply finds
+ * it consumed and the plan no longer closed.
+ */
+export async function startApply(deps: LifecycleDeps, plan: Plan): Promise<Plan> {
+  const now = deps.now();
+  if (plan.status !== 'closed' || !plan.approvalId)
+    throw new AirlockError(
+      409,
+      'plan_not_applicable',
+      `plan ${plan.id} is ${plan.status === 'closed' ? 'closed without changes' : plan.status}; it cannot be applied${plan.status === 'applying' ? ' twice' : ''}${plan.cancelReason ? ` (${plan.cancelReason})` : ''}`,
+    );
+  const approval = await deps.state.getApproval(plan.approvalId);
+  if (!approval || approval.status !== 'approved' || approval.expiresAt <= now) {
+    const status = approval?.status === 'approved' || approval?.status === 'pending' ? 'expired' : (approval?.status ?? 'missing');
+    throw new AirlockError(
+      approval?.status === 'pending' && approval.expiresAt > now ? 409 : 403,
+      'plan_not_approved',
+      `plan ${plan.id} cannot be applied: its approval ${plan.approvalId} is ${approval?.status === 'pending' && approval.expiresAt > now ? 'still pending' : status}`,
+    );
+  }
+  const consumed = await consumeApproval(deps, approval, plan.id, plan.agentName);
+  if (!consumed) throw new AirlockError(409, 'plan_not_applicable', `plan ${plan.id} cannot be applied: its approval ${approval.id} was just used or cancelled`);
+  const applying = await deps.state.updatePlan(plan.id, ['closed'], { status: 'applying', appliedAt: now, expiresAt: approval.expiresAt });
+  if (!applying) throw new AirlockError(409, 'plan_not_applicable', `plan ${plan.id} was cancelled or applied at the same moment`);
+  return applying;
+}
+
+/** The kill switch and the window's end for plans: open, closed and applying plans are cancelled. */
+export async function cancelPlans(deps: LifecycleDeps, scope: { agentId: string; grantId?: string } | { connection: string }, reason: string, actor: string): Promise<number> {
+  const plans = await deps.state.listPlans('agentId' in scope ? { agentId: scope.agentId } : { connection: scope.connection });
+  let cancelled = 0;
+  for (const plan of plans) {
+    if ('grantId' in scope && scope.grantId !== undefined && plan.grantId !== scope.grantId) continue;
+    const now = deps.now();
+    const done = await deps.state.updatePlan(plan.id, ['open', 'closed', 'applying'], { status: 'cancelled', cancelledAt: now, cancelReason: reason });
+    if (!done) continue;
+    cancelled++;
+    await recordEventAfter(deps, { time: now, type: 'plan.cancelled', agent: plan.agentName, agentId: plan.agentId, connection: plan.connection, subject: plan.id, actor, detail: { reason } });
+  }
+  return cancelled;
+}
+
+function planNotOpen(plan: Plan): AirlockError {
+  return new AirlockError(409, 'plan_not_open', `plan ${plan.id} is no longer open`);
 }
 
 /** Why a cancelled approval cannot be decided or used, in one sentence. */
@@ -234,8 +382,8 @@ export async function decide(deps: LifecycleDeps, approvalId: string, approver: 
     const previous = approval.decisions.find((entry) => entry.approver === approver);
     if (previous) throw new AirlockError(409, 'already_decided', `you already chose to ${previous.decision} this at ${iso(previous.at)}; a decision is made once`);
 
-    // A held request lives only as long as the window it was asked in (even if a sweep was missed).
-    if (approval.kind === 'request' && approval.grantId) {
+    // A held request or a plan lives only as long as the window it was asked in (even if a sweep was missed).
+    if (approval.kind !== 'window' && approval.grantId) {
       const grant = await deps.state.getGrant(approval.grantId);
       if (!grant || grant.status !== 'active' || (grant.expiresAt ?? 0) <= now) {
         const ended = !grant ? 'no longer exists' : grant.status === 'active' ? `ended at ${iso(grant.expiresAt ?? now)}` : `is ${grant.status}${grant.endReason ? ` (${grant.endReason})` : ''}`;

@@ -66,7 +66,7 @@ export interface ApprovalDecision {
 /** A human decision on a window or on one exact request. */
 export interface Approval {
   id: string;
-  kind: 'window' | 'request';
+  kind: 'window' | 'request' | 'plan';
   status: ApprovalStatus;
   agentId: string;
   agentName: string;
@@ -91,6 +91,8 @@ export interface Approval {
   fingerprint?: string;
   /** request approvals: the request line, for the approver */
   request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
+  /** plan approvals: the plan and the exact changes it approves (a copy, so the page shows what is bound). */
+  plan?: { id: string; command: string; changes: PlanChange[] };
   /**
    * request approvals: what the request would do (core/preview.ts), worked out when it was held.
    * The whole preview is in the transcript store under `key` (an approval item stays well under
@@ -108,6 +110,63 @@ export interface Approval {
   consumedAt?: number;
   consumedBy?: string;
   /** Set with status `cancelled`: when, and why (revoke, disable, the window's end), in words an approver reads. */
+  cancelledAt?: number;
+  cancelReason?: string;
+  policyVersion: string;
+}
+
+/**
+ * One mutating request seen under `airlock plan`: forwarded with dryRun=All
+ * (nothing changed) and bound by its fingerprint (core/approvals.ts, the query
+ * without dryRun) so that `airlock apply` can send exactly it, once.
+ */
+export interface PlanChange {
+  fingerprint: string;
+  method: string;
+  path: string;
+  /** The canonical query, without dryRun. */
+  query: string;
+  /** In words an approver reads: "POST configmaps in default (create)". */
+  summary: string;
+  bodySha256: string;
+  mediaType?: string;
+  /** Redacted (core/redaction.ts), at most PLAN_PREVIEW_BYTES. */
+  bodyPreview?: string;
+  /** The API server's answer to the dry run: status and the (redacted) object. */
+  dryRun: { status: number; object?: string };
+  /** Whether the approver sees the body and the dry-run answer whole (not cut, not unreadable); else the plan cannot be approved. */
+  shownWhole?: boolean;
+  /** The dry-run request's record. */
+  requestId: string;
+  at: number;
+}
+
+/**
+ * open: `airlock plan` is collecting; closed: its approval is pending or
+ * approved; applying: `airlock apply` has spent the approval and its changes
+ * pass once each until expiresAt; cancelled: kill switch, window end, denial.
+ */
+export type PlanStatus = 'open' | 'closed' | 'applying' | 'cancelled';
+
+export interface Plan {
+  id: string;
+  agentId: string;
+  agentName: string;
+  connection: string;
+  /** The window it was made in: only that window's tokens plan or apply it. */
+  grantId: string;
+  status: PlanStatus;
+  reason: string;
+  ticket?: string;
+  /** The command the agent ran, for the approver (core/redaction.ts redactCommandLine). */
+  command: string;
+  changes: PlanChange[];
+  createdAt: number;
+  closedAt?: number;
+  approvalId?: string;
+  /** applying: the end of the approval's use deadline; no change passes after it. */
+  expiresAt?: number;
+  appliedAt?: number;
   cancelledAt?: number;
   cancelReason?: string;
   policyVersion: string;
@@ -147,6 +206,8 @@ export interface RequestRecord {
   reason: string;
   grantId?: string;
   approvalId?: string;
+  /** A request made under `airlock plan` (sent as a dry run) or `airlock apply`. */
+  planId?: string;
   policyVersion?: string;
   phase: 'started' | 'complete' | 'incomplete';
   status?: number;

@@ -1,6 +1,6 @@
 // The small interfaces the core needs from the outside world. Adapters
 // (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
-import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from './model.ts';
+import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from './model.ts';
 
 /** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
 export interface Log {
@@ -50,6 +50,17 @@ export interface StateStore {
   bindFingerprint(fingerprint: string, approvalId: string, previousApprovalId: string | undefined, expiresAt: number): Promise<boolean>;
   /** Newest first, by agent or by connection (an index: may lag a just-created approval by a moment). */
   listApprovals(filter: { agentId?: string; connection?: string; status?: Approval['status'] }): Promise<Approval[]>;
+
+  createPlan(plan: Plan): Promise<void>;
+  getPlan(id: string): Promise<Plan | undefined>;
+  /** Conditional on the plan's status; undefined when it was in none of `from`. */
+  updatePlan(id: string, from: PlanStatus[], changes: Partial<Plan>): Promise<Plan | undefined>;
+  /** Appends a change while the plan is open (and has fewer than `max`); false otherwise. */
+  addPlanChange(id: string, change: PlanChange, max: number): Promise<boolean>;
+  /** Marks one planned change spent by a request: true for exactly one caller (a conditional write). */
+  spendPlanChange(id: string, fingerprint: string, requestId: string): Promise<boolean>;
+  /** Newest first, by agent or by connection (an index: may lag a just-created plan). */
+  listPlans(filter: { agentId?: string; connection?: string }): Promise<Plan[]>;
 }
 
 export interface RecordQuery {

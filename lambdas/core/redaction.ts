@@ -105,3 +105,14 @@ export function redactBody(raw: Buffer, complete: boolean, totalBytes: number, c
   if (events.length === 0) return { body: `[${totalBytes} bytes not recorded: not JSON, cannot be redacted]`, bytes: totalBytes };
   return { body: { stream: events, ...(complete ? {} : { truncated: true }) }, bytes: totalBytes };
 }
+
+/**
+ * A command line an agent ran (`airlock plan -- COMMAND`), for an approver:
+ * literal values (`--from-literal=key=VALUE`) and the values of options
+ * named like credentials (`--token X`, `--password=X`) are replaced.
+ */
+export function redactCommandLine(command: string): string {
+  return command
+    .replace(/(--from-literal[=\s]+[^=\s]+=)\S+/g, '$1[REDACTED]')
+    .replace(/(--?[\w-]*(?:password|passwd|token|secret|key|credential)[\w-]*(?:=|\s+))(?!\[REDACTED\])\S+/gi, '$1[REDACTED]');
+}

@@ -39,6 +39,14 @@ export interface TokenClaims {
   grantId: string;
   issuedAt: number;
   expiresAt: number;
+  /** A token of `airlock plan` / `airlock apply`: every request it carries belongs to that plan. */
+  plan?: PlanBinding;
+}
+
+/** plan: mutating requests are sent as dry runs and collected; apply: planned changes pass once each. */
+export interface PlanBinding {
+  planId: string;
+  mode: 'plan' | 'apply';
 }
 
 export interface IssueInput {
@@ -48,6 +56,7 @@ export interface IssueInput {
   grantId: string;
   /** The window's end (epoch ms): the token never outlives it. */
   windowExpiresAt: number;
+  plan?: PlanBinding;
 }
 
 type Key = CryptoKey | KeyObject;
@@ -92,7 +101,7 @@ export class TokenService {
       throw new AirlockError(403, 'window_ending', 'the access window ends now; request a new window');
     }
     const tokenId = newId('tok');
-    const token = await new SignJWT({ win: input.grantId, agn: input.agentName })
+    const token = await new SignJWT({ win: input.grantId, agn: input.agentName, ...(input.plan ? { pln: input.plan.planId, pmd: input.plan.mode } : {}) })
       .setProtectedHeader({ alg: ALGORITHM, typ: TOKEN_TYPE, kid: this.keySet.current.kid })
       .setIssuer(this.issuer)
       .setSubject(input.agentId)
@@ -141,6 +150,10 @@ export class TokenService {
       if (typeof payload.win !== 'string' || typeof payload.agn !== 'string' || typeof payload.sub !== 'string') {
         throw invalid('malformed_token', 'token is missing Airlock claims');
       }
+      // A plan claim is whole or absent: a token that half-names a plan is not read as an ordinary one.
+      if ((payload.pln !== undefined || payload.pmd !== undefined) && (typeof payload.pln !== 'string' || (payload.pmd !== 'plan' && payload.pmd !== 'apply'))) {
+        throw invalid('malformed_token', 'token has a malformed plan claim');
+      }
       return {
         tokenId: payload.jti!,
         agentId: payload.sub,
@@ -149,6 +162,7 @@ export class TokenService {
         grantId: payload.win,
         issuedAt: payload.iat! * 1000,
         expiresAt: payload.exp! * 1000,
+        ...(typeof payload.pln === 'string' ? { plan: { planId: payload.pln, mode: payload.pmd as PlanBinding['mode'] } } : {}),
       };
     } catch (error) {
       if (error instanceof AirlockError) throw error;

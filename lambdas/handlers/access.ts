@@ -1,4 +1,4 @@
-// Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}.
+// Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}; and plans (plans.ts).
 import * as z from 'zod';
 import type { Grant } from '../core/model.ts';
 import { approvalsCount } from '../core/approvals.ts';
@@ -9,6 +9,7 @@ import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, pathParameter, router, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { planRoutes } from './plans.ts';
 
 const AccessRequest = z.strictObject({
   connection: z.string().regex(NAME_PATTERN, 'not a connection name'),
@@ -47,6 +48,7 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
   };
 
   return router({
+    ...planRoutes(getServices),
     'POST /v1/access-requests': async (event) => {
       const services = await getServices();
       const now = services.now();

@@ -12,6 +12,7 @@ import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
 import { renderChangePreview, type ChangePreview } from '../core/preview.ts';
+import { PLAN_PREVIEW_BYTES } from '../core/plans.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -74,6 +75,20 @@ function details(approval: Approval, now: number): string {
     // Approvals held before previews existed kept a short body preview; a preview shows the whole body below.
     if (approval.request.bodyPreview && !approval.preview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
   }
+  if (approval.plan) {
+    // Every change the approval lets through, each as the API server answered its dry run: nothing bound is off the page.
+    rows.push(['Command', `<code>${escape(approval.plan.command)}</code> <span class="note">(written by the agent)</span>`]);
+    approval.plan.changes.forEach((change, index) => {
+      const query = change.query ? `?${change.query}` : '';
+      const parts = [
+        `<code>${escape(change.method)} ${escape(change.path + query)}</code>`,
+        `Body SHA-256 <code>${escape(change.bodySha256)}</code>${change.mediaType ? ` (${escape(change.mediaType)})` : ''}`,
+        ...(change.bodyPreview ? [`Body<pre>${escape(change.bodyPreview)}</pre>`] : []),
+        `Dry run: the API server answered ${change.dryRun.status}${change.dryRun.object ? `<pre>${escape(change.dryRun.object)}</pre>` : ''}`,
+      ];
+      rows.push([`Change ${index + 1} of ${approval.plan!.changes.length}`, parts.join('<br>')]);
+    });
+  }
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
 }
 
@@ -94,6 +109,12 @@ async function loadPreview(services: Services, approval: Approval): Promise<Chan
 
 /** Why an approver cannot approve this request: they could not see what it does. Undefined when they can. */
 function blindReason(approval: Approval, preview: ChangePreview | undefined): string | undefined {
+  if (approval.kind === 'plan') {
+    const hidden = (approval.plan?.changes ?? []).flatMap((change, index) => (change.shownWhole === true ? [] : [index + 1]));
+    return hidden.length
+      ? `change ${hidden.join(', ')} of the plan cannot be shown whole (a body or dry-run answer over ${PLAN_PREVIEW_BYTES} bytes, or one that cannot be redacted); ask for each as its own approval, which shows it whole`
+      : undefined;
+  }
   if (approval.kind !== 'request') return undefined;
   const problems = preview?.problems ?? approval.preview?.problems ?? [];
   if (problems.length) return problems.join('; ');
@@ -148,7 +169,12 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       const sig = queryParameter(event, 'sig');
       const { approval, approver } = await load(services, event, sig);
       const now = services.now();
-      const title = approval.kind === 'window' ? `Access window for ${approval.agentName}?` : `Approve this request from ${approval.agentName}?`;
+      const title =
+        approval.kind === 'window'
+          ? `Access window for ${approval.agentName}?`
+          : approval.kind === 'plan'
+            ? `Approve these ${approval.plan?.changes.length ?? 0} changes from ${approval.agentName}?`
+            : `Approve this request from ${approval.agentName}?`;
       const mine = approval.decisions.find((decision) => decision.approver === approver);
       const preview = await loadPreview(services, approval);
       const blind = blindReason(approval, preview);
@@ -206,7 +232,9 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
         outcome.status === 'approved'
           ? approval.kind === 'window'
             ? 'Approved. The window opens now.'
-            : 'Approved. The agent may now retry that exact request, once.'
+            : approval.kind === 'plan'
+              ? 'Approved. The agent may now apply exactly these changes, each once.'
+              : 'Approved. The agent may now retry that exact request, once.'
           : outcome.status === 'denied'
             ? 'Denied. The agent has been refused.'
             : `Your approval is recorded; ${approval.minApprovals - approvalsCount(outcome.approval.decisions)} more needed.`;

@@ -18,6 +18,12 @@ const TokenRequest = z.strictObject({
     .string()
     .refine((value) => isId(value, 'gr'), 'not a window id')
     .optional(),
+  /** A token for `airlock plan` / `airlock apply`: bound to this plan (in its window) in this mode. */
+  plan: z
+    .string()
+    .refine((value) => isId(value, 'pln'), 'not a plan id')
+    .optional(),
+  mode: z.enum(['plan', 'apply']).optional(),
 });
 
 export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler {
@@ -31,8 +37,19 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
       const connection = await state.getConnection(input.connection);
       if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection named "${input.connection}"`);
 
+      if ((input.plan === undefined) !== (input.mode === undefined)) throw new AirlockError(400, 'invalid_request', 'plan and mode go together');
+      const plan = input.plan ? await state.getPlan(input.plan) : undefined;
+      if (input.plan && (!plan || plan.agentId !== agent.id || plan.connection !== connection.name))
+        throw new AirlockError(404, 'plan_not_found', `no plan ${input.plan} of this agent on "${connection.name}"`);
+      // A plan token is only for what the plan is doing now; the gateway checks again on every request.
+      if (plan && input.mode !== (plan.status === 'open' ? 'plan' : plan.status === 'applying' ? 'apply' : undefined)) {
+        throw new AirlockError(403, 'plan_not_usable', `plan ${plan.id} is ${plan.status}: no ${input.mode} token for it`);
+      }
+
       let grant: Grant | undefined;
-      if (input.window) {
+      if (plan) {
+        grant = await state.getGrant(plan.grantId);
+      } else if (input.window) {
         grant = await state.getGrant(input.window);
       } else {
         // Newest open window; the caller may name one to avoid index lag.
@@ -49,6 +66,7 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
         connection: connection.name,
         grantId: grant!.id,
         windowExpiresAt: grant!.expiresAt!,
+        ...(plan && input.mode ? { plan: { planId: plan.id, mode: input.mode } } : {}),
       });
       // Not returned unless its issue is on record.
       await recordEvent(services, {
@@ -59,7 +77,7 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
         connection: connection.name,
         subject: issued.tokenId,
         actor: agent.name,
-        detail: { window: grant!.id, expiresAt: new Date(issued.expiresAt).toISOString() },
+        detail: { window: grant!.id, ...(plan ? { plan: plan.id, mode: input.mode } : {}), expiresAt: new Date(issued.expiresAt).toISOString() },
       });
       return { status: 200, body: { token: issued.token, expiresAt: new Date(issued.expiresAt).toISOString(), window: grant!.id } };
     },

@@ -14,12 +14,15 @@
 //   7 scope                    policy on the request and every effect (core/effects.ts):
 //                              deny > approve > allow > default deny
 //   8 refuseInteractive        exec/attach/port-forward/Upgrade (501)
+//     plan                     a plan token (airlock plan/apply, stages/plan.ts): mutating
+//                              requests go as dry runs into the plan, or pass once as planned
 //   9 approve                  risky request: one-time approval of this exact request
 //  10 awaitRecord              the record is written (else 503), with the query as forwarded;
 //                              nothing is forwarded before this
 //     answerSelfReview         whoami, and can-i the policy refuses or holds: answered for
 //                              the agent here; can-i --list: the cluster's rules ∩ the policy
 //  11 forward                  connection credential, CA-verified TLS; agent auth never sent
+//     collectDryRun            plan mode: the dry-run answer joins the plan before it goes back
 //  12 streamBack               the response streams under the stream guard (window, revoke)
 //  13 completeRecord           status/bytes/duration; transcript (redacted), 3 attempts, else
 //                              kept in the record
@@ -45,6 +48,7 @@ import { readState } from './stages/read-state.ts';
 import { scope } from './stages/scope.ts';
 import { refuseInteractive } from './stages/refuse-interactive.ts';
 import { approve } from './stages/approve.ts';
+import { collectDryRun, plan } from './stages/plan.ts';
 import { awaitRecord } from './stages/await-record.ts';
 import { answerSelfReview } from './stages/answer-self-review.ts';
 import { forward } from './stages/forward.ts';
@@ -144,12 +148,14 @@ export class Gateway {
       const admitted = (known = await readState(begun, options));
       const scoped = (known = scope(admitted));
       refuseInteractive(scoped);
-      const approved = (known = await approve(scoped, options));
+      const planning = (known = await plan(scoped, options));
+      const planned = 'planned' in planning ? planning : undefined;
+      const approved = (known = planned ?? (await approve(planning, options)));
       const recorded = (known = await awaitRecord(approved, options));
       const answered = await answerSelfReview(recorded, options);
       if (answered) return answered;
       const forwarded = (known = await forward(recorded, options));
-      return streamBack(forwarded, options);
+      return streamBack(planned ? await collectDryRun({ ...forwarded, planned: planned.planned }, options) : forwarded, options);
     } catch (error) {
       return refuse(known, error, options);
     }

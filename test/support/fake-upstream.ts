@@ -71,7 +71,10 @@ export class FakeUpstream {
       if (!this.reachable) return Promise.reject(new UpstreamError('connection refused by the cluster API server'));
       this.byAuditId.set(upstream.headers['audit-id'] ?? '', upstream);
       return new Promise<IncomingMessage>((resolve, reject) => {
-        request(`${this.base}${upstream.pathAndQuery}`, { method: upstream.method, headers: upstream.headers }, resolve).on('error', reject).end(upstream.body);
+        // content-length as the real forwarder sends it: a DELETE's body is not chunked by default.
+        request(`${this.base}${upstream.pathAndQuery}`, { method: upstream.method, headers: { ...upstream.headers, 'content-length': String(upstream.body.length) } }, resolve)
+          .on('error', reject)
+          .end(upstream.body);
       });
     },
   };

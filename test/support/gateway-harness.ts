@@ -43,6 +43,8 @@ export interface Harness {
   connection: Connection;
   grant: Grant;
   token: string;
+  /** The harness's token service: a test issues its own tokens (bound to a plan, ...). */
+  tokens: TokenService;
   send(request: Partial<ProxyRequest> & { path: string }): Promise<Sent>;
   stop(): Promise<void>;
 }
@@ -133,7 +135,7 @@ export async function startGateway(options: { rules?: PolicyRule[]; windowSecond
     };
   }
 
-  return { gateway, state, records, transcripts, upstream, log, agent, connection, grant, token, send, stop: () => upstream.stop() };
+  return { gateway, state, records, transcripts, upstream, log, agent, connection, grant, token, tokens, send, stop: () => upstream.stop() };
 }
 
 async function textOf(body: Readable | string): Promise<string> {

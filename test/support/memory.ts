@@ -4,7 +4,7 @@
 // newest-first listings, write-once transcripts, the same domain errors), and
 // every method can be made to fail on demand, so each fail-closed row can be
 // driven in milliseconds.
-import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, RequestRecord } from '../../lambdas/core/model.ts';
+import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from '../../lambdas/core/model.ts';
 import type { Log, Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, InvalidCursorError, NotFoundError } from '../../lambdas/core/errors.ts';
 
@@ -48,6 +48,9 @@ export class MemoryStateStore implements StateStore {
   readonly grants = new Map<string, Grant>();
   readonly approvals = new Map<string, Approval>();
   private readonly fingerprints = new Map<string, string>();
+  readonly plans = new Map<string, Plan>();
+  /** `${planId} ${fingerprint}` -> the request that spent it. */
+  readonly spent = new Map<string, string>();
 
   async createAgent(agent: Agent): Promise<void> {
     await this.faults.check('createAgent');
@@ -200,6 +203,51 @@ export class MemoryStateStore implements StateStore {
           (approval) =>
             (!filter.agentId || approval.agentId === filter.agentId) && (!filter.connection || approval.connection === filter.connection) && (!filter.status || approval.status === filter.status),
         )
+        .sort((a, b) => b.createdAt - a.createdAt),
+    );
+  }
+
+  async createPlan(plan: Plan): Promise<void> {
+    await this.faults.check('createPlan');
+    if (this.plans.has(plan.id)) throw new AlreadyExistsError('plan', plan.id);
+    this.plans.set(plan.id, copy(plan));
+  }
+
+  async getPlan(id: string): Promise<Plan | undefined> {
+    await this.faults.check('getPlan');
+    return copy(this.plans.get(id));
+  }
+
+  async updatePlan(id: string, from: PlanStatus[], changes: Partial<Plan>): Promise<Plan | undefined> {
+    await this.faults.check('updatePlan');
+    const plan = this.plans.get(id);
+    if (!plan || !from.includes(plan.status)) return undefined;
+    Object.assign(plan, definedOnly(changes));
+    return copy(plan);
+  }
+
+  async addPlanChange(id: string, change: PlanChange, max: number): Promise<boolean> {
+    await this.faults.check('addPlanChange');
+    const plan = this.plans.get(id);
+    if (!plan || plan.status !== 'open' || plan.changes.length >= max) return false;
+    plan.changes.push(copy(change));
+    return true;
+  }
+
+  async spendPlanChange(id: string, fingerprint: string, requestId: string): Promise<boolean> {
+    await this.faults.check('spendPlanChange');
+    const key = `${id} ${fingerprint}`;
+    if (this.spent.has(key)) return false;
+    this.spent.set(key, requestId);
+    return true;
+  }
+
+  async listPlans(filter: { agentId?: string; connection?: string }): Promise<Plan[]> {
+    await this.faults.check('listPlans');
+    if (!filter.agentId && !filter.connection) return [];
+    return copy(
+      [...this.plans.values()]
+        .filter((plan) => (!filter.agentId || plan.agentId === filter.agentId) && (!filter.connection || plan.connection === filter.connection))
         .sort((a, b) => b.createdAt - a.createdAt),
     );
   }

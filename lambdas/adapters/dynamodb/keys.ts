@@ -11,6 +11,8 @@ const PREFIX = {
   grant: 'GRANT#',
   approval: 'APPROVAL#',
   fingerprint: 'FP#',
+  plan: 'PLAN#',
+  planSpent: 'PLANSPENT#',
 } as const;
 
 export const stateKey = {
@@ -21,10 +23,13 @@ export const stateKey = {
   grant: (id: string) => `${PREFIX.grant}${id}`,
   approval: (id: string) => `${PREFIX.approval}${id}`,
   fingerprint: (fingerprint: string) => `${PREFIX.fingerprint}${fingerprint}`,
+  plan: (id: string) => `${PREFIX.plan}${id}`,
+  /** One item per spent change: its conditional put is what lets a change pass once. */
+  planSpent: (planId: string, fingerprint: string) => `${PREFIX.planSpent}${planId}#${fingerprint}`,
 };
 
 /** The kinds listed per agent and per connection. */
-export type ListedKind = 'grant' | 'approval';
+export type ListedKind = 'grant' | 'approval' | 'plan';
 
 /** Sort-key prefix of a listed kind (for `begins_with`). */
 export function listedPrefix(kind: ListedKind): string {

@@ -4,7 +4,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { setTimeout } from 'node:timers/promises';
-import type { Agent, Approval, Connection, Grant, GrantStatus } from '../../core/model.ts';
+import type { Agent, Approval, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus } from '../../core/model.ts';
 import type { ProxyContext, StateStore } from '../../core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from '../../core/errors.ts';
 import { call, conditionalUpdate, documentClient, putNew, statusIn, type CallSite, type Item } from './expressions.ts';
@@ -249,5 +249,65 @@ export class DynamoStateStore implements StateStore {
       (approval) =>
         (!filter.status || approval.status === filter.status) && (!filter.connection || approval.connection === filter.connection) && (!filter.agentId || approval.agentId === filter.agentId),
     );
+  }
+
+  // -- plans
+
+  async createPlan(plan: Plan): Promise<void> {
+    const item = { ...plan, pk: stateKey.plan(plan.id), entity: 'plan', ...DynamoStateStore.listed('plan', plan, plan.createdAt) };
+    await putNew(this.doc, this.site, 'pk', item, (cause) => new AlreadyExistsError('plan', plan.id, { cause }));
+  }
+
+  getPlan(id: string): Promise<Plan | undefined> {
+    return this.get<Plan>(stateKey.plan(id));
+  }
+
+  updatePlan(id: string, from: PlanStatus[], changes: Partial<Plan>): Promise<Plan | undefined> {
+    const status = statusIn(from);
+    return this.update<Plan>(stateKey.plan(id), changes, `attribute_exists(pk) AND ${status.condition}`, status.values, { '#status': 'status' });
+  }
+
+  async addPlanChange(id: string, change: PlanChange, max: number): Promise<boolean> {
+    // One conditional append: a plan closed a moment ago (or full) takes no more changes.
+    return call(
+      this.site,
+      'UpdateItem',
+      async () => {
+        await this.doc.send(
+          new UpdateCommand({
+            TableName: this.table,
+            Key: { pk: stateKey.plan(id) },
+            UpdateExpression: 'SET #changes = list_append(#changes, :change)',
+            ConditionExpression: 'attribute_exists(pk) AND #status = :open AND size(#changes) < :max',
+            ExpressionAttributeNames: { '#changes': 'changes', '#status': 'status' },
+            ExpressionAttributeValues: { ':change': [change], ':open': 'open', ':max': max },
+          }),
+        );
+        return true;
+      },
+      () => false,
+    );
+  }
+
+  async spendPlanChange(id: string, fingerprint: string, requestId: string): Promise<boolean> {
+    return call(
+      this.site,
+      'PutItem',
+      async () => {
+        await this.doc.send(
+          new PutCommand({
+            TableName: this.table,
+            Item: { pk: stateKey.planSpent(id, fingerprint), entity: 'plan-spent', requestId },
+            ConditionExpression: 'attribute_not_exists(pk)',
+          }),
+        );
+        return true;
+      },
+      () => false,
+    );
+  }
+
+  listPlans(filter: { agentId?: string; connection?: string }): Promise<Plan[]> {
+    return filter.agentId || filter.connection ? this.listBy<Plan>('plan', filter) : Promise.resolve([]);
   }
 }

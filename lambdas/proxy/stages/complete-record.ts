@@ -24,6 +24,7 @@ export async function completeRecord(record: RequestRecord, request: ProxyReques
       reason: record.reason,
       agent: record.agent,
       ...(record.approvalId ? { approvalId: record.approvalId } : {}),
+      ...(record.planId ? { planId: record.planId } : {}),
       ...(record.policyVersion ? { policyVersion: record.policyVersion } : {}),
       ...(record.streamEnd ? { streamEnd: record.streamEnd, streamEndReason: record.streamEndReason } : {}),
       phase: transcriptError ? 'incomplete' : 'complete',

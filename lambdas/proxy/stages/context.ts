@@ -12,6 +12,7 @@ import type { KubeRequest } from '../../core/kube-request.ts';
 import type { PolicyDecision } from '../../core/policy.ts';
 import type { SelfReview } from '../../core/self-reviews.ts';
 import type { TokenClaims } from '../../core/tokens.ts';
+import type { Plan } from '../../core/model.ts';
 // The gateway's public types (what callers pass and get) live in gateway.ts; these are the path's own.
 import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
 
@@ -69,6 +70,19 @@ export interface Approved extends Scoped {
   approvalId: string | undefined;
 }
 
+/** plan: the request carries a plan token (stages/plan.ts); it passes as planned, not through the approval gate. */
+export interface Planned extends Approved {
+  planned: {
+    plan: Plan;
+    mode: 'plan' | 'apply';
+    /** Mutating requests only: the change it is (the query without dryRun). */
+    fingerprint: string | undefined;
+    bodySha256?: string;
+    /** plan mode: the body the agent sent (a DELETE's is forwarded with dryRun added). */
+    body?: Buffer;
+  };
+}
+
 /** awaitRecord: the record is written, with the query as forwarded; it says "allowed". */
 export interface Recorded extends Approved {
   record: RequestRecord & { decision: 'allowed' };
@@ -80,4 +94,4 @@ export interface Forwarded extends Recorded {
 }
 
 /** Any point the path can stop at. */
-export type Known = Received | Authenticated | Parsed | Headed | Begun | Admitted | Scoped | Approved | Recorded | Forwarded;
+export type Known = Received | Authenticated | Parsed | Headed | Begun | Admitted | Scoped | Approved | Planned | Recorded | Forwarded;

@@ -1,0 +1,227 @@
+// Plan and apply (core/plans.ts). A token bound to a plan changes only what
+// happens to mutating requests the policy allows or holds; reads pass as
+// usual and denied requests were refused by scope already.
+//
+//   plan  : the request is forwarded with dryRun=All (recorded so: the record's
+//           query says it and names the plan), the API server's answer is
+//           collected into the plan — fingerprint, redacted body, redacted
+//           answer — before the agent gets it. Nothing in the cluster changes.
+//   apply : a request whose fingerprint is a planned change passes once (the
+//           spend is a conditional write); any other request goes on to the
+//           approval gate exactly as without a plan (held or refused).
+//
+// The plan is read now, like the window: a cancelled, expired or foreign plan
+// refuses (403), a store that cannot be read refuses (503).
+import { createHash } from 'node:crypto';
+import { PassThrough } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
+import type { Plan, PlanChange } from '../../core/model.ts';
+import { describeKubeRequest, kubeTarget } from '../../core/kube-request.ts';
+import { isMutatingVerb, MAX_PLAN_CHANGES, PLAN_PREVIEW_BYTES, planChangeFingerprint, withDryRun } from '../../core/plans.ts';
+import { redactBody } from '../../core/redaction.ts';
+import { AirlockError } from '../../core/status.ts';
+import { errorText } from '../../core/errors.ts';
+import type { Forwarded, Planned, ResolvedOptions, Scoped } from './context.ts';
+
+/**
+ * Subresources whose writes the API server runs as a dry run when asked in the
+ * query. Any other (eviction, binding, token, ...) is refused under a plan
+ * rather than risk a real change.
+ */
+const PLANNABLE_SUBRESOURCES = new Set(['', 'status', 'scale']);
+
+/** The most of a dry-run answer read back (a single object; anything longer is refused rather than half-planned). */
+const MAX_DRY_RUN_ANSWER_BYTES = 3 * 1024 * 1024;
+
+/** Planned: it passes as planned. Scoped (its record naming the plan): the approval gate decides, as without a plan. */
+export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Scoped | Planned> {
+  const { claims, kube, request, agent, connection, grant, decision, bound } = scoped;
+  if (!claims.plan) return scoped;
+  const record = scoped.record;
+  const current = await readPlan(claims.plan.planId, options, record.id);
+  if (!current || current.agentId !== agent.id || current.connection !== connection.name || current.grantId !== grant.id) {
+    throw new AirlockError(403, 'plan_not_found', `plan ${claims.plan.planId} is not a plan of this agent in window ${grant.id}`);
+  }
+  const named = { ...record, planId: current.id };
+  const asUsual: Scoped = { ...scoped, record: named };
+  if (scoped.selfReview || !isMutatingVerb(kube.verb)) return asUsual;
+  const bodySha256 = createHash('sha256').update(request.body).digest('hex');
+  const fingerprint = planChangeFingerprint({
+    agentId: agent.id,
+    connection: connection.name,
+    method: request.method,
+    path: kube.path,
+    query: kube.query,
+    bodySha256,
+    contentType: request.headers['content-type']?.[0],
+    policyVersion: connection.policyVersion,
+  });
+  if (claims.plan.mode === 'plan') {
+    if (current.status !== 'open') throw new AirlockError(403, 'plan_not_open', `plan ${current.id} is ${current.status}: nothing more can be planned in it`);
+    if (!PLANNABLE_SUBRESOURCES.has(kube.subresource)) {
+      throw new AirlockError(403, 'not_plannable', `${describeKubeRequest(kube)} cannot be sent as a dry run, so it cannot be planned; send it without a plan`);
+    }
+    // The API server sees the request whole and changes nothing; the record holds the query as sent.
+    return {
+      ...scoped,
+      request: { ...request, body: dryRunDeleteBody(request.method, request.body) },
+      bound: { ...bound, query: withDryRun(bound.query) },
+      approvalId: undefined,
+      // awaitRecord writes the decision's reason into the record.
+      decision: { ...decision, reason: `dry run for plan ${current.id} (${decision.reason})` },
+      record: named,
+      planned: { plan: current, mode: 'plan', fingerprint, bodySha256, body: request.body },
+    };
+  }
+  if (current.status !== 'applying' || (current.expiresAt ?? 0) <= options.now()) {
+    const why =
+      current.status === 'applying'
+        ? `its approval expired at ${new Date(current.expiresAt ?? 0).toISOString()}`
+        : `it is ${current.status}${current.cancelReason ? ` (${current.cancelReason})` : ''}`;
+    throw new AirlockError(403, 'plan_not_applying', `${describeKubeRequest(kube)} was sent under plan ${current.id}, which cannot be applied: ${why}`);
+  }
+  if (!current.changes.some((change) => change.fingerprint === fingerprint)) return asUsual;
+  const spent = await options.state.spendPlanChange(current.id, fingerprint, record.id).catch((error: unknown) => {
+    options.log.error('plan store unavailable; refusing', { requestId: record.id, error: errorText(error) });
+    throw new AirlockError(503, 'state_unavailable', 'the plan cannot be checked right now, so nothing was forwarded; retry shortly');
+  });
+  // Already applied once: from here it is a request without a plan.
+  if (!spent) return asUsual;
+  return {
+    ...scoped,
+    approvalId: current.approvalId,
+    decision: { ...decision, reason: `planned change of plan ${current.id}, approved in ${current.approvalId ?? '(none)'}` },
+    record: { ...named, ...(current.approvalId ? { approvalId: current.approvalId } : {}) },
+    planned: { plan: current, mode: 'apply', fingerprint },
+  };
+}
+
+/**
+ * plan mode: the dry-run answer is read whole and collected into the plan
+ * before the agent sees it, so a plan closed after the command exits holds
+ * every change the command made. The answer is then streamed back as usual.
+ */
+export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<Forwarded> {
+  const { upstream, kube, request, record, planned } = forwarded;
+  if (planned.mode !== 'plan' || !planned.fingerprint || !planned.bodySha256 || !planned.body) return forwarded;
+  // The body as the agent sent it (and will send it to apply), not as made a dry run.
+  const body = planned.body;
+  const answer = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
+  const status = upstream.statusCode ?? 0;
+  const secretsResource = kube.resource === 'secrets';
+  const bodyShown = body.length ? preview(body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource) : undefined;
+  const answerShown = answer.length ? preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) : undefined;
+  const change: PlanChange = {
+    fingerprint: planned.fingerprint,
+    method: request.method,
+    path: kube.path,
+    query: kube.query,
+    summary: `${request.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`,
+    bodySha256: planned.bodySha256,
+    ...(request.headers['content-type']?.[0] ? { mediaType: request.headers['content-type'][0].split(';')[0]!.trim().toLowerCase() } : {}),
+    ...(bodyShown ? { bodyPreview: bodyShown.text } : {}),
+    dryRun: {
+      status,
+      ...(answerShown ? { object: answerShown.text } : {}),
+    },
+    shownWhole: (bodyShown?.whole ?? true) && (answerShown?.whole ?? true),
+    requestId: record.id,
+    at: options.now(),
+  };
+  // Only an admitted change joins the plan: what the API server refused would fail when applied too.
+  if (status < 300) {
+    const added = await options.state.addPlanChange(planned.plan.id, change, MAX_PLAN_CHANGES).catch((error: unknown) => {
+      options.log.error('plan change not stored; refusing', { requestId: record.id, error: errorText(error) });
+      throw new AirlockError(503, 'state_unavailable', `the change could not be added to plan ${planned.plan.id}; run \`airlock plan\` again`);
+    });
+    if (!added) throw new AirlockError(409, 'plan_not_open', `plan ${planned.plan.id} was closed or is full (${MAX_PLAN_CHANGES} changes): this change is not in it`);
+  }
+  // The answer as read, with its status and headers, streamed back by streamBack like any other.
+  const replay = Object.assign(new PassThrough(), { statusCode: upstream.statusCode, headers: { ...upstream.headers, warning: '299 - "airlock plan: dry run, nothing was changed"' } });
+  replay.end(answer);
+  return { ...forwarded, upstream: replay as unknown as IncomingMessage };
+}
+
+/**
+ * A DELETE with a body: the API server reads its DeleteOptions from the body
+ * alone and ignores the query's dryRun, so the body says dryRun too. The
+ * change stays bound to the body the agent sent (its hash is taken before).
+ */
+function dryRunDeleteBody(method: string, body: Buffer): Buffer {
+  if (method !== 'DELETE' || body.length === 0) return body;
+  // client-go's typed clients (Helm's release storage) send empty DeleteOptions as protobuf: the same as none.
+  if (isEmptyProtobufObject(body)) return Buffer.alloc(0);
+  let options: unknown;
+  try {
+    options = JSON.parse(body.toString('utf8'));
+  } catch {
+    options = undefined;
+  }
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new AirlockError(400, 'not_plannable', 'a DELETE under a plan must carry JSON DeleteOptions, empty ones, or none, so that it can be sent as a dry run');
+  }
+  return Buffer.from(JSON.stringify({ ...options, dryRun: ['All'] }));
+}
+
+/**
+ * A Kubernetes protobuf envelope ("k8s\0" + runtime.Unknown) whose object
+ * bytes (field 2, raw) are empty: an object with no field set. Anything else
+ * (or anything that does not parse) is not.
+ */
+function isEmptyProtobufObject(body: Buffer): boolean {
+  if (body.length < 4 || body.subarray(0, 4).toString('latin1') !== 'k8s\0') return false;
+  let at = 4;
+  const varint = (): number | undefined => {
+    let value = 0;
+    for (let shift = 0; shift < 35 && at < body.length; shift += 7) {
+      const byte = body[at++]!;
+      value += (byte & 0x7f) * 2 ** shift;
+      if (byte < 0x80) return value;
+    }
+    return undefined;
+  };
+  while (at < body.length) {
+    const key = varint();
+    if (key === undefined || (key & 7) !== 2) return false; // every field of runtime.Unknown is length-delimited
+    const length = varint();
+    if (length === undefined || at + length > body.length) return false;
+    if (key >> 3 === 2 && length > 0) return false;
+    at += length;
+  }
+  return true;
+}
+
+async function readPlan(id: string, options: ResolvedOptions, requestId: string): Promise<Plan | undefined> {
+  return options.state.getPlan(id).catch((error: unknown) => {
+    options.log.error('state store unavailable; refusing', { requestId, error: errorText(error) });
+    throw new AirlockError(503, 'state_unavailable', 'the plan cannot be checked right now, so nothing was forwarded; retry shortly');
+  });
+}
+
+async function readWhole(stream: IncomingMessage, limit: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let bytes = 0;
+  for await (const chunk of stream as AsyncIterable<Buffer>) {
+    bytes += chunk.length;
+    if (bytes > limit) {
+      stream.destroy();
+      throw new AirlockError(502, 'dry_run_too_large', `the API server's dry-run answer is larger than ${limit} bytes; it cannot be planned`);
+    }
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+/**
+ * Redacted (never a Secret value), at most PLAN_PREVIEW_BYTES, for the approver. `whole`: the approver sees all of
+ * it — not cut, and not a body the redactor could not read (which it replaces with a note). A plan with any change
+ * not shown whole cannot be approved (handlers/approvals.ts): nobody approves what they cannot see.
+ */
+function preview(body: Buffer, contentType: string, secretsResource: boolean): { text: string; whole: boolean } {
+  const redacted = redactBody(body, true, body.length, contentType, { secretsResource }).body;
+  const read = typeof redacted !== 'string';
+  const text = read ? JSON.stringify(redacted, null, 2) : redacted;
+  const bytes = Buffer.from(text, 'utf8');
+  if (bytes.length > PLAN_PREVIEW_BYTES) return { text: `${bytes.subarray(0, PLAN_PREVIEW_BYTES).toString('utf8')}\n… (${bytes.length - PLAN_PREVIEW_BYTES} more bytes)`, whole: false };
+  return { text, whole: read };
+}

@@ -1,0 +1,264 @@
+// Plan, approve once, apply, on in-memory ports: the gateway's plan stage
+// (dry runs collected; planned changes pass once; anything else as without a
+// plan), and the plan's lifecycle (one approval, expiry, the kill switch).
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Plan } from '../../lambdas/core/model.ts';
+import { closePlan, decide, openPlan, revokeAgent, startApply } from '../../lambdas/core/lifecycle.ts';
+import { withDryRun, withoutDryRun } from '../../lambdas/core/plans.ts';
+import { AirlockError } from '../../lambdas/core/status.ts';
+import { redactCommandLine } from '../../lambdas/core/redaction.ts';
+import { causeOf, startGateway, type Harness } from '../support/gateway-harness.ts';
+import { json } from '../support/fake-upstream.ts';
+import { MemoryWorkflows } from '../support/memory.ts';
+import type { PolicyRule } from '../../lambdas/core/policy.ts';
+
+const RULES: PolicyRule[] = [
+  { effect: 'deny', resources: ['secrets'] },
+  { effect: 'approve', verbs: ['create', 'delete'], resources: ['configmaps'], namespaces: ['prod'] },
+  { effect: 'allow', verbs: ['get', 'list', 'watch'], resources: ['configmaps', 'pods'], namespaces: ['prod'] },
+];
+
+const configMap = (name: string) => Buffer.from(JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name, namespace: 'prod' }, data: { key: `value-${name}` } }));
+
+let world: Harness;
+let workflows: MemoryWorkflows;
+let held: number;
+const deps = () => ({ state: world.state, records: world.records, log: world.log, now: Date.now, workflows });
+
+beforeEach(async () => {
+  held = 0;
+  workflows = new MemoryWorkflows();
+  world = await startGateway({
+    rules: RULES,
+    gateway: {
+      approvals: {
+        authorize: () => {
+          held++;
+          return Promise.reject(new AirlockError(403, 'approval_required', 'held for approval (unit stand-in)'));
+        },
+      },
+    },
+  });
+});
+afterEach(() => world.stop());
+
+async function tokenFor(plan: Plan, mode: 'plan' | 'apply'): Promise<string> {
+  const { agent, connection, grant } = world;
+  return (await world.tokens.issue({ agentId: agent.id, agentName: agent.name, connection: connection.name, grantId: grant.id, windowExpiresAt: grant.expiresAt!, plan: { planId: plan.id, mode } }))
+    .token;
+}
+
+async function create(token: string, name: string) {
+  return world.send({
+    method: 'POST',
+    path: '/api/v1/namespaces/prod/configmaps',
+    query: { fieldManager: ['kubectl-client-side-apply'] },
+    headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/json'] },
+    body: configMap(name),
+  });
+}
+
+async function planned(names: string[]): Promise<Plan> {
+  const { agent, connection, grant } = world;
+  const plan = await openPlan(deps(), { agent, connection, grant, reason: 'roll out the config', command: 'kubectl apply -f cms/' });
+  const token = await tokenFor(plan, 'plan');
+  world.upstream.answer = json(201, { kind: 'ConfigMap', metadata: { name: 'dry' }, data: { key: 'value' } });
+  for (const name of names) {
+    const sent = await create(token, name);
+    expect(sent.status).toBe(201);
+    await sent.record();
+  }
+  return (await world.state.getPlan(plan.id))!;
+}
+
+async function approved(plan: Plan): Promise<Plan> {
+  const { connection, grant } = world;
+  const { approval } = await closePlan(deps(), plan, connection, grant);
+  await decide(deps(), approval!.id, 'oncall@example.com', 'approve');
+  return startApply(deps(), (await world.state.getPlan(plan.id))!);
+}
+
+describe('airlock plan: the gateway', () => {
+  it('sends each change the policy allows or holds as a dry run, recorded with the plan, and collects it', async () => {
+    const plan = await planned(['one', 'two', 'three']);
+    expect(world.upstream.forwarded.map((forwarded) => forwarded.pathAndQuery)).toEqual(Array(3).fill('/api/v1/namespaces/prod/configmaps?fieldManager=kubectl-client-side-apply&dryRun=All'));
+    expect(held).toBe(0);
+    expect(plan.changes).toHaveLength(3);
+    expect(plan.changes[0]).toMatchObject({ method: 'POST', path: '/api/v1/namespaces/prod/configmaps', query: 'fieldManager=kubectl-client-side-apply', dryRun: { status: 201 } });
+    expect(plan.changes[0]!.bodyPreview).toContain('value-one');
+    const records = [...world.records.records.values()];
+    expect(records.every((record) => record.planId === plan.id && record.query.endsWith('dryRun=All') && record.decision === 'allowed')).toBe(true);
+    expect(records[0]!.reason).toMatch(/^dry run for plan pln_/);
+  });
+
+  it('marks each change shown whole, or not: a body over the preview limit is cut, so its plan cannot be approved', async () => {
+    const small = await planned(['small']);
+    expect(small.changes[0]!.shownWhole).toBe(true);
+    const big = await planned(['x'.repeat(3000)]);
+    const change = big.changes.find((each) => each.bodyPreview?.includes('more bytes'));
+    expect(change?.shownWhole).toBe(false);
+  });
+
+  it('passes reads as usual and denies what the policy denies', async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'look around', command: 'kubectl get cm' });
+    const token = await tokenFor(plan, 'plan');
+    const read = await world.send({ path: '/api/v1/namespaces/prod/configmaps', headers: { authorization: [`Bearer ${token}`] } });
+    expect(read.status).toBe(200);
+    expect(world.upstream.forwarded[0]!.pathAndQuery).toBe('/api/v1/namespaces/prod/configmaps');
+    expect((await read.record())?.planId).toBe(plan.id);
+    const secret = await world.send({
+      method: 'POST',
+      path: '/api/v1/namespaces/prod/secrets',
+      headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/json'] },
+      body: Buffer.from('{}'),
+    });
+    expect(secret.status).toBe(403);
+    expect(causeOf(await secret.text())).toBe('forbidden_by_policy');
+    expect((await world.state.getPlan(plan.id))!.changes).toHaveLength(0);
+  });
+
+  it('keeps no Secret value in a plan', async () => {
+    const rules: PolicyRule[] = [{ effect: 'approve', verbs: ['create'], resources: ['secrets'], namespaces: ['prod'] }];
+    await world.stop();
+    world = await startGateway({ rules });
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'a secret', command: 'kubectl create secret' });
+    world.upstream.answer = json(201, { kind: 'Secret', metadata: { name: 's' }, data: { password: 'aHVudGVyMg==' } });
+    const sent = await world.send({
+      method: 'POST',
+      path: '/api/v1/namespaces/prod/secrets',
+      headers: { authorization: [`Bearer ${await tokenFor(plan, 'plan')}`], 'content-type': ['application/json'] },
+      body: Buffer.from(JSON.stringify({ kind: 'Secret', metadata: { name: 's' }, data: { password: 'aHVudGVyMg==' } })),
+    });
+    expect(sent.status).toBe(201);
+    const stored = JSON.stringify(await world.state.getPlan(plan.id));
+    expect(stored).not.toContain('aHVudGVyMg==');
+  });
+
+  it('makes a DELETE with DeleteOptions a dry run in its body too (the API server ignores the query then)', async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'clean up', command: 'kubectl delete cm one' });
+    world.upstream.answer = json(200, { kind: 'Status', status: 'Success' });
+    const sent = await world.send({
+      method: 'DELETE',
+      path: '/api/v1/namespaces/prod/configmaps/one',
+      headers: { authorization: [`Bearer ${await tokenFor(plan, 'plan')}`], 'content-type': ['application/json'] },
+      body: Buffer.from('{"kind":"DeleteOptions","apiVersion":"v1","propagationPolicy":"Background"}'),
+    });
+    expect(sent.status).toBe(200);
+    const forwarded = world.upstream.forwarded[0]!;
+    expect(forwarded.pathAndQuery).toBe('/api/v1/namespaces/prod/configmaps/one?dryRun=All');
+    expect(JSON.parse(forwarded.body.toString('utf8'))).toEqual({ kind: 'DeleteOptions', apiVersion: 'v1', propagationPolicy: 'Background', dryRun: ['All'] });
+    const [change] = (await world.state.getPlan(plan.id))!.changes;
+    expect(change!.bodyPreview).not.toContain('dryRun');
+  });
+
+  it('sends a DELETE with empty protobuf DeleteOptions (client-go, Helm) without a body, and refuses other protobuf', async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'clean up', command: 'helm uninstall' });
+    world.upstream.answer = json(200, { kind: 'Status', status: 'Success' });
+    const token = await tokenFor(plan, 'plan');
+    const typeMeta = Buffer.from([0x0a, 2, 0x76, 0x31, 0x12, 13, ...Buffer.from('DeleteOptions')]);
+    const envelope = (raw: number[]) => Buffer.concat([Buffer.from('k8s\0', 'latin1'), Buffer.from([0x0a, typeMeta.length]), typeMeta, Buffer.from([0x12, raw.length, ...raw])]);
+    const remove = (body: Buffer) =>
+      world.send({ method: 'DELETE', path: '/api/v1/namespaces/prod/configmaps/one', headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/vnd.kubernetes.protobuf'] }, body });
+    const empty = await remove(envelope([]));
+    expect(empty.status).toBe(200);
+    expect(world.upstream.forwarded[0]!.body.length).toBe(0);
+    expect(world.upstream.forwarded[0]!.pathAndQuery).toBe('/api/v1/namespaces/prod/configmaps/one?dryRun=All');
+    const withOptions = await remove(envelope([0x08, 0x05]));
+    expect(withOptions.status).toBe(400);
+    expect(world.upstream.forwarded).toHaveLength(1);
+  });
+
+  it('refuses a change once the plan is closed', async () => {
+    const plan = await planned(['one']);
+    await closePlan(deps(), plan, world.connection, world.grant);
+    const late = await create(await tokenFor(plan, 'plan'), 'two');
+    expect(late.status).toBe(403);
+    expect(causeOf(await late.text())).toBe('plan_not_open');
+  });
+});
+
+describe('airlock apply: the gateway', () => {
+  it('passes each planned change once, without dryRun, recorded with the plan and its approval', async () => {
+    const plan = await approved(await planned(['one', 'two']));
+    const token = await tokenFor(plan, 'apply');
+    world.upstream.forwarded.length = 0;
+    for (const name of ['one', 'two']) {
+      const sent = await create(token, name);
+      expect(sent.status).toBe(201);
+      expect(await sent.record()).toMatchObject({ planId: plan.id, approvalId: plan.approvalId, decision: 'allowed', query: 'fieldManager=kubectl-client-side-apply' });
+    }
+    expect(world.upstream.forwarded.map((forwarded) => forwarded.pathAndQuery)).toEqual(Array(2).fill('/api/v1/namespaces/prod/configmaps?fieldManager=kubectl-client-side-apply'));
+    expect(held).toBe(0);
+    // Twice: the second is a request without a plan, held as usual.
+    const again = await create(token, 'one');
+    expect(again.status).toBe(403);
+    expect(held).toBe(1);
+  });
+
+  it('holds a request that is not in the plan', async () => {
+    const plan = await approved(await planned(['one']));
+    const other = await create(await tokenFor(plan, 'apply'), 'not-planned');
+    expect(other.status).toBe(403);
+    expect(held).toBe(1);
+    expect((await other.record())?.planId).toBe(plan.id);
+  });
+
+  it('cannot be applied twice, nor before approval', async () => {
+    const plan = await planned(['one']);
+    const { plan: closed } = await closePlan(deps(), plan, world.connection, world.grant);
+    await expect(startApply(deps(), closed)).rejects.toMatchObject({ code: 'plan_not_approved' });
+    await decide(deps(), closed.approvalId!, 'oncall@example.com', 'approve');
+    const applying = await startApply(deps(), (await world.state.getPlan(plan.id))!);
+    expect(applying.status).toBe('applying');
+    await expect(startApply(deps(), (await world.state.getPlan(plan.id))!)).rejects.toMatchObject({ code: 'plan_not_applicable' });
+  });
+
+  it('expires with its approval', async () => {
+    const plan = await approved(await planned(['one']));
+    await world.state.updatePlan(plan.id, ['applying'], { expiresAt: Date.now() - 1 });
+    const late = await create(await tokenFor(plan, 'apply'), 'one');
+    expect(late.status).toBe(403);
+    expect(causeOf(await late.text())).toBe('plan_not_applying');
+    expect(world.upstream.forwarded.filter((forwarded) => !forwarded.pathAndQuery.includes('dryRun'))).toHaveLength(0);
+  });
+
+  it('is cancelled by the kill switch: open, pending and applying plans alike', async () => {
+    const applying = await approved(await planned(['one']));
+    const { agent, connection, grant } = world;
+    const open = await openPlan(deps(), { agent, connection, grant, reason: 'another', command: 'kubectl apply' });
+    const token = await tokenFor(applying, 'apply');
+    await revokeAgent(deps(), (await world.state.getAgent(agent.id))!, 'admin');
+    expect((await world.state.getPlan(applying.id))!.status).toBe('cancelled');
+    expect((await world.state.getPlan(open.id))!.status).toBe('cancelled');
+    const after = await create(token, 'one');
+    expect(after.status).toBe(403);
+  });
+
+  it('a closed plan with its approval pending is cancelled with its window', async () => {
+    const plan = await planned(['one']);
+    const { approval } = await closePlan(deps(), plan, world.connection, world.grant);
+    await revokeAgent(deps(), (await world.state.getAgent(world.agent.id))!, 'admin');
+    expect((await world.state.getApproval(approval!.id))!.status).toBe('cancelled');
+    await expect(startApply(deps(), (await world.state.getPlan(plan.id))!)).rejects.toMatchObject({ code: 'plan_not_applicable' });
+  });
+});
+
+describe('the command an approver reads', () => {
+  it('has literal values and credential-like options redacted', () => {
+    expect(redactCommandLine('kubectl create secret generic s --from-literal=password=hunter2 --token abc --kubeconfig=x')).toBe(
+      'kubectl create secret generic s --from-literal=password=[REDACTED] --token [REDACTED] --kubeconfig=x',
+    );
+  });
+});
+
+describe('the dryRun parameter', () => {
+  it('is left out of what a change is bound to, and added once', () => {
+    expect(withoutDryRun('a=1&dryRun=All&b=2')).toBe('a=1&b=2');
+    expect(withDryRun('a=1&dryRun=All')).toBe('a=1&dryRun=All');
+    expect(withDryRun('')).toBe('dryRun=All');
+  });
+});
