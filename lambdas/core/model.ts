@@ -134,8 +134,10 @@ export interface PlanChange {
   bodyPreview?: string;
   /** The API server's answer to the dry run: status and the (redacted) object. */
   dryRun: { status: number; object?: string };
-  /** Whether the approver sees the body and the dry-run answer whole (not cut, not unreadable); else the plan cannot be approved. */
+  /** Whether the approver sees the body — what the approval binds — whole (not cut, not unreadable); else the plan cannot be approved. */
   shownWhole?: boolean;
+  /** Whether the policy held it (needs this approval); a change the policy allows passes without one. */
+  held?: boolean;
   /** The dry-run request's record. */
   requestId: string;
   at: number;

@@ -110,9 +110,10 @@ async function loadPreview(services: Services, approval: Approval): Promise<Chan
 /** Why an approver cannot approve this request: they could not see what it does. Undefined when they can. */
 function blindReason(approval: Approval, preview: ChangePreview | undefined): string | undefined {
   if (approval.kind === 'plan') {
-    const hidden = (approval.plan?.changes ?? []).flatMap((change, index) => (change.shownWhole === true ? [] : [index + 1]));
+    // A held change (or one from before this was known) must be seen whole; one the policy allows outright needs no approval.
+    const hidden = (approval.plan?.changes ?? []).flatMap((change, index) => (change.shownWhole === true || change.held === false ? [] : [index + 1]));
     return hidden.length
-      ? `change ${hidden.join(', ')} of the plan cannot be shown whole (a body or dry-run answer over ${PLAN_PREVIEW_BYTES} bytes, or one that cannot be redacted); ask for each as its own approval, which shows it whole`
+      ? `change ${hidden.join(', ')} of the plan cannot be shown whole (a body over ${PLAN_PREVIEW_BYTES} bytes, or one that cannot be redacted); ask for each as its own approval, which shows it whole`
       : undefined;
   }
   if (approval.kind !== 'request') return undefined;

@@ -109,7 +109,13 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
   const answer = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
   const status = upstream.statusCode ?? 0;
   const secretsResource = kube.resource === 'secrets';
-  const bodyShown = body.length ? preview(body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource) : undefined;
+  // Empty protobuf DeleteOptions (client-go, Helm) say nothing: shown as what they are.
+  const emptyOptions = request.method === 'DELETE' && isEmptyProtobufObject(body);
+  const bodyShown = emptyOptions
+    ? { text: '(empty DeleteOptions: the defaults)', whole: true }
+    : body.length
+      ? preview(body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource)
+      : undefined;
   const answerShown = answer.length ? preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) : undefined;
   const change: PlanChange = {
     fingerprint: planned.fingerprint,
@@ -124,7 +130,11 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
       status,
       ...(answerShown ? { object: answerShown.text } : {}),
     },
-    shownWhole: (bodyShown?.whole ?? true) && (answerShown?.whole ?? true),
+    // What the approval binds is the method, path, query and body: the body must be seen whole; the dry-run answer is
+    // what the API server would make of it, shown as far as it can be.
+    shownWhole: bodyShown?.whole ?? true,
+    // Only what the policy holds needs the approval: a change it allows outright passes without one (Helm's release records).
+    held: forwarded.decision.effect === 'approve',
     requestId: record.id,
     at: options.now(),
   };
