@@ -3,8 +3,8 @@
 // policy intersected with what the connection's identity may do: these
 // answers say so, instead of the API server describing the connection's
 // identity (which the agent never holds).
-import { BinaryReader, WireType } from '@bufbuild/protobuf/wire';
 import { KUBE_VERBS, type KubeRequest, type KubeVerb } from './kube-request.ts';
+import { envelopedObject, messageFields as fields } from './protobuf.ts';
 import { evaluatePolicy, type Policy, type PolicyDecision } from './policy.ts';
 import { AirlockError } from './status.ts';
 
@@ -78,8 +78,6 @@ export type AccessAnswer =
 const DISCOVERY_PATH = /^\/(api|apis|version|openapi)(\/|$)/;
 
 const PROTOBUF = 'application/vnd.kubernetes.protobuf';
-/** Kubernetes' protobuf envelope: this magic, then a runtime.Unknown holding the object's bytes. */
-const PROTOBUF_MAGIC = Buffer.from([0x6b, 0x38, 0x73, 0x00]);
 
 /**
  * The review as sent: JSON, or the protobuf kubectl and client-go send for built-in types (read with
@@ -97,9 +95,7 @@ function readAccessReview(body: Buffer, contentType: string | undefined): Access
 
 /** The spec message of a review sent as protobuf (envelope -> runtime.Unknown.raw (2) -> the review's spec (2)). */
 function protobufSpec(body: Buffer): Uint8Array | undefined {
-  if (!body.subarray(0, 4).equals(PROTOBUF_MAGIC)) throw new Error('not a Kubernetes protobuf envelope');
-  const raw = fields(body.subarray(4)).get(2);
-  return raw && fields(raw).get(2);
+  return fields(envelopedObject(body)).get(2);
 }
 
 function text(message: Uint8Array, number: number): string | undefined {
@@ -131,18 +127,6 @@ function accessReviewFromProtobuf(body: Buffer): AccessReviewBody {
       ...(nonResource ? { nonResourceAttributes: { path: text(nonResource, 1), verb: text(nonResource, 2) } } : {}),
     },
   };
-}
-
-/** The length-delimited fields of one message by number (the last one wins, as in protobuf); others skipped. */
-function fields(message: Uint8Array): Map<number, Uint8Array> {
-  const reader = new BinaryReader(message);
-  const found = new Map<number, Uint8Array>();
-  while (reader.pos < reader.len) {
-    const [number, wireType] = reader.tag();
-    if (wireType === WireType.LengthDelimited) found.set(number, reader.bytes());
-    else reader.skip(wireType);
-  }
-  return found;
 }
 
 /** The policy's answer to `kubectl auth can-i VERB RESOURCE [NAME] -n NS`. */

@@ -17,6 +17,7 @@ import { PassThrough } from 'node:stream';
 import type { IncomingMessage } from 'node:http';
 import type { Plan, PlanChange } from '../../core/model.ts';
 import { describeKubeRequest, kubeTarget } from '../../core/kube-request.ts';
+import { envelopedObject } from '../../core/protobuf.ts';
 import { isMutatingVerb, MAX_PLAN_CHANGES, PLAN_PREVIEW_BYTES, planChangeFingerprint, withDryRun } from '../../core/plans.ts';
 import { redactBody } from '../../core/redaction.ts';
 import { AirlockError } from '../../core/status.ts';
@@ -173,32 +174,13 @@ function dryRunDeleteBody(method: string, body: Buffer): Buffer {
   return Buffer.from(JSON.stringify({ ...options, dryRun: ['All'] }));
 }
 
-/**
- * A Kubernetes protobuf envelope ("k8s\0" + runtime.Unknown) whose object
- * bytes (field 2, raw) are empty: an object with no field set. Anything else
- * (or anything that does not parse) is not.
- */
+/** A Kubernetes protobuf envelope holding an object with no field set (empty DeleteOptions). Anything else, or anything that does not parse, is not. */
 function isEmptyProtobufObject(body: Buffer): boolean {
-  if (body.length < 4 || body.subarray(0, 4).toString('latin1') !== 'k8s\0') return false;
-  let at = 4;
-  const varint = (): number | undefined => {
-    let value = 0;
-    for (let shift = 0; shift < 35 && at < body.length; shift += 7) {
-      const byte = body[at++]!;
-      value += (byte & 0x7f) * 2 ** shift;
-      if (byte < 0x80) return value;
-    }
-    return undefined;
-  };
-  while (at < body.length) {
-    const key = varint();
-    if (key === undefined || (key & 7) !== 2) return false; // every field of runtime.Unknown is length-delimited
-    const length = varint();
-    if (length === undefined || at + length > body.length) return false;
-    if (key >> 3 === 2 && length > 0) return false;
-    at += length;
+  try {
+    return envelopedObject(body).length === 0;
+  } catch {
+    return false;
   }
-  return true;
 }
 
 async function readPlan(id: string, options: ResolvedOptions, requestId: string): Promise<Plan | undefined> {
