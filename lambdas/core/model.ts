@@ -130,12 +130,14 @@ export interface PlanChange {
   summary: string;
   bodySha256: string;
   mediaType?: string;
-  /** Redacted (core/redaction.ts), at most PLAN_PREVIEW_BYTES. */
-  bodyPreview?: string;
-  /** The API server's answer to the dry run: status and the (redacted) object. */
-  dryRun: { status: number; object?: string };
-  /** Whether the approver sees the body — what the approval binds — whole (not cut, not unreadable); else the plan cannot be approved. */
-  shownWhole?: boolean;
+  /** The API server's answer to the dry run (its object is in the preview, diffed against the live one). */
+  dryRun: { status: number };
+  /**
+   * What it would do (core/preview.ts), as for a held request: the whole preview is in the transcript
+   * store under `key`; `problems` non-empty (or no preview) means the approver cannot see it, and a
+   * plan with such a change the policy holds cannot be approved.
+   */
+  preview?: { key?: string; problems: string[]; lines: string[] };
   /** Whether the policy held it (needs this approval); a change the policy allows passes without one. */
   held?: boolean;
   /** The dry-run request's record. */

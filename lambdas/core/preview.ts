@@ -186,12 +186,15 @@ function diffHtml(diff: string): string {
  * The preview of one change as an HTML fragment for a page (everything escaped).
  * Used by the approval page; a plan's page renders each of its changes with it.
  */
-export function renderChangePreview(preview: ChangePreview): string {
+export function renderChangePreview(preview: ChangePreview, options: { needsApproval?: boolean } = {}): string {
   const parts: string[] = [];
   if (preview.problems.length > 0) {
-    parts.push(
-      `<div class="blind"><strong>Airlock cannot show what this request does, so it cannot be approved.</strong><ul>${preview.problems.map((p) => `<li>${escape(p)}</li>`).join('')}</ul></div>`,
-    );
+    // A plan's change the policy allows outright passes without the approval: what Airlock cannot show of it is said, and stops nothing.
+    const headline =
+      options.needsApproval === false
+        ? 'Airlock cannot show what this request does. The policy allows it without approval, so it does not stop the approval.'
+        : 'Airlock cannot show what this request does, so it cannot be approved.';
+    parts.push(`<div class="blind"><strong>${headline}</strong><ul>${preview.problems.map((p) => `<li>${escape(p)}</li>`).join('')}</ul></div>`);
   }
   for (const object of preview.objects) {
     const flags = object.flags.length

@@ -30,7 +30,16 @@ export function planView(plan: Plan, approval: Approval | undefined, now: number
     window: plan.grantId,
     status: expired ? 'expired' : plan.status,
     command: plan.command,
-    changes: plan.changes.map((change) => ({ summary: change.summary, method: change.method, path: change.path, query: change.query, dryRunStatus: change.dryRun.status })),
+    changes: plan.changes.map((change) => ({
+      summary: change.summary,
+      method: change.method,
+      path: change.path,
+      query: change.query,
+      dryRunStatus: change.dryRun.status,
+      held: change.held !== false,
+      // What keeps the approver from seeing it (a held change with any: the plan cannot be approved).
+      ...(change.preview?.problems.length ? { problems: change.preview.problems } : change.preview ? {} : { problems: ['no preview was worked out'] }),
+    })),
     ...(plan.approvalId ? { approvalId: plan.approvalId } : {}),
     ...(approval ? { approvalStatus: approval.status === 'pending' && approval.expiresAt <= now ? 'expired' : approval.status, approvalExpiresAt: new Date(approval.expiresAt).toISOString() } : {}),
     ...(plan.expiresAt ? { expiresAt: new Date(plan.expiresAt).toISOString() } : {}),
