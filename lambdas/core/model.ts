@@ -1,5 +1,6 @@
 // The things Airlock keeps state about. Times are epoch milliseconds.
 import type { Policy } from './policy.ts';
+import type { WindowActivity } from './preview.ts';
 
 /** A non-human identity: one AI agent. */
 export interface Agent {
@@ -92,7 +93,7 @@ export interface Approval {
   /** request approvals: the request line, for the approver */
   request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
   /** plan approvals: the plan and the exact changes it approves (a copy, so the page shows what is bound). */
-  plan?: { id: string; command: string; changes: PlanChange[] };
+  plan?: { id: string; command: string; changes: PlanChange[]; /** The window's activity when the plan closed, shown once for all its changes. */ window?: WindowActivity };
   /**
    * request approvals: what the request would do (core/preview.ts), worked out when it was held.
    * The whole preview is in the transcript store under `key` (an approval item stays well under

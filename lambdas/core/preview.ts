@@ -208,17 +208,19 @@ export function renderChangePreview(preview: ChangePreview, options: { needsAppr
   if (preview.diff !== undefined) parts.push(`<h3>Dry run against the live object</h3><pre class="diff">${diffHtml(preview.diff)}</pre>`);
   if (preview.live !== undefined) parts.push(`<h3>Live object</h3><pre>${escape(preview.live)}</pre>`);
   if (preview.body !== undefined) parts.push(`<h3>Request body (redacted)</h3><pre class="body">${escape(preview.body)}</pre>`);
-  if (preview.window) {
-    const w = preview.window;
-    const counts = Object.entries(w.counts)
-      .map(([decision, count]) => `${count} ${decision}`)
-      .join(', ');
-    parts.push(
-      `<h3>This window</h3><p>Window <code>${escape(w.grantId)}</code>: ${escape(w.reason ?? '(no reason given)')}${w.ticket ? ` · ticket ${escape(w.ticket)}` : ''} <span class="note">(written by the agent)</span></p>` +
-        `<p>So far: ${escape(counts || 'no requests')}</p>${w.recent.length ? `<ul class="recent">${w.recent.map((line) => `<li><code>${escape(line)}</code></li>`).join('')}</ul>` : ''}`,
-    );
-  }
+  if (preview.window) parts.push(renderWindow(preview.window));
   return `<div class="preview">${parts.join('\n')}</div>`;
+}
+
+/** The window a change belongs to, as an HTML fragment: the agent's reason and ticket, and what it has done in it so far. */
+export function renderWindow(w: WindowActivity): string {
+  const counts = Object.entries(w.counts)
+    .map(([decision, count]) => `${count} ${decision}`)
+    .join(', ');
+  return (
+    `<h3>This window</h3><p>Window <code>${escape(w.grantId)}</code>: ${escape(w.reason ?? '(no reason given)')}${w.ticket ? ` · ticket ${escape(w.ticket)}` : ''} <span class="note">(written by the agent)</span></p>` +
+    `<p>So far: ${escape(counts || 'no requests')}</p>${w.recent.length ? `<ul class="recent">${w.recent.map((line) => `<li><code>${escape(line)}</code></li>`).join('')}</ul>` : ''}`
+  );
 }
 
 /** The few lines of a preview an email carries (the page shows the rest). */

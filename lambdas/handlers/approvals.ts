@@ -11,7 +11,7 @@ import { header, httpHandler, pathParameter, queryParameter, rawBody, router, ty
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
-import { renderChangePreview, type ChangePreview } from '../core/preview.ts';
+import { renderChangePreview, renderWindow, type ChangePreview } from '../core/preview.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -141,7 +141,8 @@ function planChangesSection(approval: Approval, shown: Shown): string {
       : `<div class="blind"><strong>Airlock cannot show what this change does${needsApproval ? ', so the plan cannot be approved' : ''}.</strong> Its preview is not available.</div>`;
     return `<section class="change">${head}${body}</section>`;
   });
-  return `<h2>What it would do</h2>${sections.join('\n')}`;
+  const window = approval.plan?.window ? `<section class="change">${renderWindow(approval.plan.window)}</section>` : '';
+  return `<h2>What it would do</h2>${sections.join('\n')}${window}`;
 }
 
 function previewSection(approval: Approval, shown: Shown): string {

@@ -10,6 +10,7 @@ import { closePlan, openPlan, startApply } from '../core/lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { assertWindowOpen } from '../core/windows.ts';
+import { windowActivity } from '../proxy/preview.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { jsonBody, pathParameter, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
@@ -86,7 +87,9 @@ export function planRoutes(getServices: () => Promise<Services>): Record<string,
       const connection = await services.state.getConnection(plan.connection);
       const grant = await services.state.getGrant(plan.grantId);
       assertWindowOpen({ agent, connection, grant }, { agentId: agent.id, connection: plan.connection }, services.now());
-      const closed = await closePlan({ ...services, workflows: services.workflows }, plan, connection!, grant!);
+      // The approver sees what the agent has done in the window; a read that fails leaves it out, and stops nothing.
+      const window = await windowActivity({ agentName: plan.agentName, connection: plan.connection, grant: grant! }, services.records).catch(() => undefined);
+      const closed = await closePlan({ ...services, workflows: services.workflows }, plan, connection!, grant!, window);
       return { status: 200, body: planView(closed.plan, closed.approval, services.now()) };
     },
 

@@ -9,7 +9,7 @@
 // be approved.
 import type { ClusterAnswer, ClusterReader, RecordStore, TranscriptStore } from '../core/ports.ts';
 import type { KubeRequest } from '../core/kube-request.ts';
-import type { Approval } from '../core/model.ts';
+import type { Approval, Grant } from '../core/model.ts';
 import { mediaType } from '../core/approvals.ts';
 import { errorText } from '../core/errors.ts';
 import { parseDocuments, previewLines, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview, type WindowActivity } from '../core/preview.ts';
@@ -79,7 +79,7 @@ export async function previewChange(subject: PreviewSubject, deps: PreviewDeps, 
   const window = async (): Promise<void> => {
     if (options.window === false) return;
     try {
-      preview.window = await windowActivity(subject, deps.records);
+      preview.window = await windowActivity({ agentName: subject.agent.name, connection: subject.connection.name, grant: subject.grant, requestId: subject.requestId }, deps.records);
     } catch (error) {
       preview.notes.push(`The window's activity could not be read: ${errorText(error, { name: false })}`);
     }
@@ -185,7 +185,7 @@ async function dryRunWrite(subject: PreviewSubject, documents: unknown[], previe
     return;
   }
   let before = '';
-  if (creates) preview.notes.push(givenName ? 'A new object: nothing is live under this name.' : 'A new object (the name is generated).');
+  if (creates) preview.notes.push(givenName || documents.length === 0 ? 'A new object: nothing is live under this name.' : 'A new object (the name is generated).');
   else if (current?.status === 200) before = shown(json(current.body), context);
   else if (current?.status === 404) preview.notes.push('A new object: nothing is live under this name.');
   else {
@@ -253,12 +253,13 @@ function ownersOf(meta: Obj): string {
   return ` (owned by ${owners.map((owner) => `${String(owner.kind)} ${String(owner.name)}${owner.controller ? ' (controller)' : ''}`).join(', ')})`;
 }
 
-async function windowActivity(held: PreviewSubject, records: RecordStore): Promise<WindowActivity> {
-  const { grant } = held;
+/** What the agent has done in the window so far (a held request leaves itself out). */
+export async function windowActivity(of: { agentName: string; connection: string; grant: Grant; requestId?: string }, records: RecordStore): Promise<WindowActivity> {
+  const { grant } = of;
   const since = grant.activatedAt ?? grant.requestedAt;
-  const page = await records.query({ agent: held.agent.name, connection: held.connection.name, since, limit: 500 });
+  const page = await records.query({ agent: of.agentName, connection: of.connection, since, limit: 500 });
   // What the agent did: Airlock's own preview calls (dry runs, reads) are recorded, but are not the agent's.
-  const mine = page.items.filter((record) => record.grantId === grant.id && record.id !== held.requestId && record.userAgent !== PREVIEW_USER_AGENT);
+  const mine = page.items.filter((record) => record.grantId === grant.id && record.id !== of.requestId && record.userAgent !== PREVIEW_USER_AGENT);
   const counts: Record<string, number> = {};
   for (const record of mine) counts[record.decision] = (counts[record.decision] ?? 0) + 1;
   return {

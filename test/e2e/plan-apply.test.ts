@@ -107,6 +107,7 @@ describe.skipIf(!cluster || browserMissing)('airlock plan / apply with kubectl',
     expect(text).toContain(PADDING);
     expect(text).toContain(`ConfigMap prod/${names[2]}`);
     expect(text).not.toContain('cannot be approved');
+    expect(text).toContain('This window');
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.waitForSelector('text=Approved. The agent may now apply exactly these changes, each once.');
     await page.close();
@@ -128,8 +129,9 @@ describe.skipIf(!cluster || browserMissing)('airlock plan / apply with kubectl',
     await approve(planned.approvalId);
     const applied = await agent.cli(['apply', planned.planId, '--', kubectlBinary(), 'apply', '-f', manifests('more', [names[0]!, extra])]);
     expect(applied.code).not.toBe(0);
-    // Held (a new approval of its own), not refused as out of the plan.
-    expect(applied.stderr).toMatch(/needs a one-time human approval and was held for approval/);
+    // Held (an approval of its own), not refused as out of the plan: its record says so and names the plan.
+    const records = (await env.stack.services.records.query({ agent: agent.name, limit: 500 })).items;
+    expect(records).toContainEqual(expect.objectContaining({ method: 'POST', decision: 'held', planId: planned.planId, approvalId: expect.stringMatching(/^apr_/) }));
     expect(exists(names[0]!)).toBe(true);
     expect(exists(extra)).toBe(false);
   });

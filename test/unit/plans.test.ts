@@ -15,11 +15,12 @@ import type { PolicyRule } from '../../lambdas/core/policy.ts';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApprovalLinks, approvalEmail } from '../../lambdas/core/approvals.ts';
 import { approvalRoutes } from '../../lambdas/handlers/approvals.ts';
+import { windowActivity } from '../../lambdas/proxy/preview.ts';
 import type { Services } from '../../lambdas/runtime/services.ts';
 
 const RULES: PolicyRule[] = [
   { effect: 'deny', resources: ['secrets'] },
-  { effect: 'approve', verbs: ['create', 'delete', 'patch'], resources: ['configmaps'], namespaces: ['prod'] },
+  { effect: 'approve', verbs: ['create', 'delete', 'patch', 'update'], resources: ['configmaps'], namespaces: ['prod'] },
   { effect: 'allow', verbs: ['get', 'list', 'watch'], resources: ['configmaps', 'pods'], namespaces: ['prod'] },
 ];
 
@@ -244,6 +245,46 @@ describe('airlock plan: the gateway', () => {
     expect(world.upstream.forwarded.filter((forwarded) => forwarded.method === 'DELETE')).toHaveLength(1);
   });
 
+  it("answers an update of an object the plan creates (Helm's new release record) with the dry run of its create", async () => {
+    const { agent, connection, grant } = world;
+    const plan = await openPlan(deps(), { agent, connection, grant, reason: 'upgrade', command: 'helm upgrade' });
+    const token = await tokenFor(plan, 'plan');
+    // The cluster: a create is admitted; the update of what does not exist is 404 (the create was a dry run).
+    world.upstream.answer = (forwarded, response) => {
+      const created = forwarded.method === 'POST';
+      response.writeHead(created ? 201 : 404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify(created ? { kind: 'ConfigMap', metadata: { name: 'rec', namespace: 'prod' }, data: { status: 'deployed' } } : { kind: 'Status', code: 404 }));
+    };
+    const update = (name: string) =>
+      world.send({
+        method: 'PUT',
+        path: `/api/v1/namespaces/prod/configmaps/${name}`,
+        headers: { authorization: [`Bearer ${token}`], 'content-type': ['application/json'] },
+        body: Buffer.from(JSON.stringify({ kind: 'ConfigMap', metadata: { name, namespace: 'prod' }, data: { status: 'deployed' } })),
+      });
+    // Nothing created in that collection yet: the 404 stands, and it is not planned.
+    const alone = await update('rec');
+    expect(alone.status).toBe(404);
+    await alone.record();
+    expect((await world.state.getPlan(plan.id))!.changes).toHaveLength(0);
+    expect((await create(token, 'rec')).status).toBe(201);
+    world.upstream.forwarded.length = 0;
+    const after = await update('rec');
+    expect(after.status).toBe(201);
+    await after.record();
+    expect(world.upstream.forwarded.map((forwarded) => `${forwarded.method} ${forwarded.pathAndQuery}`)).toEqual([
+      'PUT /api/v1/namespaces/prod/configmaps/rec?dryRun=All',
+      'POST /api/v1/namespaces/prod/configmaps?dryRun=All',
+      'GET /api/v1/namespaces/prod/configmaps/rec',
+    ]);
+    const changes = (await world.state.getPlan(plan.id))!.changes;
+    expect(changes.map((change) => `${change.method} ${change.path}`)).toEqual(['POST /api/v1/namespaces/prod/configmaps', 'PUT /api/v1/namespaces/prod/configmaps/rec']);
+    // Bound to the update as sent, and recorded: the create's dry run names the update it stands for.
+    expect(changes[1]!.query).toBe('');
+    const sentAsCreate = [...world.records.records.values()].find((record) => record.method === 'POST' && record.reason.includes('an object the plan creates'));
+    expect(sentAsCreate).toMatchObject({ decision: 'allowed', query: 'dryRun=All', status: 201 });
+  });
+
   it('refuses a change once the plan is closed', async () => {
     const plan = await planned(['one']);
     await closePlan(deps(), plan, world.connection, world.grant);
@@ -363,8 +404,12 @@ describe("the plan's approval page", () => {
 
   it('shows every change with its body and dry-run diff, and offers Approve', async () => {
     const plan = await planned(['one', 'x'.repeat(3000)]);
-    const { approval } = await closePlan(deps(), plan, world.connection, world.grant);
+    const window = await windowActivity({ agentName: world.agent.name, connection: world.connection.name, grant: world.grant }, world.records);
+    const { approval } = await closePlan(deps(), plan, world.connection, world.grant, window);
     const { html, decide } = await pageOf(approval!.id);
+    // The window once, for all its changes: the agent's reason and what it did (its two dry runs).
+    expect(html.match(/<h3>This window<\/h3>/g)).toHaveLength(1);
+    expect(html).toContain('So far: 2 allowed');
     expect(html).toContain('Change 1 of 2: POST configmaps in prod (create)');
     expect(html).toContain('Change 2 of 2');
     expect(html).toContain('key: value-one');

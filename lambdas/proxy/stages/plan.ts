@@ -107,10 +107,11 @@ export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Sc
 export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<Forwarded> {
   const { upstream, kube, request, record, planned } = forwarded;
   if (planned.mode !== 'plan' || !planned.fingerprint || !planned.bodySha256 || !planned.body) return forwarded;
-  const answer = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
-  const status = upstream.statusCode ?? 0;
+  const read = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
+  const sent: ClusterAnswer = { status: upstream.statusCode ?? 0, contentType: String(upstream.headers['content-type'] ?? ''), body: read };
+  const { status, contentType, body: answer } = (sent.status === 404 && (await updateOfPlannedCreate(forwarded, options))) || sent;
   // Only an admitted change joins the plan (what the API server refused would fail when applied too), so only it is previewed.
-  const preview = status < 300 ? await previewPlanned(forwarded, { status, contentType: String(upstream.headers['content-type'] ?? ''), body: answer }, options) : undefined;
+  const preview = status < 300 ? await previewPlanned(forwarded, { status, contentType, body: answer }, options) : undefined;
   const change: PlanChange = {
     fingerprint: planned.fingerprint,
     method: request.method,
@@ -134,9 +135,45 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
     if (!added) throw new AirlockError(409, 'plan_not_open', `plan ${planned.plan.id} was closed or is full (${MAX_PLAN_CHANGES} changes): this change is not in it`);
   }
   // The answer as read, with its status and headers, streamed back by streamBack like any other.
-  const replay = Object.assign(new PassThrough(), { statusCode: upstream.statusCode, headers: { ...upstream.headers, warning: '299 - "airlock plan: dry run, nothing was changed"' } });
+  const replay = Object.assign(new PassThrough(), {
+    statusCode: status,
+    headers: { ...upstream.headers, ...(contentType ? { 'content-type': contentType } : {}), warning: '299 - "airlock plan: dry run, nothing was changed"' },
+  });
   replay.end(answer);
   return { ...forwarded, upstream: replay as unknown as IncomingMessage };
+}
+
+/**
+ * An update (PUT) of an object this plan creates: the create was a dry run, so the API server answers
+ * the update 404 — Helm's upgrade creates its new release record and then updates it, in one run. What
+ * the update does once the create is applied is what the API server makes of the same body created, so
+ * that dry run (dryRun=All, recorded through the ClusterReader) is sent instead and its answer goes
+ * back. Nothing changes either way, and the change stays bound to the update exactly as sent. Undefined
+ * (the 404 stands) when the plan creates nothing in that collection or the dry run cannot be sent.
+ */
+async function updateOfPlannedCreate(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<ClusterAnswer | undefined> {
+  const { request, kube, planned, agent, connection, grant, record } = forwarded;
+  if (request.method !== 'PUT' || kube.verb !== 'update' || kube.subresource !== '' || !kube.name || !options.cluster) return undefined;
+  const collection = kube.path.slice(0, kube.path.lastIndexOf('/'));
+  if (!planned.plan.changes.some((change) => change.method === 'POST' && change.path === collection)) return undefined;
+  const contentType = request.headers['content-type']?.[0];
+  try {
+    const created = await options.cluster.send({
+      session: { agentId: agent.id, agentName: agent.name, grantId: grant.id },
+      connection,
+      method: 'POST',
+      path: collection,
+      query: 'dryRun=All',
+      ...(contentType ? { contentType } : {}),
+      body: planned.body!,
+      target: { verb: 'create', apiGroup: kube.apiGroup, resource: kube.resource, subresource: '', namespace: kube.namespace, name: kube.name },
+      purpose: `plan ${planned.plan.id}: update ${record.id} of an object the plan creates, sent as its create (dryRun=All)`,
+    });
+    return created.status < 300 ? created : undefined;
+  } catch (error) {
+    options.log.warn('plan: the create behind an update could not be sent as a dry run', { requestId: record.id, error: errorText(error) });
+    return undefined;
+  }
 }
 
 /**
