@@ -159,7 +159,7 @@ function shown(value: unknown, context: RedactionContext): string {
 
 async function dryRunWrite(subject: PreviewSubject, documents: unknown[], preview: ChangePreview, context: RedactionContext, ask: Ask, sent: ClusterAnswer | undefined): Promise<void> {
   const { kube } = subject;
-  // The object the request addresses: its own path, or for a create the name it gives.
+  // A create names its object in the body, or has the name generated.
   const first = documents[0];
   const givenName = isObject(first) && isObject(first.metadata) && typeof first.metadata.name === 'string' ? first.metadata.name : '';
   const creates = kube.verb === 'create' && kube.subresource === '';
@@ -172,7 +172,7 @@ async function dryRunWrite(subject: PreviewSubject, documents: unknown[], previe
     if (!params.getAll('dryRun').includes('All')) params.append('dryRun', 'All');
     return ask(subject.method, kube.path, params.toString(), subject.body, 'dry run (dryRun=All)');
   };
-  const live = async (): Promise<ClusterAnswer | undefined> => (livePath ? ask('GET', livePath, '', Buffer.alloc(0), 'the live object', { verb: 'get', name: kube.name || givenName }) : undefined);
+  const live = async (): Promise<ClusterAnswer | undefined> => (livePath ? ask('GET', livePath, '', Buffer.alloc(0), 'the live object', { verb: 'get' }) : undefined);
   // The two reads are independent (a dry run changes nothing): side by side.
   const [dry, current] = await Promise.all([dryRun(), live()]);
   if (dry.status < 200 || dry.status >= 300) {
