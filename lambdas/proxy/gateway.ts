@@ -31,7 +31,7 @@
 // record with what the last stage reached knew: the begun record, or a new one.
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant } from '../core/model.ts';
-import type { Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
+import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
 import type { KubeRequest } from '../core/kube-request.ts';
 import type { PolicyDecision } from '../core/policy.ts';
 import type { TokenService } from '../core/tokens.ts';
@@ -89,6 +89,8 @@ export interface GatewayOptions {
   // Only forward() is the gateway's: the caller owns the connection pool.
   forwarder: Pick<Forwarder, 'forward'>;
   approvals?: RequestApprovalGate;
+  /** Reads the cluster for a plan change's preview (proxy/cluster-reader.ts); without it a change that needs a read cannot be shown. */
+  cluster?: ClusterReader;
   log: Log;
   now?: () => number;
   /** Largest request body accepted (default 3 MiB). */

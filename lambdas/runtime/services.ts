@@ -115,6 +115,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     upstreamAuth,
     forwarder,
     approvals,
+    cluster,
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,

@@ -114,7 +114,8 @@ describe('a held request carries its preview', () => {
     expect(preview!.diff).not.toContain('resourceVersion');
     expect(preview!.notes).toContain('A new object: nothing is live under this name.');
     expect(preview!.window).toMatchObject({ grantId: 'gr_A', reason: 'fix the rollout' });
-    expect(cluster.calls.map((call) => `${call.method} ${call.path}?${call.query}`)).toEqual(['POST /api/v1/namespaces/prod/pods?dryRun=All', 'GET /api/v1/namespaces/prod/pods/debug?']);
+    // One call: a create the API server admits has nothing live under its name (else 409), so there is nothing to read.
+    expect(cluster.calls.map((call) => `${call.method} ${call.path}?${call.query}`)).toEqual(['POST /api/v1/namespaces/prod/pods?dryRun=All']);
     expect(cluster.calls[0]!.purpose).toMatch(/^approval preview of held request req_1: dry run/);
     expect(approval.preview).toMatchObject({ key: previewKeyFor(approval.id), problems: [] });
     const email = approvalEmail(approval, 'oncall@example.com', 'https://airlock.example/approvals/x?sig=y').text;
@@ -152,6 +153,27 @@ describe('a held request carries its preview', () => {
     expect(preview!.diff).toContain('+   replicas: 0');
     expect(preview!.diff).not.toContain('managedFields');
     expect(preview!.objects[0]!.flags).toContain('replicas: 0 (spec.replicas)');
+  });
+
+  it("asks for a patch's dry run and its live object side by side, not one after the other", async () => {
+    const live = { kind: 'ConfigMap', metadata: { name: 'c', namespace: 'prod' }, data: { mode: 'old' } };
+    const table = new TableCluster({
+      'PATCH /api/v1/namespaces/prod/configmaps/c?dryRun=All': { status: 200, body: { ...live, data: { mode: 'new' } } },
+      'GET /api/v1/namespaces/prod/configmaps/c': { status: 200, body: live },
+    });
+    // The dry run answers only once the live object has been asked for: asked in turn, the hold would never end.
+    let asked!: () => void;
+    const liveAsked = new Promise<void>((resolve) => (asked = resolve));
+    const cluster: ClusterReader = {
+      send: async (call) => {
+        if (call.method === 'GET') asked();
+        else await liveAsked;
+        return table.send(call);
+      },
+    };
+    const { preview } = await hold(world(cluster), { method: 'PATCH', path: '/api/v1/namespaces/prod/configmaps/c', body: '{"data":{"mode":"new"}}', contentType: 'application/merge-patch+json' });
+    expect(preview!.problems).toEqual([]);
+    expect(preview!.diff).toContain('+   mode: new');
   });
 
   it('shows what a delete removes: the live object, its owners and the propagation policy', async () => {
