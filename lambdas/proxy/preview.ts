@@ -49,9 +49,13 @@ export async function previewChange(subject: PreviewSubject, deps: PreviewDeps, 
   const context: RedactionContext = { secretsResource: kube.resource === 'secrets' };
   const type = mediaType(subject.contentType);
   const parsed = parseDocuments(subject.body, type);
+  // client-go's typed clients (Helm's release records) send whole objects as Kubernetes protobuf, which Airlock
+  // does not decode itself: the API server's dry-run answer to these exact bytes is the object as it decodes them.
+  const decodedByDryRun = 'error' in parsed && type === PROTOBUF && kube.kind === 'resource' && kube.subresource === '' && (kube.verb === 'create' || kube.verb === 'update');
   let documents: unknown[] = [];
-  if ('error' in parsed) preview.problems.push(parsed.error);
-  else {
+  if ('error' in parsed) {
+    if (!decodedByDryRun) preview.problems.push(parsed.error);
+  } else {
     documents = parsed.documents;
     const fullObject = kube.verb !== 'patch' || type.startsWith('application/apply-patch');
     const redacted = documents.map((document) => redactDocument(document, context));
@@ -64,7 +68,8 @@ export async function previewChange(subject: PreviewSubject, deps: PreviewDeps, 
   const cluster = async (): Promise<void> => {
     try {
       if (kube.kind === 'resource' && WRITES.has(kube.verb) && !(kube.resource === 'pods' && kube.subresource === 'eviction')) {
-        await dryRunWrite(subject, documents, preview, context, ask, options.dryRun);
+        const after = await dryRunWrite(subject, documents, preview, context, ask, options.dryRun);
+        if (decodedByDryRun) showDecoded(after, preview, context, 'error' in parsed ? parsed.error : '');
       } else if (kube.kind === 'resource' && (kube.verb === 'delete' || kube.verb === 'deletecollection' || (kube.resource === 'pods' && kube.subresource === 'eviction'))) {
         await liveDeleted(subject, documents, preview, context, ask);
       } else if (kube.verb === 'get' || kube.verb === 'list' || kube.verb === 'watch') {
@@ -153,11 +158,26 @@ function statusMessage(status: number, body: Buffer): string {
   return isObject(answer) && typeof answer.message === 'string' ? `${status}: ${answer.message}` : `${status}`;
 }
 
+const PROTOBUF = 'application/vnd.kubernetes.protobuf';
+
+/** A protobuf body shown as the API server decoded it; without its dry-run answer it cannot be shown at all. */
+function showDecoded(after: Obj | undefined, preview: ChangePreview, context: RedactionContext, unreadable: string): void {
+  if (!after) {
+    if (!preview.problems.length) preview.problems.push(unreadable);
+    return;
+  }
+  const redacted = redactDocument(after, context);
+  preview.objects = [summarizeDocument(redacted, true)];
+  preview.body = shown(after, context);
+  preview.notes.push('Sent as Kubernetes protobuf: the body is shown as the API server decodes these exact bytes (its dry-run answer).');
+}
+
 function shown(value: unknown, context: RedactionContext): string {
   return toYaml(stripNoise(redactDocument(value, context)));
 }
 
-async function dryRunWrite(subject: PreviewSubject, documents: unknown[], preview: ChangePreview, context: RedactionContext, ask: Ask, sent: ClusterAnswer | undefined): Promise<void> {
+/** Works out the dry run's diff; returns the API server's dry-run answer when it gave one. */
+async function dryRunWrite(subject: PreviewSubject, documents: unknown[], preview: ChangePreview, context: RedactionContext, ask: Ask, sent: ClusterAnswer | undefined): Promise<Obj | undefined> {
   const { kube } = subject;
   // A create names its object in the body, or has the name generated.
   const first = documents[0];
@@ -177,12 +197,12 @@ async function dryRunWrite(subject: PreviewSubject, documents: unknown[], previe
   const [dry, current] = await Promise.all([dryRun(), live()]);
   if (dry.status < 200 || dry.status >= 300) {
     preview.problems.push(`the API server refused the dry run (${statusMessage(dry.status, dry.body)})`);
-    return;
+    return undefined;
   }
   const after = json(dry.body);
   if (!isObject(after)) {
     preview.problems.push('the dry run answered something that is not a JSON object');
-    return;
+    return undefined;
   }
   let before = '';
   if (creates) preview.notes.push(givenName || documents.length === 0 ? 'A new object: nothing is live under this name.' : 'A new object (the name is generated).');
@@ -190,9 +210,10 @@ async function dryRunWrite(subject: PreviewSubject, documents: unknown[], previe
   else if (current?.status === 404) preview.notes.push('A new object: nothing is live under this name.');
   else {
     preview.problems.push(`the live object could not be read (${current ? statusMessage(current.status, current.body) : 'no answer'})`);
-    return;
+    return after;
   }
   preview.diff = diffLines(before, shown(after, context));
+  return after;
 }
 
 async function liveDeleted(subject: PreviewSubject, documents: unknown[], preview: ChangePreview, context: RedactionContext, ask: Ask): Promise<void> {

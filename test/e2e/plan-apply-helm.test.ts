@@ -155,6 +155,9 @@ describe.skipIf(!cluster)('helm uninstall and helm upgrade as one plan each', ()
     // Helm's bookkeeping is in the plan too (allowed by the policy, so it does not need the approval): the new
     // revision's record, created and then updated in the same run.
     expect(shown.body).toContain(`PUT configmaps/sh.helm.release.v1.${upgraded}.v2 in prod (update)`);
+    // Helm sends its release records as Kubernetes protobuf: shown as the API server decodes them (its dry run), not hidden.
+    expect(shown.body).toContain('Sent as Kubernetes protobuf');
+    expect(shown.body).toContain('status: pending-upgrade');
     expect(shown.body).toContain('-   replicas: 1');
     expect(shown.body).toContain('+   replicas: 2');
     expect(shown.body).toContain('-   message: one');

@@ -192,6 +192,43 @@ describe('a held request carries its preview', () => {
   });
 });
 
+describe('a whole object sent as Kubernetes protobuf (client-go, Helm release records)', () => {
+  const protobuf = 'application/vnd.kubernetes.protobuf';
+  // Any bytes: Airlock never decodes them itself, the API server's dry-run answer does.
+  const body = 'k8s\u0000\n\u000c\n\u0002v1\u0012\u0006opaque';
+  const release = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'sh.helm.release.v1.web.v2', namespace: 'prod', labels: { owner: 'helm', status: 'pending-upgrade' } },
+    data: { release: 'H4sI' },
+  };
+
+  it('is shown as the API server decodes those exact bytes: its dry-run answer, summarized', async () => {
+    const cluster = new TableCluster({ 'POST /api/v1/namespaces/prod/configmaps?dryRun=All': { status: 201, body: release } });
+    const w = world(cluster);
+    const { approval, preview } = await hold(w, { method: 'POST', path: '/api/v1/namespaces/prod/configmaps', body, contentType: protobuf });
+    expect(preview!.problems).toEqual([]);
+    expect(approval.preview!.problems).toEqual([]);
+    expect(preview!.body).toContain('sh.helm.release.v1.web.v2');
+    expect(preview!.body).toContain('status: pending-upgrade');
+    expect(preview!.objects[0]).toMatchObject({ kind: 'ConfigMap', target: 'prod/sh.helm.release.v1.web.v2' });
+    expect(preview!.notes.join('\n')).toContain('Sent as Kubernetes protobuf');
+    // The exact bytes, with their content type, went to the dry run.
+    expect(cluster.calls[0]!.contentType).toBe(protobuf);
+    expect(cluster.calls[0]!.body.toString()).toBe(body);
+  });
+
+  it('cannot be shown (no Approve) when the dry run is refused, and never for a protobuf delete', async () => {
+    const refused = new TableCluster({ 'POST /api/v1/namespaces/prod/configmaps?dryRun=All': { status: 403, body: { kind: 'Status', message: 'forbidden' } } });
+    const held = await hold(world(refused), { method: 'POST', path: '/api/v1/namespaces/prod/configmaps', body, contentType: protobuf });
+    expect(held.approval.preview!.problems.join('; ')).toMatch(/refused the dry run \(403: forbidden\)/);
+    expect(held.preview!.body).toBeUndefined();
+    const live = new TableCluster({ 'GET /api/v1/namespaces/prod/configmaps/web': { status: 200, body: release } });
+    const deleted = await hold(world(live), { method: 'DELETE', path: '/api/v1/namespaces/prod/configmaps/web', body, contentType: protobuf });
+    expect(deleted.approval.preview!.problems.join('; ')).toMatch(/cannot be read and redacted by Airlock/);
+  });
+});
+
 describe('a collection delete', () => {
   it('counts what a list with the same selector matches, and names each', async () => {
     const items = ['a', 'b', 'c'].map((name) => ({ kind: 'Pod', metadata: { name, namespace: 'prod' } }));
