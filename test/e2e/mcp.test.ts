@@ -1,0 +1,196 @@
+// Airlock as the agent's Kubernetes MCP server (/mcp), driven by the official
+// MCP TypeScript SDK client over Streamable HTTP against the local stack and a
+// real kube-apiserver: the agent gets a token by client credentials, asks for
+// its own window, reads, is refused outside scope, is held on a delete, and
+// passes once after an approver approves on the emailed page. Every call is
+// recorded naming the tool and the call; bad input is refused and recorded.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { kubectl } from '../support/kubectl.ts';
+import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
+import { connectAgent, type McpAgent } from '../support/mcp.ts';
+
+const cluster = inject('cluster');
+const CONNECTION = 'prod-cluster';
+
+describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK client, real cluster)', () => {
+  let env: TestStack;
+  let agent: TestAgent;
+  let mcp: McpAgent;
+  const suffix = Date.now().toString(36);
+  const configMap = `mcp-held-${suffix}`;
+  const admin = (args: string[]) => kubectl(args, { kubeconfig: cluster!.adminKubeconfig });
+  const configMapExists = async () => (await admin(['get', 'configmap', configMap, '-n', 'prod', '-o', 'name'])).code === 0;
+  const call = async (name: string, args: Record<string, unknown>) => (await mcp.client.callTool({ name, arguments: args })) as CallToolResult;
+  const text = (result: CallToolResult) => result.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n');
+  const meta = (result: CallToolResult, key: string) => (result._meta as Record<string, unknown> | undefined)?.[`airlock.dev/${key}`];
+  const record = async (requestId: string) => {
+    const shown = await env.cli(['--json', 'audit', 'show', requestId]);
+    expect(shown.code, shown.stderr).toBe(0);
+    return (JSON.parse(shown.stdout) as { record: Record<string, unknown> }).record;
+  };
+  const mcpToken = async () => {
+    const answer = await env.https('POST', '/v1/mcp/token', {
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${agent.id}:${agent.secret}`).toString('base64')}` },
+      body: 'grant_type=client_credentials',
+    });
+    expect(answer.status, answer.body).toBe(200);
+    return (JSON.parse(answer.body) as { access_token: string }).access_token;
+  };
+  const post = (token: string, body: unknown, headers: Record<string, string> = {}) =>
+    env.https('POST', '/mcp', {
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}`, ...headers },
+      body: typeof body === 'string' ? body : JSON.stringify(body),
+    });
+
+  beforeAll(async () => {
+    env = await startTestStack();
+    await env.createConnection(CONNECTION, { cluster: cluster!, policy: EXAMPLE_POLICY });
+    agent = await env.createAgent('mcp-agent');
+    expect((await admin(['create', 'configmap', configMap, '-n', 'prod', '--from-literal=owner=mcp'])).code).toBe(0);
+    // The agent declares elicitation support: Airlock must never treat an answer as an approval.
+    mcp = await connectAgent(env.stack.url, readFileSync(env.stack.caFile, 'utf8'), agent, { elicitation: {} });
+  });
+  afterAll(async () => {
+    await mcp?.close();
+    await env?.stop();
+    await admin(['delete', 'configmap', configMap, '-n', 'prod', '--ignore-not-found']);
+  });
+
+  it('lists only the window tools before a window, then the tools the policy can allow, with derived annotations', async () => {
+    const before = (await mcp.client.listTools()).tools.map((tool) => tool.name).sort();
+    expect(before).toEqual(['access_status', 'approval_status', 'end_access', 'request_access']);
+
+    const window = await call('request_access', { connection: CONNECTION, duration: '30m', reason: 'investigate the config maps over MCP', ticket: 'INC-14' });
+    expect(window.isError, text(window)).toBe(false);
+    expect(text(window)).toMatch(/^window gr_\S+ on prod-cluster is active until /);
+
+    const tools = (await mcp.client.listTools()).tools;
+    const byName = new Map(tools.map((tool) => [tool.name, tool]));
+    for (const name of ['get', 'list', 'events', 'logs', 'api_resources', 'apply', 'patch', 'delete', 'scale', 'rollout_restart', 'can_i']) expect(byName.has(name), name).toBe(true);
+    expect(byName.get('get')!.annotations).toMatchObject({ readOnlyHint: true, destructiveHint: false });
+    expect(byName.get('delete')!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+    expect(byName.get('delete')!.description).toContain('Needs a one-time human approval on: prod-cluster');
+    expect(byName.get('get')!.description).not.toContain('approval');
+    expect(byName.get('list')!.inputSchema.properties).toHaveProperty('labelSelector');
+  });
+
+  it('reads through the gateway, each request recorded naming the tool and the call', async () => {
+    const got = await call('get', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name: configMap });
+    expect(got.isError, text(got)).toBe(false);
+    expect(text(got)).toContain(`"name": "${configMap}"`);
+    expect(text(got)).not.toContain('managedFields');
+    const [requestId] = meta(got, 'requestIds') as string[];
+    const recorded = await record(requestId!);
+    expect(recorded).toMatchObject({ decision: 'allowed', verb: 'get', resource: 'configmaps', name: configMap, mcpTool: 'get', mcpCallId: meta(got, 'callId'), agent: 'mcp-agent' });
+
+    const listed = await call('list', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 1 });
+    expect(listed.isError, text(listed)).toBe(false);
+    expect((listed.structuredContent as { count: number }).count).toBe(1);
+  });
+
+  it('is refused outside its scope, and nothing reaches the cluster', async () => {
+    const secrets = await call('list', { connection: CONNECTION, resource: 'secrets', namespace: 'prod' });
+    expect(secrets.isError).toBe(true);
+    expect(text(secrets)).toContain('forbidden_by_policy');
+    const otherNamespace = await call('get', { connection: CONNECTION, resource: 'configmaps', namespace: 'kube-system', name: 'extension-apiserver-authentication' });
+    expect(otherNamespace.isError).toBe(true);
+    expect(text(otherNamespace)).toContain('refused');
+    expect((await record((meta(otherNamespace, 'requestIds') as string[])[0]!)).decision).toBe('denied');
+  });
+
+  it('holds a delete, ignores a client answer, passes once after approval on the emailed page', async () => {
+    const held = await call('delete', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name: configMap });
+    expect(held.isError).toBe(true);
+    const approvalId = meta(held, 'approvalId') as string;
+    expect(approvalId).toMatch(/^apr_/);
+    expect(text(held)).toContain(`HELD for a one-time human approval: ${approvalId}`);
+    expect(text(held)).toContain('Approvers emailed: oncall@example.com');
+    expect(text(held)).toContain('approval_status');
+    expect(await configMapExists()).toBe(true);
+
+    // A forged "approval" in the client's own words: an elicitation-style answer is refused and changes nothing.
+    const token = await mcpToken();
+    const forged = await post(token, { jsonrpc: '2.0', id: 'elicit-1', result: { action: 'accept', content: { approve: true, approvalId } } });
+    expect(forged.status).toBe(400);
+    expect(forged.body).toContain('never approves anything');
+    const still = await call('approval_status', { id: approvalId });
+    expect((still.structuredContent as { status: string }).status).toBe('pending');
+    expect(await configMapExists()).toBe(true);
+
+    const decided = await env.decide(await env.approvalLink(approvalId, 'oncall@example.com'), 'approve');
+    expect(decided.status).toBe(200);
+    const approved = await call('approval_status', { id: approvalId });
+    expect((approved.structuredContent as { status: string }).status).toBe('approved');
+
+    const passed = await call('delete', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name: configMap });
+    expect(passed.isError, text(passed)).toBe(false);
+    expect(await configMapExists()).toBe(false);
+    const recorded = await record((meta(passed, 'requestIds') as string[])[0]!);
+    expect(recorded).toMatchObject({ decision: 'allowed', verb: 'delete', approvalId, mcpTool: 'delete', mcpCallId: meta(passed, 'callId') });
+
+    // Once: the same call is held again under a new approval.
+    const again = await call('delete', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name: configMap });
+    expect(again.isError).toBe(true);
+    expect(meta(again, 'approvalId')).not.toBe(approvalId);
+  });
+
+  it('refuses bad input with clear MCP errors, recorded, nothing forwarded', async () => {
+    const badArgs = await call('list', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 0 });
+    expect(badArgs.isError).toBe(true);
+    expect(text(badArgs)).toMatch(/^invalid arguments: limit: /);
+    const noWindow = await call('get', { connection: 'no-such-connection', resource: 'pods', namespace: 'prod', name: 'x' });
+    expect(noWindow.isError).toBe(true);
+    expect(text(noWindow)).toContain('no connection named "no-such-connection"');
+    await expect(mcp.client.callTool({ name: 'exec_anything', arguments: {} })).rejects.toThrow(/unknown tool "exec_anything"/);
+
+    const token = await mcpToken();
+    const batch = await post(token, [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }]);
+    expect(batch.status).toBe(400);
+    expect(JSON.parse(batch.body)).toMatchObject({ error: { code: -32600, message: expect.stringContaining('batches are not accepted') } });
+    const notJson = await post(token, '{"jsonrpc":');
+    expect(JSON.parse(notJson.body)).toMatchObject({ error: { code: -32700 } });
+    const forged = await post(`${token.slice(0, -4)}AAAA`, { jsonrpc: '2.0', id: 1, method: 'tools/list' });
+    expect(forged.status).toBe(401);
+    expect(forged.headers['www-authenticate']).toContain('resource_metadata="');
+    // A connection token is not an MCP token (and an MCP token is not a connection token).
+    const k8sWithMcpToken = await env.https('GET', `/k8s/${CONNECTION}/api/v1/namespaces/prod/configmaps`, { headers: { authorization: `Bearer ${token}` } });
+    expect(k8sWithMcpToken.status).toBe(401);
+
+    const audit = await env.cli(['--json', 'audit', 'list', '--agent', 'mcp-agent', '--limit', '100']);
+    const items = (JSON.parse(audit.stdout) as { items: { decision: string; verb: string }[] }).items;
+    expect(items.filter((item) => item.verb === 'mcp' && item.decision === 'denied').length).toBeGreaterThanOrEqual(4);
+  });
+
+  it('speaks the stateless 2026-07-28 revision: server/discover, per-request _meta, header checks', async () => {
+    const token = await mcpToken();
+    const meta2026 = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} };
+    const headers = { 'mcp-protocol-version': '2026-07-28' };
+    const discover = await post(token, { jsonrpc: '2.0', id: 1, method: 'server/discover', params: { _meta: meta2026 } }, { ...headers, 'mcp-method': 'server/discover' });
+    expect(discover.status, discover.body).toBe(200);
+    expect(discover.headers['mcp-session-id']).toBeUndefined();
+    expect(JSON.parse(discover.body).result).toMatchObject({ resultType: 'complete', supportedVersions: expect.arrayContaining(['2026-07-28', '2025-11-25']), capabilities: { tools: {} } });
+
+    const called = await post(
+      token,
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { _meta: meta2026, name: 'list', arguments: { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 1 } } },
+      { ...headers, 'mcp-method': 'tools/call', 'mcp-name': 'list' },
+    );
+    expect(JSON.parse(called.body).result).toMatchObject({ resultType: 'complete', isError: false });
+
+    const mismatch = await post(
+      token,
+      { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { _meta: meta2026, name: 'delete', arguments: {} } },
+      { ...headers, 'mcp-method': 'tools/call', 'mcp-name': 'get' },
+    );
+    expect(mismatch.status).toBe(400);
+    expect(JSON.parse(mismatch.body)).toMatchObject({ error: { code: -32020 } });
+    const unsupported = await post(
+      token,
+      { jsonrpc: '2.0', id: 4, method: 'tools/list', params: { _meta: { ...meta2026, 'io.modelcontextprotocol/protocolVersion': '2099-01-01' } } },
+      { 'mcp-protocol-version': '2099-01-01', 'mcp-method': 'tools/list' },
+    );
+    expect(JSON.parse(unsupported.body)).toMatchObject({ error: { code: -32022, data: { requested: '2099-01-01' } } });
+  });
+});
