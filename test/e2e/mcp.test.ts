@@ -4,15 +4,24 @@
 // its own window, reads, is refused outside scope, is held on a delete, and
 // passes once after an approver approves on the emailed page. Every call is
 // recorded naming the tool and the call; bad input is refused and recorded.
-import { readFileSync } from 'node:fs';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { promisify } from 'node:util';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 import { connectAgent, type McpAgent } from '../support/mcp.ts';
+import { ensureMcpTools, ToolUnavailableError } from '../clients/tools.ts';
 
 const cluster = inject('cluster');
 const CONNECTION = 'prod-cluster';
+const run = promisify(execFile);
+const CLI = new URL('../../cli/airlock.ts', import.meta.url).pathname;
 
 describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK client, real cluster)', () => {
   let env: TestStack;
@@ -192,5 +201,101 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
       { 'mcp-protocol-version': '2099-01-01', 'mcp-method': 'tools/list' },
     );
     expect(JSON.parse(unsupported.body)).toMatchObject({ error: { code: -32022, data: { requested: '2099-01-01' } } });
+  });
+
+  it('serves the stdio bridge: `airlock mcp` forwards an SDK client over stdio to /mcp as the logged-in agent', async () => {
+    const transport = new StdioClientTransport({
+      command: process.execPath,
+      args: [CLI, '--endpoint', env.stack.url, '--profile-dir', agent.profileDir, 'mcp'],
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '' },
+      stderr: 'pipe',
+    });
+    const client = new Client({ name: 'airlock-e2e-stdio', version: '1.0.0' });
+    await client.connect(transport);
+    try {
+      const tools = (await client.listTools()).tools.map((tool) => tool.name);
+      expect(tools).toContain('get');
+      const listed = (await client.callTool({ name: 'list', arguments: { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 1 } })) as CallToolResult;
+      expect(listed.isError, text(listed)).toBe(false);
+      expect((await record((meta(listed, 'requestIds') as string[])[0]!)).mcpTool).toBe('list');
+    } finally {
+      await client.close();
+    }
+  });
+
+  describe('third-party MCP clients: the MCP Inspector CLI and the conformance tool', () => {
+    let tools: { inspector: string; conformance: string } | undefined;
+    let relay: Server | undefined;
+    let relayUrl = '';
+    beforeAll(async () => {
+      try {
+        tools = ensureMcpTools();
+      } catch (error) {
+        if (!(error instanceof ToolUnavailableError) || process.env.AIRLOCK_E2E === 'require') throw error;
+        console.log(`MCP Inspector/conformance checks skipped: ${error.message}`);
+        return;
+      }
+      // The conformance tool takes no headers: a plain-HTTP relay on loopback adds the agent's bearer token
+      // and forwards to Airlock over TLS with its CA pinned. Airlock itself sees an ordinary authenticated client.
+      const token = await mcpToken();
+      const ca = readFileSync(env.stack.caFile, 'utf8');
+      const target = new URL(`${env.stack.url}/mcp`);
+      relay = createServer((req, res) => {
+        const upstream = httpsRequest(target, { method: req.method, ca, headers: { ...req.headers, host: target.host, authorization: `Bearer ${token}` } }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        });
+        upstream.on('error', () => res.destroy());
+        req.pipe(upstream);
+      });
+      await new Promise<void>((listening) => relay!.listen(0, '127.0.0.1', listening));
+      const address = relay.address();
+      relayUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/mcp`;
+    });
+    afterAll(() => new Promise<void>((closed) => (relay ? relay.close(() => closed()) : closed())));
+
+    it('the Inspector CLI lists the tools and calls one over Streamable HTTP with the bearer token', async ({ skip }) => {
+      if (!tools) return skip();
+      const token = await mcpToken();
+      const options = { env: { ...process.env, NODE_EXTRA_CA_CERTS: env.stack.caFile }, timeout: 120_000 };
+      const base = [tools.inspector, '--cli', `${env.stack.url}/mcp`, '--transport', 'http', '--header', `Authorization: Bearer ${token}`];
+      const listed = await run(process.execPath, [...base, '--method', 'tools/list'], options);
+      mkdirSync('test-results', { recursive: true });
+      writeFileSync('test-results/mcp-inspector.txt', `${listed.stdout}\n${listed.stderr}`);
+      const names = (JSON.parse(listed.stdout) as { tools: { name: string }[] }).tools.map((tool) => tool.name);
+      expect(names).toEqual(expect.arrayContaining(['request_access', 'get', 'list', 'delete']));
+      const called = await run(
+        process.execPath,
+        [...base, '--method', 'tools/call', '--tool-name', 'can_i', '--tool-arg', `connection=${CONNECTION}`, 'verb=delete', 'resource=configmaps', 'namespace=prod'],
+        options,
+      );
+      expect(called.stdout).toContain('needs a one-time human approval');
+    });
+
+    it('the conformance tool passes the server scenarios that apply to a tools server', async ({ skip }) => {
+      if (!tools) return skip();
+      const outcomes: Record<string, string> = {};
+      for (const scenario of ['server-initialize', 'ping', 'tools-list']) {
+        const result = await run(process.execPath, [tools.conformance, 'server', '--url', relayUrl, '--scenario', scenario], { timeout: 120_000 }).catch(
+          (error: { stdout?: string; stderr?: string }) => ({ stdout: error.stdout ?? '', stderr: error.stderr ?? '' }),
+        );
+        outcomes[scenario] = `${result.stdout}${result.stderr}`;
+      }
+      // The whole active suite too, for the record (most of it needs the reference server's own test tools,
+      // prompts and resources): test-results/mcp-conformance.txt.
+      const all = await run(process.execPath, [tools.conformance, 'server', '--url', relayUrl], { timeout: 300_000 }).catch((error: { stdout?: string; stderr?: string }) => ({
+        stdout: error.stdout ?? '',
+        stderr: error.stderr ?? '',
+      }));
+      mkdirSync('test-results', { recursive: true });
+      writeFileSync(
+        'test-results/mcp-conformance.txt',
+        `${Object.entries(outcomes)
+          .map(([scenario, output]) => `== ${scenario}\n${output}`)
+          .join('\n')}\n== active suite\n${all.stdout}${all.stderr}`,
+      );
+      for (const [scenario, output] of Object.entries(outcomes)) expect(output, `${scenario}:\n${output}`).toMatch(/passed|PASS|✓/i);
+      for (const [scenario, output] of Object.entries(outcomes)) expect(output, `${scenario}:\n${output}`).not.toMatch(/\b[1-9]\d* failed|FAILURE|✗/i);
+    });
   });
 });
