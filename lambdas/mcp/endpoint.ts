@@ -275,7 +275,9 @@ export class McpEndpoint {
     };
     const args = tool.input.safeParse(params.data.arguments ?? {});
     if (!args.success) return refused('invalid_arguments', `invalid arguments: ${firstIssue(args.error)}`);
-    let retryArguments: Record<string, unknown> = args.data;
+    // Only a tool that fills in a value itself (rollout_restart's stamp) names the arguments to repeat:
+    // echoing the agent's own input back could carry Secret data from an apply.
+    let retryArguments: Record<string, unknown> | undefined;
     const context = this.toolContext(caller.agent, tool.name, callId, requestIds, (retry) => (retryArguments = retry));
     try {
       const output: ToolOutput = await tool.run(args.data, context);
@@ -296,7 +298,7 @@ export class McpEndpoint {
   }
 
   /** A refusal from the gateway: already recorded there. A held request says which approval, who was asked, and how to go on. */
-  private async kubeRefusal(error: KubeRefusal, tool: ToolDefinition, retryArguments: Record<string, unknown>, callId: string, requestIds: string[]) {
+  private async kubeRefusal(error: KubeRefusal, tool: ToolDefinition, retryArguments: Record<string, unknown> | undefined, callId: string, requestIds: string[]) {
     if (error.code !== 'approval_required' || !error.approvalId)
       return toolError(`refused (${error.status} ${error.code}): ${error.message.replace(/^airlock: /, '')}`, { callId, requestIds, code: error.code, status: error.status });
     const approval = await this.options.state.getApproval(error.approvalId);
@@ -306,12 +308,14 @@ export class McpEndpoint {
       `${error.message.replace(/^airlock: /, '')}`,
       approvers.length ? `Approvers emailed: ${approvers.join(', ')} (${approval?.minApprovals ?? 1} needed).` : '',
       `Check with the approval_status tool {"id":"${error.approvalId}"} (or \`airlock approvals wait ${error.approvalId}\`).`,
-      `Once it is approved, call ${tool.name} again with exactly these arguments: ${JSON.stringify(retryArguments)} — it then passes once.`,
+      retryArguments
+        ? `Once it is approved, call ${tool.name} again with exactly these arguments: ${JSON.stringify(retryArguments)} — it then passes once.`
+        : `Once it is approved, call ${tool.name} again with exactly the same arguments — it then passes once (the approval is bound to the exact request).`,
       "An answer from this client (elicitation or otherwise) never approves it: only an approver on Airlock's approval page does.",
     ]
       .filter(Boolean)
       .join('\n');
-    return toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, retryArguments });
+    return toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, ...(retryArguments ? { retryArguments } : {}) });
   }
 
   private toolContext(agent: Agent, tool: string, callId: string, requestIds: string[], retryWith: (args: Record<string, unknown>) => void): ToolContext {
