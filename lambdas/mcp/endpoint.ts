@@ -218,11 +218,20 @@ export class McpEndpoint {
         return { protocolVersion, capabilities: { tools: { listChanged: false } }, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
       }
       case 'server/discover':
-        return { supportedVersions: SUPPORTED_PROTOCOL_VERSIONS, capabilities: { tools: { listChanged: false } }, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
+        // 2026-07-28 cache hints (required on cacheable results): the same for everyone, for an hour.
+        return {
+          supportedVersions: SUPPORTED_PROTOCOL_VERSIONS,
+          capabilities: { tools: { listChanged: false } },
+          serverInfo: SERVER_INFO,
+          instructions: INSTRUCTIONS,
+          ttlMs: 3_600_000,
+          cacheScope: 'public',
+        };
       case 'ping':
         return {};
       case 'tools/list':
-        return { tools: await this.listTools(caller.agent) };
+        // Per agent, and it changes as windows open and end: never shared, never reused.
+        return { tools: await this.listTools(caller.agent), ttlMs: 0, cacheScope: 'private' };
       case 'tools/call':
         return this.callTool(message, caller, request);
       default:

@@ -9,13 +9,15 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { promisify } from 'node:util';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
-import { connectAgent, type McpAgent } from '../support/mcp.ts';
+import { connectAgent, fetchWithCa, type McpAgent } from '../support/mcp.ts';
 import { ensureMcpTools, ToolUnavailableError } from '../clients/tools.ts';
 
 const cluster = inject('cluster');
@@ -270,6 +272,39 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
         options,
       );
       expect(called.stdout).toContain('needs a one-time human approval');
+    });
+
+    it('the SDK v2 client (@modelcontextprotocol/client, as the Inspector brings it) pinned to 2026-07-28: server/discover, then stateless calls', async ({ skip }) => {
+      if (!tools) return skip();
+      // Imported from the tools cache (outside the repository), like @kubernetes/client-node.
+      const entry = join(tools.inspector.slice(0, tools.inspector.indexOf('/@modelcontextprotocol/')), '@modelcontextprotocol', 'client', 'dist', 'index.mjs');
+      type V2Client = {
+        connect(transport: unknown): Promise<void>;
+        getNegotiatedProtocolVersion(): string | undefined;
+        listTools(): Promise<{ tools: { name: string }[] }>;
+        callTool(request: unknown): Promise<CallToolResult>;
+        close(): Promise<void>;
+      };
+      const sdk = (await import(pathToFileURL(entry).href)) as {
+        Client: new (info: unknown, options: unknown) => V2Client;
+        StreamableHTTPClientTransport: new (url: URL, options: unknown) => unknown;
+      };
+      const token = await mcpToken();
+      const transport = new sdk.StreamableHTTPClientTransport(new URL(`${env.stack.url}/mcp`), {
+        fetch: fetchWithCa(readFileSync(env.stack.caFile, 'utf8')),
+        requestInit: { headers: { authorization: `Bearer ${token}` } },
+      });
+      const client = new sdk.Client({ name: 'airlock-e2e-v2', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      await client.connect(transport);
+      try {
+        expect(client.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+        expect((await client.listTools()).tools.map((tool) => tool.name)).toContain('delete');
+        const listed = await client.callTool({ name: 'list', arguments: { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 1 } });
+        expect(listed.isError, text(listed)).toBe(false);
+        expect((await record((meta(listed, 'requestIds') as string[])[0]!)).mcpTool).toBe('list');
+      } finally {
+        await client.close();
+      }
     });
 
     it('the conformance tool passes the server scenarios that apply to a tools server', async ({ skip }) => {
