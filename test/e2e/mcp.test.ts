@@ -169,6 +169,19 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
     const k8sWithMcpToken = await env.https('GET', `/k8s/${CONNECTION}/api/v1/namespaces/prod/configmaps`, { headers: { authorization: `Bearer ${token}` } });
     expect(k8sWithMcpToken.status).toBe(401);
 
+    // The token endpoint speaks OAuth errors; the metadata says where it is.
+    const form = (body: string, key = agent.secret) =>
+      env.https('POST', '/v1/mcp/token', { headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${agent.id}:${key}`).toString('base64')}` }, body });
+    expect(JSON.parse((await form('grant_type=client_credentials', 'wrong-key')).body)).toMatchObject({ error: 'invalid_client' });
+    expect(JSON.parse((await form('grant_type=password')).body)).toMatchObject({ error: 'unsupported_grant_type' });
+    expect(JSON.parse((await form(`grant_type=client_credentials&resource=${encodeURIComponent('https://elsewhere.example/mcp')}`)).body)).toMatchObject({ error: 'invalid_target' });
+    const metadata = JSON.parse((await env.https('GET', '/.well-known/oauth-protected-resource/mcp')).body) as { resource: string; authorization_servers: string[] };
+    expect(metadata).toEqual(expect.objectContaining({ resource: `${env.stack.url}/mcp`, authorization_servers: [env.stack.url] }));
+    expect(JSON.parse((await env.https('GET', '/.well-known/oauth-authorization-server')).body)).toMatchObject({
+      token_endpoint: `${env.stack.url}/v1/mcp/token`,
+      grant_types_supported: ['client_credentials'],
+    });
+
     const audit = await env.cli(['--json', 'audit', 'list', '--agent', 'mcp-agent', '--limit', '100']);
     const items = (JSON.parse(audit.stdout) as { items: { decision: string; verb: string }[] }).items;
     expect(items.filter((item) => item.verb === 'mcp' && item.decision === 'denied').length).toBeGreaterThanOrEqual(4);
