@@ -14,6 +14,7 @@ import { registerAudit } from './commands/audit.ts';
 import { registerConnections } from './commands/connections.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
+import { registerMcp } from './commands/mcp.ts';
 import { registerLogin, registerLogout } from './commands/login.ts';
 import { registerPlan } from './commands/plan.ts';
 import { registerRevoke } from './commands/revoke.ts';
@@ -50,6 +51,7 @@ export function buildProgram(io: Io): Command {
     registerPlan,
     registerLogout,
     registerToken,
+    registerMcp,
     registerVerify,
   ]) {
     register(cli);

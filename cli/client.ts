@@ -73,12 +73,13 @@ export class AirlockClient {
     });
   }
 
-  async call<T>(method: string, path: string, body?: unknown): Promise<ApiResponse<T>> {
+  /** `form`: the body goes as application/x-www-form-urlencoded (OAuth token requests), else as JSON. */
+  async call<T>(method: string, path: string, body?: unknown, options: { form?: boolean } = {}): Promise<ApiResponse<T>> {
     const url = new URL(this.options.rewritePath ? this.options.rewritePath(path) : path, this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`);
-    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const payload = body === undefined ? undefined : Buffer.from(options.form ? new URLSearchParams(body as Record<string, string>).toString() : JSON.stringify(body));
     const headers: Record<string, string> = {
       accept: 'application/json',
-      ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
+      ...(payload ? { 'content-type': options.form ? 'application/x-www-form-urlencoded' : 'application/json', 'content-length': String(payload.length) } : {}),
       ...(this.options.authorization ? { authorization: this.options.authorization } : {}),
     };
     if (this.options.signer) Object.assign(headers, await this.options.signer({ method, url, headers: { ...headers, host: url.host }, body: payload }));
@@ -104,8 +105,10 @@ export class AirlockClient {
             }
             const status = res.statusCode ?? 0;
             if (status >= 400) {
-              const error = (parsed as { error?: { code?: string; message?: string } }).error;
-              const message = error?.message ?? (parsed as { message?: string }).message ?? `HTTP ${status}`;
+              const shaped = parsed as { error?: { code?: string; message?: string } | string; error_description?: string; message?: string };
+              // Airlock's {error:{code,message}}, or an OAuth error {error, error_description}.
+              const error = typeof shaped.error === 'string' ? { code: shaped.error, message: shaped.error_description } : shaped.error;
+              const message = error?.message ?? shaped.message ?? `HTTP ${status}`;
               reject(new ApiError(status, error?.code ?? `http_${status}`, message, parsed));
               return;
             }

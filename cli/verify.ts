@@ -553,6 +553,10 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
     add('scope: refused', refused.status === 403 && statusOf(refused).kind === 'Status' && evidence.pass, `GET ${chosen.refused} -> ${refused.status} ${cause(refused)}; ${evidence.text}`);
   }
 
+  // mcp: the same read as an MCP tool call (/mcp) meets the same path and is recorded naming the tool;
+  // the MCP token is refused on /k8s, and /mcp without a token gets nothing.
+  add('mcp', ...(await mcpCheck()));
+
   // scope: escalation: the policy against every credential-minting and rights-widening request, and
   // one of them tried for real (minting a ServiceAccount token), which must be refused before the cluster.
   if (!policy) {
@@ -706,6 +710,39 @@ export async function runVerify(options: VerifyOptions): Promise<VerifyCheck[]> 
       if (value !== 'pending' || Date.now() > deadline) return value;
       await sleep(1000);
     }
+  }
+
+  async function mcpCheck(): Promise<[boolean, string]> {
+    if (!chosen.read) return [false, options.admin ? 'the policy allows no read this command knows how to make' : 'no admin access: cannot read the policy or the records'];
+    let mcpToken: string;
+    try {
+      mcpToken = (await agent.call<{ access_token: string }>('POST', 'v1/mcp/token', { grant_type: 'client_credentials' }, { form: true })).body.access_token;
+    } catch (error) {
+      return [false, `MCP token refused: ${error instanceof Error ? error.message : String(error)}`];
+    }
+    const kube = parseKubeRequest('GET', chosen.read, {});
+    const message = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'tools/call',
+      params: { name: 'list', arguments: { connection, resource: kube.resource, apiVersion: /^\/apis?\/((?:[^/]+\/)?v[^/]+)\//.exec(chosen.read)?.[1], namespace: kube.namespace, limit: 1 } },
+    };
+    const post = (authorization?: string) =>
+      agent.raw('POST', 'mcp', { 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...(authorization ? { authorization } : {}) }, undefined, JSON.stringify(message));
+    const answered = await post(`Bearer ${mcpToken}`);
+    const result = (JSON.parse(answered.text || '{}') as { result?: { isError?: boolean; _meta?: Record<string, unknown> } }).result;
+    const ids = result?._meta?.['airlock.dev/requestIds'];
+    const id = Array.isArray(ids) && typeof ids[0] === 'string' ? ids[0] : '';
+    const evidence = await recordEvidence(id, 'allowed');
+    const shown = options.admin && id ? await call<{ record: { mcpTool?: string; mcpCallId?: string } }>(options.admin, 'GET', `v1/audit/${id}`) : undefined;
+    const named = shown?.ok ? shown.body.record : undefined;
+    const onK8s = await k8s(agent, 'GET', chosen.read, mcpToken);
+    const anonymous = await post();
+    const pass = answered.status === 200 && result?.isError === false && evidence.pass && named?.mcpTool === 'list' && !!named.mcpCallId && onK8s.status === 401 && anonymous.status === 401;
+    return [
+      pass,
+      `tools/call list (GET ${chosen.read}) -> ${answered.status}${result?.isError ? ' TOOL ERROR' : ''}; ${evidence.text}; record names tool ${named?.mcpTool ?? 'NONE'}, call ${named?.mcpCallId ?? 'NONE'}; MCP token on /k8s -> ${onK8s.status}; /mcp without a token -> ${anonymous.status}`,
+    ];
   }
 
   async function recordEvidence(id: string, decision: string): Promise<{ pass: boolean; text: string }> {

@@ -284,6 +284,8 @@ export class Airlock extends Construct {
     storage.grantWriteTranscripts(proxy);
     storage.secret.grantRead(proxy);
     workflows.grantStartApprovals(proxy);
+    // MCP's request_access runs in the proxy function (lambdas/mcp): it starts window workflows as the access function does.
+    workflows.grantStartWindows(proxy);
     for (const arn of this.#props.connectionRoleArns ?? []) this.#allowProxyToAssume(arn);
 
     // workflow: state read/write, records append, secret (link keys), publish approvals, resume workflows

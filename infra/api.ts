@@ -27,11 +27,11 @@ export function authorizationFor(auth: RouteAuth): apigw.AuthorizationType {
 }
 
 const PUBLIC_ROUTE_REASON: Record<Exclude<RouteAuth, 'agent-iam' | 'admin'>, string> = {
-  none: 'GET /healthz is public by design: it answers "the process runs" and reveals nothing.',
+  none: 'GET /healthz and the OAuth metadata documents (/.well-known/oauth-protected-resource, /.well-known/oauth-authorization-server) are public by design: they say where to get a token and reveal nothing else.',
   agent:
     'Agent routes authenticate in the function with the agent key (HTTP Basic; SHA-256-hashed keys in DynamoDB, agent must be enabled). IAM-signed agents use the /v1/iam twin of this route, which is AWS_IAM.',
   proxy:
-    '/k8s authenticates in the function on every request with an Airlock token (Ed25519-signed, ≤ 15 min, audience = connection) and then checks the window, policy and approval; API Gateway authorizers cannot do that per-request state check.',
+    '/k8s and /mcp authenticate in the function on every request with an Airlock token (Ed25519-signed, ≤ 15 min, audience = connection) and then checks the window, policy and approval; API Gateway authorizers cannot do that per-request state check.',
   approver: 'Approval pages authenticate with an HMAC-signed, expiring, single-use link per approver, verified in the function; approvers have no AWS identity.',
 };
 

@@ -35,6 +35,8 @@ const AGENT_ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/plans/{id}', function: 'access', auth: 'agent' },
   { method: 'POST', resource: '/v1/plans/{id}/close', function: 'access', auth: 'agent' },
   { method: 'POST', resource: '/v1/plans/{id}/apply', function: 'access', auth: 'agent' },
+  // MCP: the OAuth client-credentials token endpoint (agent key; SigV4 under /v1/iam).
+  { method: 'POST', resource: '/v1/mcp/token', function: 'tokens', auth: 'agent' },
 ];
 
 /** Where the Kubernetes API lives at the root of an API server (anything else there is not reachable through Airlock). */
@@ -66,6 +68,11 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/audit/repair', function: 'admin', auth: 'admin' },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
+  // MCP (lambdas/mcp): the endpoint runs in the proxy function, whose gateway it calls in-process.
+  { method: 'ANY', resource: '/mcp', function: 'proxy', auth: 'proxy', streaming: true },
+  { method: 'GET', resource: '/.well-known/oauth-protected-resource', function: 'tokens', auth: 'none' },
+  { method: 'GET', resource: '/.well-known/oauth-protected-resource/mcp', function: 'tokens', auth: 'none' },
+  { method: 'GET', resource: '/.well-known/oauth-authorization-server', function: 'tokens', auth: 'none' },
   // The Kubernetes API paths at the root too (`kubectl get --raw`, `kubectl proxy`): the token names the connection.
   ...KUBERNETES_ROOT_PATHS.flatMap((root): Route[] => [
     { method: 'ANY', resource: root, function: 'proxy', auth: 'proxy', streaming: true },

@@ -226,6 +226,9 @@ export interface RequestRecord {
   transcriptSpool?: string;
   userAgent?: string;
   sourceIp?: string;
+  /** Made for an MCP tool call (/mcp): the tool and the call's id (one call may make several requests). */
+  mcpTool?: string;
+  mcpCallId?: string;
   /** The request headers sent to the cluster, whole (Authorization and Audit-ID aside). */
   forwardedHeaders?: Record<string, string>;
   /** How the forwarded response ended, and why (absent on refusals: nothing was streamed). */

@@ -1,7 +1,6 @@
 // Agents asking for time: POST/GET /v1/access-requests, GET /v1/approvals/{id}; and plans (plans.ts).
 import * as z from 'zod';
-import type { Grant } from '../core/model.ts';
-import { approvalsCount } from '../core/approvals.ts';
+import { approvalView, grantView } from '../core/views.ts';
 import { requestWindow, revokeWindow } from '../core/lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
@@ -17,24 +16,6 @@ const AccessRequest = z.strictObject({
   reason: z.string().trim().min(3, 'say why (at least 3 characters)').max(500),
   ticket: z.string().trim().min(1).max(128).optional(),
 });
-
-/** What an agent sees of a window; status says "expired" as soon as the clock says so. */
-export function grantView(grant: Grant, now: number) {
-  const status = grant.status === 'active' && (grant.expiresAt ?? 0) <= now ? 'expired' : grant.status;
-  return {
-    id: grant.id,
-    connection: grant.connection,
-    status,
-    reason: grant.reason,
-    ...(grant.ticket ? { ticket: grant.ticket } : {}),
-    duration: grant.durationSeconds,
-    requestedAt: new Date(grant.requestedAt).toISOString(),
-    ...(grant.activatedAt ? { activatedAt: new Date(grant.activatedAt).toISOString() } : {}),
-    ...(grant.expiresAt ? { expiresAt: new Date(grant.expiresAt).toISOString() } : {}),
-    ...(grant.approvalId ? { approvalId: grant.approvalId } : {}),
-    ...(grant.endReason ? { endReason: grant.endReason } : {}),
-  };
-}
 
 export function accessRoutes(getServices: () => Promise<Services>): RouteHandler {
   /** The calling agent's own window; another agent's is reported exactly like a missing one. */
@@ -87,23 +68,7 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
       const id = pathParameter(event, 'id');
       const approval = isId(id, 'apr') ? await services.state.getApproval(id) : undefined;
       if (!approval || approval.agentId !== agent.id) throw new AirlockError(404, 'approval_not_found', `no approval ${id.slice(0, 64)}`);
-      const status = approval.status === 'pending' && approval.expiresAt <= now ? 'expired' : approval.status;
-      return {
-        status: 200,
-        body: {
-          id: approval.id,
-          kind: approval.kind,
-          status,
-          summary: approval.summary,
-          connection: approval.connection,
-          approvals: approvalsCount(approval.decisions),
-          minApprovals: approval.minApprovals,
-          expiresAt: new Date(approval.expiresAt).toISOString(),
-          ...(approval.grantId ? { window: approval.grantId } : {}),
-          ...(approval.status === 'cancelled' && approval.cancelReason ? { cancelReason: approval.cancelReason } : {}),
-          ...(approval.cancelledAt ? { cancelledAt: new Date(approval.cancelledAt).toISOString() } : {}),
-        },
-      };
+      return { status: 200, body: approvalView(approval, now) };
     },
   });
 }

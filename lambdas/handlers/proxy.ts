@@ -58,6 +58,11 @@ export function createProxyHandler(getServices: () => Promise<Services>) {
       logger.error('gateway cannot start', { error: errorText(error) });
       return statusResponse(new AirlockError(503, 'gateway_unavailable', 'the gateway cannot check requests right now, so nothing was forwarded'), '-');
     }
+    if (event.resource === '/mcp') {
+      const request = proxyRequestFromEvent(event);
+      const answer = await services.mcp.handle({ method: request.method, headers: request.headers, body: request.body, sourceIp: request.sourceIp });
+      return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
+    }
     const { response, done } = await services.gateway.handle(proxyRequestFromEvent(event));
     pendingWork.set(context, done);
     return response;

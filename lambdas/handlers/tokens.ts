@@ -8,7 +8,9 @@ import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { recordEvent } from '../core/events.ts';
 import { assertWindowOpen } from '../core/windows.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
-import { httpHandler, jsonBody, router, type RouteHandler } from '../runtime/http.ts';
+import type { APIGatewayProxyEvent } from 'aws-lambda';
+import { header, httpHandler, jsonBody, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
+import { OAuthError, authorizationServerMetadata, protectedResourceMetadata, readTokenForm } from '../mcp/oauth.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 
@@ -26,8 +28,64 @@ const TokenRequest = z.strictObject({
   mode: z.enum(['plan', 'apply']).optional(),
 });
 
+/** POST /v1/mcp/token (OAuth client credentials, lambdas/mcp/oauth.ts): the agent's key or IAM principal -> an MCP token. */
+async function mcpToken(services: Services, event: APIGatewayProxyEvent): Promise<HttpResult> {
+  const now = services.now();
+  try {
+    const type = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+    if (type !== 'application/x-www-form-urlencoded') throw new OAuthError(400, 'invalid_request', 'send application/x-www-form-urlencoded (grant_type=client_credentials)');
+    const raw = rawBody(event);
+    if (raw.length > 8192) throw new OAuthError(400, 'invalid_request', 'request too large');
+    const form = readTokenForm(raw.toString('utf8'));
+    if (form.grantType !== 'client_credentials') throw new OAuthError(400, 'unsupported_grant_type', 'only grant_type=client_credentials is served');
+    if (form.resource !== undefined && form.resource !== services.tokens.mcpResource) throw new OAuthError(400, 'invalid_target', `this server issues tokens for ${services.tokens.mcpResource} only`);
+    // client_secret_post: the same check as HTTP Basic.
+    let authEvent = event;
+    if (form.clientId !== undefined || form.clientSecret !== undefined) {
+      if (header(event, 'authorization')) throw new OAuthError(400, 'invalid_request', 'use one client authentication method');
+      const basic = Buffer.from(`${form.clientId ?? ''}:${form.clientSecret ?? ''}`).toString('base64');
+      authEvent = { ...event, headers: { ...event.headers, authorization: `Basic ${basic}` }, multiValueHeaders: { ...event.multiValueHeaders, authorization: [`Basic ${basic}`] } };
+    }
+    let agent;
+    try {
+      agent = await authenticateAgent(authEvent, services.state, now);
+    } catch (error) {
+      if (error instanceof AirlockError && (error.status === 401 || error.status === 403)) throw new OAuthError(401, 'invalid_client', error.message);
+      throw error;
+    }
+    const issued = await services.tokens.issueMcp({ agentId: agent.id, agentName: agent.name });
+    await recordEvent(services, {
+      time: now,
+      type: 'token.issued',
+      agent: agent.name,
+      agentId: agent.id,
+      connection: '-',
+      subject: issued.tokenId,
+      actor: agent.name,
+      detail: { audience: services.tokens.mcpResource, expiresAt: new Date(issued.expiresAt).toISOString() },
+    });
+    return { status: 200, body: { access_token: issued.token, token_type: 'Bearer', expires_in: Math.floor((issued.expiresAt - now) / 1000) } };
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    return { status: error.status, body: { error: error.error, error_description: error.description }, ...(error.status === 401 ? { headers: { 'www-authenticate': 'Basic realm="airlock"' } } : {}) };
+  }
+}
+
 export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler {
   return router({
+    'POST /v1/mcp/token': async (event) => mcpToken(await getServices(), event),
+    'GET /.well-known/oauth-protected-resource': async () => {
+      const services = await getServices();
+      return { status: 200, body: protectedResourceMetadata(services.config.publicUrl, services.tokens.mcpResource) };
+    },
+    'GET /.well-known/oauth-protected-resource/mcp': async () => {
+      const services = await getServices();
+      return { status: 200, body: protectedResourceMetadata(services.config.publicUrl, services.tokens.mcpResource) };
+    },
+    'GET /.well-known/oauth-authorization-server': async () => {
+      const services = await getServices();
+      return { status: 200, body: authorizationServerMetadata(services.config.publicUrl) };
+    },
     'POST /v1/tokens': async (event) => {
       const services = await getServices();
       const { state, tokens } = services;

@@ -66,6 +66,8 @@ export interface ProxyRequest {
   headers: Record<string, string[]>;
   body: Buffer;
   sourceIp?: string;
+  /** Made in-process for an MCP tool call (lambdas/mcp): the record names the tool and the call. */
+  mcp?: { tool: string; callId: string };
 }
 
 export interface ProxyResponse {

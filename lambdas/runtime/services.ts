@@ -22,6 +22,7 @@ import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
+import { McpEndpoint } from '../mcp/endpoint.ts';
 
 export type { GatewaySecrets };
 
@@ -69,6 +70,8 @@ export interface Services {
   secrets: GatewaySecrets;
   forwarder: Forwarder;
   gateway: Gateway;
+  /** POST /mcp: tool calls through `gateway`, in-process. */
+  mcp: McpEndpoint;
   now: () => number;
   log: Log;
   /** The one-time approval step for risky requests (wired with the workflows). */
@@ -120,5 +123,6 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
   });
-  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, now, log: logger };
+  const mcp = new McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway });
+  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, mcp, now, log: logger };
 }

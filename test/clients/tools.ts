@@ -3,6 +3,7 @@
 //   helm         Helm v3 built from the Go module proxy (go install helm.sh/helm/v3/cmd/helm@HELM_VERSION)
 //   venv         a Python venv with the `kubernetes` client from PyPI
 //   client-node  @kubernetes/client-node from the npm registry (outside the repo: no project dependency)
+//   mcp-tools    the MCP Inspector (its CLI) and the MCP conformance tool, from npm (outside the repo)
 //
 //   npm run client-tools              # builds/installs what is missing, with progress; prints the paths
 import { spawnSync } from 'node:child_process';
@@ -14,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 export const HELM_VERSION = 'v3.22.0';
 export const PYTHON_KUBERNETES_VERSION = '37.0.2';
 export const CLIENT_NODE_VERSION = '2.0.1';
+export const MCP_INSPECTOR_VERSION = '2.12.0';
+export const MCP_CONFORMANCE_VERSION = '0.1.16';
 
 export class ToolUnavailableError extends Error {
   override name = 'ToolUnavailableError';
@@ -89,9 +92,31 @@ export function ensureClientNode(): string {
   return entry;
 }
 
+/** The MCP Inspector's launcher (`--cli`) and the conformance tool's entry, installed together. */
+export function ensureMcpTools(): { inspector: string; conformance: string } {
+  const prefix = join(cacheRoot(), 'mcp-tools');
+  const inspector = join(prefix, 'node_modules', '@modelcontextprotocol', 'inspector', 'clients', 'launcher', 'build', 'index.js');
+  const conformance = join(prefix, 'node_modules', '@modelcontextprotocol', 'conformance', 'dist', 'index.js');
+  const marker = join(prefix, `.mcp-tools-${MCP_INSPECTOR_VERSION}-${MCP_CONFORMANCE_VERSION}`);
+  if (existsSync(marker) && existsSync(inspector) && existsSync(conformance)) return { inspector, conformance };
+  mkdirSync(prefix, { recursive: true });
+  run('npm install MCP Inspector and conformance', 'npm', [
+    'install',
+    '--no-audit',
+    '--no-fund',
+    '--no-save',
+    '--prefix',
+    prefix,
+    `@modelcontextprotocol/inspector@${MCP_INSPECTOR_VERSION}`,
+    `@modelcontextprotocol/conformance@${MCP_CONFORMANCE_VERSION}`,
+  ]);
+  writeFileSync(marker, '');
+  return { inspector, conformance };
+}
+
 if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
   try {
-    const paths = { helm: ensureHelm(), python: ensurePythonVenv(), clientNode: ensureClientNode() };
+    const paths = { helm: ensureHelm(), python: ensurePythonVenv(), clientNode: ensureClientNode(), ...ensureMcpTools() };
     for (const [name, path] of Object.entries(paths)) process.stdout.write(`${name}: ${path}\n`);
   } catch (error) {
     process.stderr.write(`[client-tools] ${error instanceof Error ? error.message : String(error)}\n`);

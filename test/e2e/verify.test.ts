@@ -64,6 +64,7 @@ describe.skipIf(!cluster)('airlock verify', () => {
       'identity: token',
       'scope + record',
       'scope: refused',
+      'mcp',
       'scope: escalation',
       'approval',
       'timing: window end',
@@ -74,13 +75,16 @@ describe.skipIf(!cluster)('airlock verify', () => {
       'side door: credential',
     ]);
     expect(control(output, 'side door: kubeconfig').evidence).toContain('1 Airlock exec plugin(s) (not side doors)');
+    expect(control(output, 'mcp').evidence).toMatch(
+      /^tools\/call list \(GET \/api\/v1\/namespaces\/prod\/\w+\) -> 200; record req_\S+: agent \S+, allowed, 200, complete; transcript names \S+; record names tool list, call mcp_\S+; MCP token on \/k8s -> 401; \/mcp without a token -> 401$/,
+    );
     expect(control(output, 'scope: escalation').evidence).toMatch(
       /^no escalation is let through by a broad rule; POST \/api\/v1\/namespaces\/prod\/serviceaccounts\/default\/token -> 403 forbidden_by_policy/,
     );
     const human = await agent.cli(['verify', '--connection', 'prod-cluster', '--approve-with-link', '--timeout', '30', '--service-account-token', noServiceAccount]);
     expect(human.code).toBe(0);
     expect(human.stdout).toMatch(/^CONTROL\s+RESULT\s+EVIDENCE/m);
-    expect(human.stdout).toContain('PASS: 14/14 controls hold on prod-cluster');
+    expect(human.stdout).toContain('PASS: 15/15 controls hold on prod-cluster');
     process.env.KUBECONFIG = join(env.dir, 'no-such-kubeconfig');
   });
 

@@ -24,12 +24,17 @@ describe('route table', () => {
     for (const path of ['/api', '/apis', '/apis/apps/v1', '/version', '/openapi/v3']) expect(matchRoute('GET', path)?.route.function, path).toBe('proxy');
   });
 
-  it('streams /k8s and the root Kubernetes paths, and every admin route is admin-authorized', () => {
+  it('streams /k8s, /mcp (served by the proxy function) and the root Kubernetes paths, and every admin route is admin-authorized', () => {
     expect(ROUTES.filter((route) => route.streaming).map((route) => route.resource)).toEqual([
       '/k8s/{connection}/{proxy+}',
+      '/mcp',
       ...['/api', '/apis', '/version', '/openapi'].flatMap((root) => [root, `${root}/{proxy+}`]),
     ]);
     for (const route of ROUTES.filter((r) => r.function === 'admin')) expect(route.auth).toBe('admin');
     expect(ROUTES.filter((route) => route.auth === 'agent-iam').map((route) => route.resource)).toContain('/v1/iam/tokens');
+    // MCP: the endpoint runs beside the gateway; its token endpoint has an IAM twin; the OAuth metadata is public.
+    expect(matchRoute('POST', '/mcp')?.route).toMatchObject({ function: 'proxy', auth: 'proxy' });
+    expect(matchRoute('POST', '/v1/iam/mcp/token')?.route).toMatchObject({ function: 'tokens', auth: 'agent-iam' });
+    expect(matchRoute('GET', '/.well-known/oauth-protected-resource/mcp')?.route).toMatchObject({ function: 'tokens', auth: 'none' });
   });
 });

@@ -32,6 +32,7 @@ export function receive(request: ProxyRequest, options: ResolvedOptions): Receiv
       phase: 'started',
       userAgent: request.headers['user-agent']?.[0]?.slice(0, MAX_HEADER_VALUE_LENGTH),
       sourceIp: request.sourceIp,
+      ...(request.mcp ? { mcpTool: request.mcp.tool, mcpCallId: request.mcp.callId } : {}),
     },
   };
 }
