@@ -2,6 +2,7 @@
 // concurrent, in one run against the same kube-apiserver.
 import { down, up } from '../test/cluster/harness.ts';
 import { writeFileSync } from 'node:fs';
+import { STAGES, type StageReport } from '../local/stage-timing.ts';
 import { agentToken, httpsClient, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 400);
@@ -54,6 +55,29 @@ async function concurrent(target: Target, path: string): Promise<Stats> {
 
 const f = (n: number) => n.toFixed(2).padStart(7);
 
+interface CaseReport {
+  name: string;
+  report: StageReport;
+  /** The emulators' CPU over the case (their own process). */
+  emulatorCpuMs: number | undefined;
+}
+
+/** Per case: CPU per request of Airlock's process and of the emulators', then each stage's wall p50/p99 and mean CPU. */
+function printStages(reports: CaseReport[]): void {
+  console.log('\nper stage (Airlock process; emulators in their own process) — wall p50/p99 ms, mean CPU ms over the stage');
+  console.log(`${'stage'.padEnd(14)}${reports.map((r) => r.name.padStart(26)).join('')}`);
+  const perRequest = (ms: number | undefined, r: CaseReport) => (ms === undefined || !r.report.requests ? '-' : (ms / r.report.requests).toFixed(2));
+  console.log(`${'CPU/req airlk'.padEnd(14)}${reports.map((r) => `${perRequest(r.report.cpuMs, r)} ms`.padStart(26)).join('')}`);
+  console.log(`${'CPU/req emul.'.padEnd(14)}${reports.map((r) => `${perRequest(r.emulatorCpuMs, r)} ms`.padStart(26)).join('')}`);
+  for (const stage of STAGES) {
+    const cells = reports.map((r) => {
+      const s = r.report.stages.find((item) => item.stage === stage);
+      return (s && s.count ? `${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(2)} ${s.cpuMeanMs ? s.cpuMeanMs.toFixed(2) : '-'}` : '-').padStart(26);
+    });
+    console.log(`${stage.padEnd(14)}${cells.join('')}`);
+  }
+}
+
 export async function runProxyBench(): Promise<number> {
   const cluster = await up({ ownerPid: process.pid });
   const stack = await startStackProcess();
@@ -82,18 +106,30 @@ export async function runProxyBench(): Promise<number> {
     console.log('case                      direct p50   p99    rps | airlock p50   p99    rps | added p50   p99 | rps ratio');
     let proxiedRequests = WARMUP * 2 + CONCURRENT_WORKERS * 2;
     const results: Record<string, { direct: Stats; airlock: Stats }> = {};
+    const reports: CaseReport[] = [];
     for (const [name, path] of Object.entries(PATHS)) {
       for (const mode of ['sequential', 'concurrent'] as const) {
         const run = mode === 'sequential' ? sequential : concurrent;
         const directStats = await run(direct, path);
+        await stack.stages.reset();
+        const emulatorCpuBefore = (await stack.stages.report()).emulatorCpuMs;
         const airlockStats = await run(proxied, path);
+        // Completion and transcript of the last requests settle after their responses.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const report = await stack.stages.report();
         proxiedRequests += airlockStats.count;
         results[`${name} ${mode}`] = { direct: directStats, airlock: airlockStats };
+        reports.push({
+          name: `${name.toUpperCase()} ${mode}`,
+          report,
+          emulatorCpuMs: report.emulatorCpuMs !== undefined && emulatorCpuBefore !== undefined ? report.emulatorCpuMs - emulatorCpuBefore : undefined,
+        });
         console.log(
           `${`${name.toUpperCase()} ${mode}`.padEnd(22)} ${f(directStats.p50)} ${f(directStats.p99)} ${directStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50)} ${f(airlockStats.p99)} ${airlockStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50 - directStats.p50)} ${f(airlockStats.p99 - directStats.p99)} | ${(airlockStats.rps / directStats.rps).toFixed(2)}`,
         );
       }
     }
+    printStages(reports);
 
     // Every proxied request has exactly one completed record.
     await new Promise((resolve) => setTimeout(resolve, 1000));

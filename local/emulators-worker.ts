@@ -1,4 +1,4 @@
-// The emulator servers, and the worker-thread entry that runs them (see emulators.ts).
+// The emulator servers, and the worker-thread and child-process entries that run them (see emulators.ts).
 import { mkdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import type { Server } from 'node:http';
@@ -47,5 +47,26 @@ if (!isMainThread && (workerData as { airlockEmulators?: boolean })?.airlockEmul
     });
   } catch (error) {
     parentPort!.postMessage({ error: errorText(error, { name: false }) });
+  }
+}
+
+if (isMainThread && process.send && process.env.AIRLOCK_EMULATORS_HOME) {
+  try {
+    const servers = await startEmulatorServers(process.env.AIRLOCK_EMULATORS_HOME, process.env.AIRLOCK_EMULATORS_REGION ?? 'us-east-1');
+    process.send({ ready: servers.endpoints });
+    process.on('message', async (message) => {
+      if (message === 'cpu') {
+        const used = process.cpuUsage();
+        process.send!({ cpuMs: (used.user + used.system) / 1000 });
+      } else if (message === 'stop') {
+        await servers.stop();
+        process.exit(0);
+      }
+    });
+    // The parent gone: nothing is left to serve.
+    process.on('disconnect', () => process.exit(0));
+  } catch (error) {
+    process.send({ error: errorText(error, { name: false }) });
+    process.exit(1);
   }
 }

@@ -244,6 +244,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const services = await createServices(config);
   if (services.notifier) services.notifier = mail.wrap(services.notifier);
   ready.services = services;
+  if (process.env.AIRLOCK_STAGE_TIMING === '1' && process.send) {
+    // `npm run bench`: per-stage time and CPU, reported over IPC (stage-timing.ts).
+    const { instrumentStages } = await import('./stage-timing.ts');
+    instrumentStages(services, server, async () => (emulators.cpuMs ? { emulatorCpuMs: await emulators.cpuMs() } : {}));
+  }
   const resumed = await resumeWorkflows(services, log);
 
   let stopped = false;
