@@ -35,6 +35,19 @@ const result = await build({
 chmodSync(join(staging, 'airlock.mjs'), 0o755);
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
 process.stderr.write(`[package-cli] bundled cli/airlock.ts into airlock.mjs (${(bytes / 1024 / 1024).toFixed(1)} MiB)\n`);
+// What kubeconfigs run: answers from the token cache, else loads airlock.mjs beside it (cli/airlock-token.ts).
+await build({
+  entryPoints: [join(root, 'cli', 'airlock-token.ts')],
+  outfile: join(staging, 'airlock-token.mjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'esm',
+  target: 'node24',
+  minify: true,
+  legalComments: 'external',
+  logLevel: 'warning',
+});
+chmodSync(join(staging, 'airlock-token.mjs'), 0o755);
 
 writeFileSync(
   join(staging, 'package.json'),
@@ -47,7 +60,7 @@ writeFileSync(
       type: 'module',
       bin: { airlock: 'airlock.mjs' },
       engines: project.engines,
-      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'README.md'],
+      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'airlock-token.mjs', 'README.md'],
     },
     null,
     2,
