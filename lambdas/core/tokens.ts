@@ -2,6 +2,7 @@
 // `jose`, ≤ 15 minutes, never past the window's end, bound to
 // {agent, connection, window}. The cluster never sees them and never accepts
 // them: the gateway swaps them for the connection's own credential.
+import { createHash } from 'node:crypto';
 import { SignJWT, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, decodeProtectedHeader, type JWK, type CryptoKey, type KeyObject } from 'jose';
 import { AirlockError } from './status.ts';
 import { newId } from './ids.ts';
@@ -72,6 +73,8 @@ export class TokenService {
   private readonly keySet: SigningKeySet;
   private signingKey: Promise<Key> | undefined;
   private readonly verifyKeys = new Map<string, Promise<Key>>();
+  /** Tokens whose signature verified, by SHA-256 (see verify). */
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(keySet: SigningKeySet, options: { issuer: string; now?: () => number }) {
     this.keySet = keySet;
@@ -122,6 +125,24 @@ export class TokenService {
     if (!/^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/.test(token)) {
       throw invalid('malformed_token', 'token is not an Airlock token (expected a signed JWT from POST /v1/tokens)');
     }
+    // A token whose signature verified is remembered, by its hash, while its time claims hold:
+    // what it says cannot change. Whether its window is open and its agent enabled is read on
+    // every request (readState), so nothing that can be revoked is remembered here.
+    const digest = createHash('sha256').update(token).digest('base64url');
+    let entry = this.verified.get(digest);
+    if (!entry || !withinTime(entry, this.now())) {
+      this.verified.delete(digest);
+      entry = await this.verifySigned(token);
+      if (this.verified.size >= VERIFIED_MEMO_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      this.verified.set(digest, entry);
+    }
+    if (connection !== undefined && entry.claims.connection !== connection) {
+      throw invalid('wrong_connection', `token was issued for connection "${entry.claims.connection}", not "${connection}"; get a token for this connection`);
+    }
+    return entry.claims;
+  }
+
+  private async verifySigned(token: string): Promise<VerifiedToken> {
     let header;
     try {
       header = decodeProtectedHeader(token);
@@ -144,9 +165,7 @@ export class TokenService {
       });
       const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
       const named = audience.length === 1 && typeof audience[0] === 'string' ? audience[0] : undefined;
-      if (named === undefined || (connection !== undefined && named !== connection)) {
-        throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not "${connection}"; get a token for this connection`);
-      }
+      if (named === undefined) throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not one connection; get a token for this connection`);
       if (typeof payload.win !== 'string' || typeof payload.agn !== 'string' || typeof payload.sub !== 'string') {
         throw invalid('malformed_token', 'token is missing Airlock claims');
       }
@@ -154,7 +173,7 @@ export class TokenService {
       if ((payload.pln !== undefined || payload.pmd !== undefined) && (typeof payload.pln !== 'string' || (payload.pmd !== 'plan' && payload.pmd !== 'apply'))) {
         throw invalid('malformed_token', 'token has a malformed plan claim');
       }
-      return {
+      const claims: TokenClaims = {
         tokenId: payload.jti!,
         agentId: payload.sub,
         agentName: payload.agn,
@@ -164,6 +183,7 @@ export class TokenService {
         expiresAt: payload.exp! * 1000,
         ...(typeof payload.pln === 'string' ? { plan: { planId: payload.pln, mode: payload.pmd as PlanBinding['mode'] } } : {}),
       };
+      return { claims, notBefore: payload.nbf! };
     } catch (error) {
       if (error instanceof AirlockError) throw error;
       if (error instanceof errors.JWTExpired) throw invalid('token_expired', 'token expired: get a new one (`airlock token`; kubectl does this for you)');
@@ -174,6 +194,27 @@ export class TokenService {
       throw invalid('malformed_token', 'token cannot be verified');
     }
   }
+}
+
+/** How many verified tokens are remembered (the oldest goes first). */
+const VERIFIED_MEMO_SIZE = 10_000;
+
+interface VerifiedToken {
+  claims: TokenClaims;
+  /** nbf, in seconds. */
+  notBefore: number;
+}
+
+/** jwtVerify's time checks (nbf, exp, iat and maxTokenAge, with the clock tolerance), for a remembered token. */
+function withinTime({ claims, notBefore }: VerifiedToken, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000);
+  const age = now - claims.issuedAt / 1000;
+  return (
+    notBefore <= now + CLOCK_TOLERANCE_SECONDS &&
+    claims.expiresAt / 1000 > now - CLOCK_TOLERANCE_SECONDS &&
+    age - CLOCK_TOLERANCE_SECONDS <= TOKEN_MAX_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS &&
+    age >= -CLOCK_TOLERANCE_SECONDS
+  );
 }
 
 function invalid(code: string, message: string): AirlockError {
