@@ -15,7 +15,7 @@ export interface StackProcess {
   endpoints: { dynamodb: string; s3: string };
   child: ChildProcess;
   /** Per-stage timing in the stack's process (local/stage-timing.ts): reset before a case, report after it. */
-  stages: { reset(): Promise<void>; report(): Promise<StageReport & { emulatorCpuMs?: number }> };
+  stages: { reset(withCpu?: boolean): Promise<void>; report(): Promise<StageReport & { emulatorCpuMs?: number }> };
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
@@ -63,7 +63,7 @@ export async function startStackProcess(): Promise<StackProcess> {
     dir,
     endpoints: { dynamodb: emulators[1]!, s3: emulators[2]! },
     child,
-    stages: { reset: () => ask<void>('stage-reset', 'stageReset'), report: () => ask('stage-report', 'stageReport') },
+    stages: { reset: (withCpu = false) => ask<void>(withCpu ? 'stage-reset-cpu' : 'stage-reset', 'stageReset'), report: () => ask('stage-report', 'stageReport') },
     cli,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));

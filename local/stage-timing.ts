@@ -53,10 +53,15 @@ export interface StageReport {
 const current = new AsyncLocalStorage<RequestTrace>();
 
 class Collector {
+  readonly withCpu: boolean;
   wall = new Map<StageName, number[]>();
   cpu = new Map<StageName, number[]>();
   requests = 0;
   cpuStart = process.cpuUsage();
+
+  constructor(withCpu: boolean) {
+    this.withCpu = withCpu;
+  }
 
   add(stage: StageName, ms: number, cpuMs: number): void {
     (this.wall.get(stage) ?? this.wall.set(stage, []).get(stage)!).push(ms);
@@ -71,7 +76,7 @@ class Collector {
       cpuMs: (used.user + used.system) / 1000,
       stages: STAGES.map((stage) => {
         const samples = [...(this.wall.get(stage) ?? [])].sort((a, b) => a - b);
-        const cpu = this.cpu.get(stage) ?? [];
+        const cpu = this.withCpu ? (this.cpu.get(stage) ?? []) : [];
         return { stage, count: samples.length, p50Ms: at(samples, 0.5), p99Ms: at(samples, 0.99), cpuMeanMs: cpu.length ? cpu.reduce((a, b) => a + b, 0) / cpu.length : 0 };
       }),
     };
@@ -89,10 +94,11 @@ function timeMethod<T extends object>(collector: () => Collector, object: T, met
   (object as Record<string, unknown>)[method] = (...args: unknown[]) => {
     const trace = current.getStore();
     const start = performance.now();
-    const cpu = process.cpuUsage();
+    // getrusage per call costs CPU itself: only where it means something (sequential cases).
+    const cpu = collector().withCpu ? process.cpuUsage() : undefined;
     const done = (): void => {
       const end = performance.now();
-      collector().add(stage, end - start, cpuMsSince(cpu));
+      collector().add(stage, end - start, cpu ? cpuMsSince(cpu) : 0);
       trace?.spans.push({ stage, span: { start, end } });
     };
     return original(...args).finally(done);
@@ -115,11 +121,12 @@ function uncovered(total: Span, spans: Span[]): number {
 
 /**
  * Instruments the stack's services and HTTPS server, and answers the bench over
- * IPC: "stage-reset" starts a new case, "stage-report" sends the StageReport.
+ * IPC: "stage-reset" starts a new case ("stage-reset-cpu": also CPU per port call, which costs a
+ * getrusage each), "stage-report" sends the StageReport.
  * `extra` adds to each report (the emulators' CPU).
  */
 export function instrumentStages(services: Services, server: Server, extra: () => Promise<Record<string, unknown>> = async () => ({})): void {
-  let collector = new Collector();
+  let collector = new Collector(false);
   const get = () => collector;
   timeMethod(get, services.tokens, 'verify', 'token');
   timeMethod(get, services.state, 'getProxyContext', 'state read');
@@ -163,8 +170,8 @@ export function instrumentStages(services: Services, server: Server, extra: () =
   });
 
   process.on('message', (message: unknown) => {
-    if (message === 'stage-reset') {
-      collector = new Collector();
+    if (message === 'stage-reset' || message === 'stage-reset-cpu') {
+      collector = new Collector(message === 'stage-reset-cpu');
       process.send?.({ stageReset: true });
     } else if (message === 'stage-report') {
       void extra().then((more) => process.send?.({ stageReport: { ...collector.report(), ...more } }));
