@@ -4,8 +4,9 @@
 // time (one thread). So each table group gets its own dynalite, in its own worker thread: the state
 // table (and any other) in AIRLOCK_HOME/dynamodb, the records table in AIRLOCK_HOME/dynamodb-records,
 // and fauxqs (S3/SNS/SQS) in a third. One DynamoDB endpoint in front routes each call by its table,
-// so clients see one endpoint as on AWS. The state read and the write-ahead record then overlap here
-// as they do on DynamoDB.
+// so other clients (tests, the AWS CLI) see one endpoint as on AWS; the stack's own clients go to each
+// emulator directly (no extra hop). The state read and the write-ahead record then overlap here as
+// they do on DynamoDB.
 import { cpSync, existsSync, mkdirSync } from 'node:fs';
 import { createServer, request, Agent, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -17,7 +18,7 @@ import { errorText } from '../lambdas/core/errors.ts';
 const require = createRequire(import.meta.url);
 
 export interface EmulatorServers {
-  endpoints: { dynamodb: string; s3: string; sns: string; sqs: string };
+  endpoints: { dynamodb: string; dynamodbDirect: { state: string; records: string }; s3: string; sns: string; sqs: string };
   stop(): Promise<void>;
 }
 
@@ -102,7 +103,13 @@ export async function startEmulatorServers(home: string, region: string): Promis
   });
   const aws = `http://127.0.0.1:${fauxqs.port}`;
   return {
-    endpoints: { dynamodb: `http://127.0.0.1:${(router.address() as AddressInfo).port}`, s3: aws, sns: aws, sqs: aws },
+    endpoints: {
+      dynamodb: `http://127.0.0.1:${(router.address() as AddressInfo).port}`,
+      dynamodbDirect: { state: `http://127.0.0.1:${state.port}`, records: `http://127.0.0.1:${records.port}` },
+      s3: aws,
+      sns: aws,
+      sqs: aws,
+    },
     async stop() {
       router.closeAllConnections();
       await new Promise<void>((resolve) => router.close(() => resolve()));

@@ -7,7 +7,10 @@ import { fork } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 
 export interface EmulatorEndpoints {
+  /** One DynamoDB endpoint for every table (it routes each call to the emulator serving its table). */
   dynamodb: string;
+  /** Each table group's own emulator, without the routing hop: what the stack's own clients use. */
+  dynamodbDirect: { state: string; records: string };
   s3: string;
   sns: string;
   sqs: string;

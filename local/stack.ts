@@ -205,7 +205,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     publicUrl: `https://${host}:${port}`, // fixed below once the port is known
     secrets: new FileSecretSource(join(home, 'secret.json')),
     admin: { mode: 'key', keySha256: createHash('sha256').update(admin.key).digest('hex') },
-    endpoints,
+    // The stack's own clients reach each table's emulator directly (local/emulators-worker.ts).
+    endpoints: { ...endpoints, dynamodb: endpoints.dynamodbDirect.state, dynamodbRecords: endpoints.dynamodbDirect.records },
     credentials: LOCAL_CREDENTIALS,
     workflows: {
       windowStateMachineArn: stepFunctions.stateMachineArn('airlock-access-window'),
@@ -214,7 +215,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     },
   };
 
-  const dynamoClient = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
+  // Through the routing endpoint: each table is created where it is served.
+  const dynamoClient = new DynamoDBClient({ ...awsClientConfig(config, 'dynamodb'), endpoint: endpoints.dynamodb });
   await ensureTable(dynamoClient, stateTableDefinition(TABLES.state));
   await ensureTable(dynamoClient, recordsTableDefinition(TABLES.records));
   const s3 = new S3Client(awsClientConfig(config, 's3'));
