@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml, stringify } from 'yaml';
 import { down, kubectlBinary, up } from '../test/cluster/harness.ts';
-import { agentProfile, agentToken, startStackProcess, stopStack } from './support.ts';
+import { agentProfile, agentToken, createConnection, READ_PROD_POLICY, startStackProcess, stopStack } from './support.ts';
 
 interface Run {
   wallMs: number;
@@ -60,22 +60,7 @@ export async function runKubectlBench(args: string[]): Promise<number> {
   const stack = await startStackProcess();
   const work = mkdtempSync(join(tmpdir(), 'airlock-bench-kubectl-'));
   try {
-    const policy = join(stack.dir, 'policy.yaml');
-    writeFileSync(policy, 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n');
-    const created = await stack.cli([
-      'connections',
-      'create',
-      'bench',
-      '--server',
-      cluster.info.server,
-      '--ca-file',
-      cluster.info.caFile,
-      '--token-file',
-      cluster.info.connectionTokenFile,
-      '--policy',
-      policy,
-    ]);
-    if (created.code) throw new Error(created.stderr);
+    await createConnection(stack, cluster.info, 'bench', READ_PROD_POLICY);
     await agentToken(stack, 'bench', 'kubectl-agent');
     const issued = await stack.cli([...agentProfile(stack, 'kubectl-agent'), 'kubeconfig', '--connection', 'bench']);
     if (issued.code) throw new Error(issued.stderr);

@@ -1,9 +1,8 @@
 // Direct vs. through Airlock: GET one object and LIST, sequential and 16
 // concurrent, in one run against the same kube-apiserver.
 import { down, up } from '../test/cluster/harness.ts';
-import { writeFileSync } from 'node:fs';
 import { STAGES, type StageReport } from '../local/stage-timing.ts';
-import { agentToken, httpsClient, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
+import { agentToken, createConnection, httpsClient, READ_PROD_POLICY, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 400);
 const CONCURRENT_WORKERS = 16;
@@ -82,22 +81,7 @@ export async function runProxyBench(): Promise<number> {
   const cluster = await up({ ownerPid: process.pid });
   const stack = await startStackProcess();
   try {
-    const policy = `${stack.dir}/policy.yaml`;
-    writeFileSync(policy, 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n');
-    const created = await stack.cli([
-      'connections',
-      'create',
-      'bench',
-      '--server',
-      cluster.info.server,
-      '--ca-file',
-      cluster.info.caFile,
-      '--token-file',
-      cluster.info.connectionTokenFile,
-      '--policy',
-      policy,
-    ]);
-    if (created.code) throw new Error(created.stderr);
+    await createConnection(stack, cluster.info, 'bench', READ_PROD_POLICY);
     const token = await agentToken(stack, 'bench', 'bench-agent');
     const direct: Target = { base: cluster.info.server, ca: cluster.info.caPem, token: cluster.info.connectionToken };
     const proxied: Target = { base: `${stack.url}/k8s/bench`, ca: readText(`${stack.home}/ca.crt`), token };

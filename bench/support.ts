@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../cli/airlock.ts';
 import type { StageReport } from '../local/stage-timing.ts';
+import type { ClusterInfo } from '../test/cluster/harness.ts';
 
 export interface StackProcess {
   url: string;
@@ -71,6 +72,17 @@ export async function startStackProcess(): Promise<StackProcess> {
       await exited;
     },
   };
+}
+
+/** The policy the proxy and kubectl benches use: reads in prod, windows without approval. */
+export const READ_PROD_POLICY = 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n';
+
+/** Creates connection `name` to the test cluster, with `policy` (YAML). */
+export async function createConnection(stack: StackProcess, cluster: ClusterInfo, name: string, policy: string): Promise<void> {
+  const file = join(stack.dir, `${name}-policy.yaml`);
+  writeFileSync(file, policy);
+  const created = await stack.cli(['connections', 'create', name, '--server', cluster.server, '--ca-file', cluster.caFile, '--token-file', cluster.connectionTokenFile, '--policy', file]);
+  if (created.code) throw new Error(created.stderr);
 }
 
 /** Creates an agent, logs it in, opens a window and returns a token for the connection. */
