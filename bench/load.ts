@@ -7,12 +7,11 @@
 //
 //   npm run bench -- load [--agents 20] [--requests 200] [--sockets 4] [--timeout 600]
 import { parseArgs } from 'node:util';
-import { writeFileSync } from 'node:fs';
 import { HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { down, up, type UpResult } from '../test/cluster/harness.ts';
 import { LOCAL_CREDENTIALS, LOCAL_REGION, TRANSCRIPT_BUCKET } from '../local/stack.ts';
 import { transcriptKeyFor } from '../lambdas/core/transcripts.ts';
-import { agentToken, keepAliveClient, readText, startStackProcess, stats, stopStack, windowToken, type StackProcess } from './support.ts';
+import { agentToken, createConnection, keepAliveClient, readText, startStackProcess, stats, stopStack, windowToken, type StackProcess } from './support.ts';
 
 const CONNECTION = 'load';
 /** Same cluster and policy; every window on it is revoked before the run. */
@@ -172,24 +171,7 @@ async function runLoad(
   }
 
   // Two connections to the same cluster; every agent gets a window and a token on both, then "load-closed" is revoked.
-  const policyFile = `${stack.dir}/policy.yaml`;
-  writeFileSync(policyFile, policy);
-  for (const name of [CONNECTION, CLOSED]) {
-    const created = await stack.cli([
-      'connections',
-      'create',
-      name,
-      '--server',
-      cluster.info.server,
-      '--ca-file',
-      cluster.info.caFile,
-      '--token-file',
-      cluster.info.connectionTokenFile,
-      '--policy',
-      policyFile,
-    ]);
-    if (created.code) throw new Error(created.stderr);
-  }
+  for (const name of [CONNECTION, CLOSED]) await createConnection(stack, cluster.info, name, policy);
   const setupStarted = performance.now();
   const names = Array.from({ length: options.agents }, (_, i) => `load-agent-${String(i + 1).padStart(2, '0')}`);
   const agents: Agent[] = await pool(names, SETUP_CONCURRENCY, async (name) => {

@@ -1,8 +1,8 @@
 // Direct vs. through Airlock: GET one object and LIST, sequential and 16
 // concurrent, in one run against the same kube-apiserver.
 import { down, up } from '../test/cluster/harness.ts';
-import { writeFileSync } from 'node:fs';
-import { agentToken, httpsClient, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
+import { STAGES, type StageReport } from '../local/stage-timing.ts';
+import { agentToken, createConnection, httpsClient, READ_PROD_POLICY, readText, startStackProcess, stats, type Stats, type Target } from './support.ts';
 
 const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 400);
 const CONCURRENT_WORKERS = 16;
@@ -54,26 +54,34 @@ async function concurrent(target: Target, path: string): Promise<Stats> {
 
 const f = (n: number) => n.toFixed(2).padStart(7);
 
+interface CaseReport {
+  name: string;
+  report: StageReport;
+  /** The emulators' CPU over the case (their own process). */
+  emulatorCpuMs: number | undefined;
+}
+
+/** Per case: CPU per request of Airlock's process and of the emulators', then each stage's wall p50/p99 and mean CPU. */
+function printStages(reports: CaseReport[]): void {
+  console.log('\nper stage (Airlock process; emulators in their own process) — wall p50/p99 ms, mean CPU ms over the stage (sequential cases)');
+  console.log(`${'stage'.padEnd(14)}${reports.map((r) => r.name.padStart(26)).join('')}`);
+  const perRequest = (ms: number | undefined, r: CaseReport) => (ms === undefined || !r.report.requests ? '-' : (ms / r.report.requests).toFixed(2));
+  console.log(`${'CPU/req airlk'.padEnd(14)}${reports.map((r) => `${perRequest(r.report.cpuMs, r)} ms`.padStart(26)).join('')}`);
+  console.log(`${'CPU/req emul.'.padEnd(14)}${reports.map((r) => `${perRequest(r.emulatorCpuMs, r)} ms`.padStart(26)).join('')}`);
+  for (const stage of STAGES) {
+    const cells = reports.map((r) => {
+      const s = r.report.stages.find((item) => item.stage === stage);
+      return (s && s.count ? `${s.p50Ms.toFixed(2)}/${s.p99Ms.toFixed(2)} ${s.cpuMeanMs ? s.cpuMeanMs.toFixed(2) : '-'}` : '-').padStart(26);
+    });
+    console.log(`${stage.padEnd(14)}${cells.join('')}`);
+  }
+}
+
 export async function runProxyBench(): Promise<number> {
   const cluster = await up({ ownerPid: process.pid });
   const stack = await startStackProcess();
   try {
-    const policy = `${stack.dir}/policy.yaml`;
-    writeFileSync(policy, 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n');
-    const created = await stack.cli([
-      'connections',
-      'create',
-      'bench',
-      '--server',
-      cluster.info.server,
-      '--ca-file',
-      cluster.info.caFile,
-      '--token-file',
-      cluster.info.connectionTokenFile,
-      '--policy',
-      policy,
-    ]);
-    if (created.code) throw new Error(created.stderr);
+    await createConnection(stack, cluster.info, 'bench', READ_PROD_POLICY);
     const token = await agentToken(stack, 'bench', 'bench-agent');
     const direct: Target = { base: cluster.info.server, ca: cluster.info.caPem, token: cluster.info.connectionToken };
     const proxied: Target = { base: `${stack.url}/k8s/bench`, ca: readText(`${stack.home}/ca.crt`), token };
@@ -82,18 +90,31 @@ export async function runProxyBench(): Promise<number> {
     console.log('case                      direct p50   p99    rps | airlock p50   p99    rps | added p50   p99 | rps ratio');
     let proxiedRequests = WARMUP * 2 + CONCURRENT_WORKERS * 2;
     const results: Record<string, { direct: Stats; airlock: Stats }> = {};
+    const reports: CaseReport[] = [];
     for (const [name, path] of Object.entries(PATHS)) {
       for (const mode of ['sequential', 'concurrent'] as const) {
         const run = mode === 'sequential' ? sequential : concurrent;
         const directStats = await run(direct, path);
+        // CPU per stage only for sequential cases: there a stage's span is (mostly) its own work.
+        await stack.stages.reset(mode === 'sequential');
+        const emulatorCpuBefore = (await stack.stages.report()).emulatorCpuMs;
         const airlockStats = await run(proxied, path);
+        // Completion and transcript of the last requests settle after their responses.
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        const report = await stack.stages.report();
         proxiedRequests += airlockStats.count;
         results[`${name} ${mode}`] = { direct: directStats, airlock: airlockStats };
+        reports.push({
+          name: `${name.toUpperCase()} ${mode}`,
+          report,
+          emulatorCpuMs: report.emulatorCpuMs !== undefined && emulatorCpuBefore !== undefined ? report.emulatorCpuMs - emulatorCpuBefore : undefined,
+        });
         console.log(
           `${`${name.toUpperCase()} ${mode}`.padEnd(22)} ${f(directStats.p50)} ${f(directStats.p99)} ${directStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50)} ${f(airlockStats.p99)} ${airlockStats.rps.toFixed(0).padStart(6)} | ${f(airlockStats.p50 - directStats.p50)} ${f(airlockStats.p99 - directStats.p99)} | ${(airlockStats.rps / directStats.rps).toFixed(2)}`,
         );
       }
     }
+    printStages(reports);
 
     // Every proxied request has exactly one completed record.
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -6,6 +6,8 @@ import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runCli } from '../cli/airlock.ts';
+import type { StageReport } from '../local/stage-timing.ts';
+import type { ClusterInfo } from '../test/cluster/harness.ts';
 
 export interface StackProcess {
   url: string;
@@ -13,6 +15,8 @@ export interface StackProcess {
   dir: string;
   endpoints: { dynamodb: string; s3: string };
   child: ChildProcess;
+  /** Per-stage timing in the stack's process (local/stage-timing.ts): reset before a case, report after it. */
+  stages: { reset(withCpu?: boolean): Promise<void>; report(): Promise<StageReport & { emulatorCpuMs?: number }> };
   cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }>;
   stop(): Promise<void>;
 }
@@ -21,9 +25,10 @@ export async function startStackProcess(): Promise<StackProcess> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-bench-'));
   const home = join(dir, 'home');
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  // The emulators in their own process: the stack's CPU is then Airlock's alone.
   const child = spawn(process.execPath, [...profile, 'local/main.ts'], {
-    env: { ...process.env, AIRLOCK_HOME: home, AIRLOCK_PORT: '0', POWERTOOLS_LOG_LEVEL: 'ERROR' },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, AIRLOCK_HOME: home, AIRLOCK_PORT: '0', POWERTOOLS_LOG_LEVEL: 'ERROR', AIRLOCK_EMULATORS: process.env.AIRLOCK_EMULATORS ?? 'process', AIRLOCK_STAGE_TIMING: '1' },
+    stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
   });
   let output = '';
   child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
@@ -43,12 +48,23 @@ export async function startStackProcess(): Promise<StackProcess> {
     });
     return { code, stdout, stderr };
   };
+  const ask = <T>(message: string, key: string) =>
+    new Promise<T>((resolve) => {
+      const answer = (reply: Record<string, unknown>) => {
+        if (!(key in reply)) return;
+        child.off('message', answer);
+        resolve(reply[key] as T);
+      };
+      child.on('message', answer);
+      child.send(message);
+    });
   return {
     url,
     home,
     dir,
     endpoints: { dynamodb: emulators[1]!, s3: emulators[2]! },
     child,
+    stages: { reset: (withCpu = false) => ask<void>(withCpu ? 'stage-reset-cpu' : 'stage-reset', 'stageReset'), report: () => ask('stage-report', 'stageReport') },
     cli,
     async stop() {
       const exited = new Promise((resolve) => child.once('exit', resolve));
@@ -56,6 +72,17 @@ export async function startStackProcess(): Promise<StackProcess> {
       await exited;
     },
   };
+}
+
+/** The policy the proxy and kubectl benches use: reads in prod, windows without approval. */
+export const READ_PROD_POLICY = 'windowApproval: none\nrules:\n  - effect: allow\n    verbs: [get, list, watch]\n    namespaces: [prod]\n';
+
+/** Creates connection `name` to the test cluster, with `policy` (YAML). */
+export async function createConnection(stack: StackProcess, cluster: ClusterInfo, name: string, policy: string): Promise<void> {
+  const file = join(stack.dir, `${name}-policy.yaml`);
+  writeFileSync(file, policy);
+  const created = await stack.cli(['connections', 'create', name, '--server', cluster.server, '--ca-file', cluster.caFile, '--token-file', cluster.connectionTokenFile, '--policy', file]);
+  if (created.code) throw new Error(created.stderr);
 }
 
 /** Creates an agent, logs it in, opens a window and returns a token for the connection. */

@@ -177,7 +177,7 @@ export interface FoundCredential {
 export const TOKEN_ENV_VARS = ['KUBE_TOKEN', 'KUBE_BEARER_TOKEN', 'K8S_TOKEN', 'K8S_AUTH_API_KEY', 'KUBERNETES_TOKEN', 'KUBERNETES_BEARER_TOKEN', 'BEARER_TOKEN'];
 
 /** The in-cluster service-account token a pod's processes can read. */
-export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
+const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 /** Kubeconfig files an agent process could read: every KUBECONFIG entry and every file in ~/.kube/. */
 export function reachableKubeconfigs(env: NodeJS.ProcessEnv = process.env): string[] {
@@ -218,7 +218,7 @@ interface KubeconfigUser {
 /** `airlock token` as kubectl's exec plugin (any install: node + airlock.ts, the bin, npx airlock). */
 function isAirlockPlugin(exec: { command?: string; args?: string[] }): boolean {
   const words = [exec.command ?? '', ...(exec.args ?? [])];
-  return words.some((word) => /^airlock(\.[cm]?[jt]s)?$/.test(basename(word))) && (exec.args ?? []).includes('token');
+  return words.some((word) => /^airlock(-token)?(\.[cm]?[jt]s)?$/.test(basename(word))) && (exec.args ?? []).includes('token');
 }
 
 /** Every user of every kubeconfig, whether or not a context uses it. */

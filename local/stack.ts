@@ -205,7 +205,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     publicUrl: `https://${host}:${port}`, // fixed below once the port is known
     secrets: new FileSecretSource(join(home, 'secret.json')),
     admin: { mode: 'key', keySha256: createHash('sha256').update(admin.key).digest('hex') },
-    endpoints,
+    // The stack's own clients reach each table's emulator directly (local/emulators-worker.ts).
+    endpoints: { ...endpoints, dynamodb: endpoints.dynamodbDirect.state, dynamodbRecords: endpoints.dynamodbDirect.records },
     credentials: LOCAL_CREDENTIALS,
     workflows: {
       windowStateMachineArn: stepFunctions.stateMachineArn('airlock-access-window'),
@@ -214,7 +215,8 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
     },
   };
 
-  const dynamoClient = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
+  // Through the routing endpoint: each table is created where it is served.
+  const dynamoClient = new DynamoDBClient({ ...awsClientConfig(config, 'dynamodb'), endpoint: endpoints.dynamodb });
   await ensureTable(dynamoClient, stateTableDefinition(TABLES.state));
   await ensureTable(dynamoClient, recordsTableDefinition(TABLES.records));
   const s3 = new S3Client(awsClientConfig(config, 's3'));
@@ -244,6 +246,11 @@ export async function startLocalStack(options: LocalStackOptions = {}): Promise<
   const services = await createServices(config);
   if (services.notifier) services.notifier = mail.wrap(services.notifier);
   ready.services = services;
+  if (process.env.AIRLOCK_STAGE_TIMING === '1' && process.send) {
+    // `npm run bench`: per-stage time and CPU, reported over IPC (stage-timing.ts).
+    const { instrumentStages } = await import('./stage-timing.ts');
+    instrumentStages(services, server, async () => (emulators.cpuMs ? { emulatorCpuMs: await emulators.cpuMs() } : {}));
+  }
   const resumed = await resumeWorkflows(services, log);
 
   let stopped = false;

@@ -18,23 +18,21 @@ const project = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as 
 rmSync(staging, { recursive: true, force: true });
 mkdirSync(staging, { recursive: true });
 
+const bundle = { bundle: true, platform: 'node', format: 'esm', target: 'node24', minify: true, legalComments: 'external', logLevel: 'warning' } as const;
 const result = await build({
+  ...bundle,
   entryPoints: [join(root, 'cli', 'airlock.ts')],
   outfile: join(staging, 'airlock.mjs'),
-  bundle: true,
-  platform: 'node',
-  format: 'esm',
-  target: 'node24',
-  minify: true,
-  legalComments: 'external',
   // Bundled CommonJS dependencies call require() for Node built-ins.
   banner: { js: "import { createRequire as __airlockCreateRequire } from 'node:module'; const require = __airlockCreateRequire(import.meta.url);" },
-  logLevel: 'warning',
   metafile: true,
 });
 chmodSync(join(staging, 'airlock.mjs'), 0o755);
 const bytes = Object.values(result.metafile.outputs).reduce((sum, output) => sum + output.bytes, 0);
 process.stderr.write(`[package-cli] bundled cli/airlock.ts into airlock.mjs (${(bytes / 1024 / 1024).toFixed(1)} MiB)\n`);
+// What kubeconfigs run: answers from the token cache, else loads airlock.mjs beside it (cli/airlock-token.ts).
+await build({ ...bundle, entryPoints: [join(root, 'cli', 'airlock-token.ts')], outfile: join(staging, 'airlock-token.mjs') });
+chmodSync(join(staging, 'airlock-token.mjs'), 0o755);
 
 writeFileSync(
   join(staging, 'package.json'),
@@ -47,7 +45,7 @@ writeFileSync(
       type: 'module',
       bin: { airlock: 'airlock.mjs' },
       engines: project.engines,
-      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'README.md'],
+      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'airlock-token.mjs', 'README.md'],
     },
     null,
     2,

@@ -1,8 +1,15 @@
 // A kubeconfig bound to the logged-in agent and endpoint, whose user runs `airlock token`.
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { kubeconfigFor } from '../kubeconfig.ts';
 import { agentOf } from '../profile.ts';
-import { agentClient, caFileOf, type CommandContext, type GlobalOptions, readText } from './context.ts';
+import { agentClient, caFileOf, type CommandContext, type GlobalOptions, profileDirOf, readText } from './context.ts';
+
+/** The airlock-token entry beside the CLI's (airlock-token.ts from source, .mjs in the package): it answers from the token cache without loading the CLI. */
+function tokenEntryOf(entry: string): string {
+  const plugin = entry.replace(/airlock\.(ts|mjs)$/, 'airlock-token.$1');
+  return plugin !== entry && existsSync(plugin) ? plugin : entry;
+}
 
 /** The kubeconfig of the logged-in agent for a connection; `tokenArgs` bind its tokens further (a plan). */
 export function agentKubeconfig(global: GlobalOptions, entry: string, connection: string, tokenArgs: string[] = []): string {
@@ -18,7 +25,7 @@ export function agentKubeconfig(global: GlobalOptions, entry: string, connection
     caPem: caFile ? readText(caFile, 'CA file') : undefined,
     command: process.execPath,
     args: [
-      entry,
+      tokenEntryOf(entry),
       ...bound,
       ...(dir ? ['--profile-dir', resolve(dir)] : []),
       ...(global.endpointCa ? ['--endpoint-ca', resolve(global.endpointCa)] : []),
@@ -27,6 +34,8 @@ export function agentKubeconfig(global: GlobalOptions, entry: string, connection
       connection,
       ...tokenArgs,
     ],
+    // kubectl runs the plugin for every command: compiled code is kept in the agent's own profile directory.
+    env: { NODE_COMPILE_CACHE: join(profileDirOf(global), 'compile-cache') },
   });
 }
 

@@ -1,6 +1,7 @@
 // Agent profiles: log one agent in at one endpoint, or out again.
 import { agentOf, IAM_AGENT, type Profile, removeProfile, writeProfile } from '../profile.ts';
 import { sigv4Signer } from '../sigv4.ts';
+import { removeCachedTokens } from '../token-cache.ts';
 import { baseClient, caFileOf, type CommandContext, endpointOf, iamAgentPath, profileDirOf, readText, regionFor, resolveProfile, UsageError } from './context.ts';
 
 export function registerLogin({ program, globals, print }: CommandContext): void {
@@ -30,6 +31,8 @@ export function registerLogin({ program, globals, print }: CommandContext): void
         await baseClient(global).withAuthorization(`Basic ${basic}`).call('GET', 'v1/access-requests');
       }
       const file = writeProfile(profile, profileDirOf(global), { makeCurrent: true });
+      // Tokens of an earlier login of this agent are not handed out again.
+      removeCachedTokens(profileDirOf(global), { endpoint: profile.endpoint, agent: agentOf(profile) });
       const who = profile.iam ? 'your IAM principal' : profile.agentId;
       print(`logged in as ${who} at ${profile.endpoint} (profile ${file})`, { agentId: profile.agentId ?? null, iam: !!profile.iam, endpoint: profile.endpoint, profile: file });
     });
@@ -44,6 +47,7 @@ export function registerLogout({ program, globals, print }: CommandContext): voi
       const profile = resolveProfile(global);
       if (!profile) throw new UsageError(global.agentId ? `agent ${global.agentId} is not logged in at ${endpointOf(global)}` : 'not logged in as an agent');
       removeProfile(profile.endpoint, agentOf(profile), profileDirOf(global));
+      removeCachedTokens(profileDirOf(global), { endpoint: profile.endpoint, agent: agentOf(profile) });
       print(`logged out ${agentOf(profile)} at ${profile.endpoint}`, { agentId: agentOf(profile), endpoint: profile.endpoint });
     });
 }

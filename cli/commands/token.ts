@@ -1,5 +1,7 @@
 // kubectl's exec-credential plugin: a short-lived token for one connection (agent).
-import { agentClient, type CommandContext, endpointOf, loginCommand, resolveProfile } from './context.ts';
+import { agentOf } from '../profile.ts';
+import { execCredential, readCachedToken, writeCachedToken, type TokenCacheKey } from '../token-cache.ts';
+import { agentClient, type CommandContext, endpointOf, loginCommand, profileDirOf, resolveProfile } from './context.ts';
 
 export function registerToken({ program, io, globals }: CommandContext): void {
   program
@@ -17,15 +19,23 @@ export function registerToken({ program, io, globals }: CommandContext): void {
         );
       }
       const { client, profile } = agentClient(global);
-      // No token cache on disk: kubectl keeps the credential in memory until
-      // expirationTimestamp, and asking each time means a revoked window or a
-      // disabled agent gets no token at all.
+      // A token still valid for this agent, connection and window is handed out again (token-cache.ts):
+      // the gateway checks the window and the agent on every request, whatever token is presented.
       const window = profile.windows?.[options.connection];
+      const dir = profileDirOf(global);
+      const key: TokenCacheKey = { endpoint: profile.endpoint, agent: agentOf(profile), connection: options.connection, ...(options.plan ? { plan: options.plan, mode: options.mode } : { window }) };
+      const cached = readCachedToken(dir, key);
+      if (cached) {
+        io.out(execCredential(cached));
+        return;
+      }
       const { body } = await client.call<{ token: string; expiresAt: string; window: string }>('POST', 'v1/tokens', {
         connection: options.connection,
         // A plan's token is for the plan's own window: the gateway picks it.
         ...(options.plan ? { plan: options.plan, mode: options.mode } : window ? { window } : {}),
       });
-      io.out(JSON.stringify({ apiVersion: 'client.authentication.k8s.io/v1', kind: 'ExecCredential', status: { token: body.token, expirationTimestamp: body.expiresAt } }));
+      const token = { token: body.token, expiresAt: body.expiresAt };
+      writeCachedToken(dir, key, token);
+      io.out(execCredential(token));
     });
 }

@@ -1,9 +1,10 @@
 // `airlock verify`: the boundary proof and side-door checks, one pass/fail line per control.
 import { resolve } from 'node:path';
 import type { AirlockClient } from '../client.ts';
-import { awsIamSimulator } from '../iam-simulator.ts';
-import { runVerify, SERVICE_ACCOUNT_TOKEN_PATH } from '../verify.ts';
 import { adminClient, agentClient, airlockHome, baseClient, type CommandContext, EXIT, ExitCode, readText, table } from './context.ts';
+
+/** Where a pod's service-account token is mounted (the default of --service-account-token). */
+const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 export function registerVerify({ program, io, globals }: CommandContext): void {
   program
@@ -17,6 +18,8 @@ export function registerVerify({ program, io, globals }: CommandContext): void {
     .action(async (options: { connection: string; approveWithLink?: boolean; timeout: string; upstreamTokenFile?: string; serviceAccountToken: string }) => {
       const global = globals();
       const { client, profile } = agentClient(global);
+      // Loaded here, not with the CLI: other commands (kubectl's `airlock token` above all) never need them.
+      const [{ runVerify }, { awsIamSimulator }] = await Promise.all([import('../verify.ts'), import('../iam-simulator.ts')]);
       let admin: AirlockClient | undefined;
       try {
         admin = adminClient(global);

@@ -2,6 +2,7 @@
 // `jose`, ≤ 15 minutes, never past the window's end, bound to
 // {agent, connection, window}. The cluster never sees them and never accepts
 // them: the gateway swaps them for the connection's own credential.
+import { createHash } from 'node:crypto';
 import { SignJWT, errors, exportJWK, generateKeyPair, importJWK, jwtVerify, decodeProtectedHeader, type JWK, type JWTPayload, type CryptoKey, type KeyObject } from 'jose';
 import { AirlockError } from './status.ts';
 import { newId } from './ids.ts';
@@ -83,6 +84,8 @@ export class TokenService {
   private readonly keySet: SigningKeySet;
   private signingKey: Promise<Key> | undefined;
   private readonly verifyKeys = new Map<string, Promise<Key>>();
+  /** Window tokens whose signature verified, by SHA-256 (see verify). */
+  private readonly verified = new Map<string, VerifiedToken>();
 
   constructor(keySet: SigningKeySet, options: { issuer: string; now?: () => number }) {
     this.keySet = keySet;
@@ -159,12 +162,28 @@ export class TokenService {
   /** Verifies signature, type, issuer, audience (= connection) and time. Throws AirlockError(401). */
   /** `connection` undefined: a request at the root, for whichever one connection the token names. */
   async verify(token: string, connection: string | undefined): Promise<TokenClaims> {
+    // A token whose signature verified is remembered, by its hash, while its time claims hold:
+    // what it says cannot change. Whether its window is open and its agent enabled is read on
+    // every request (readState), so nothing that can be revoked is remembered here.
+    const digest = token.length > 0 && token.length <= TOKEN_MAX_LENGTH ? createHash('sha256').update(token).digest('base64url') : undefined;
+    let entry = digest ? this.verified.get(digest) : undefined;
+    if (!entry || !withinTime(entry, this.now())) {
+      if (digest) this.verified.delete(digest);
+      entry = await this.verifyWindowToken(token);
+      if (this.verified.size >= VERIFIED_MEMO_SIZE) this.verified.delete(this.verified.keys().next().value!);
+      if (digest) this.verified.set(digest, entry);
+    }
+    if (connection !== undefined && entry.claims.connection !== connection) {
+      throw invalid('wrong_connection', `token was issued for connection "${entry.claims.connection}", not "${connection}"; get a token for this connection`);
+    }
+    return entry.claims;
+  }
+
+  private async verifyWindowToken(token: string): Promise<VerifiedToken> {
     const payload = await this.verifyJws(token, TOKEN_TYPE);
     const audience = Array.isArray(payload.aud) ? payload.aud : [payload.aud];
     const named = audience.length === 1 && typeof audience[0] === 'string' ? audience[0] : undefined;
-    if (named === undefined || (connection !== undefined && named !== connection)) {
-      throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not "${connection}"; get a token for this connection`);
-    }
+    if (named === undefined) throw invalid('wrong_connection', `token was issued for connection "${String(audience[0])}", not one connection; get a token for this connection`);
     if (typeof payload.win !== 'string' || typeof payload.agn !== 'string' || typeof payload.sub !== 'string') {
       throw invalid('malformed_token', 'token is missing Airlock claims');
     }
@@ -172,7 +191,7 @@ export class TokenService {
     if ((payload.pln !== undefined || payload.pmd !== undefined) && (typeof payload.pln !== 'string' || (payload.pmd !== 'plan' && payload.pmd !== 'apply'))) {
       throw invalid('malformed_token', 'token has a malformed plan claim');
     }
-    return {
+    const claims: TokenClaims = {
       tokenId: payload.jti!,
       agentId: payload.sub,
       agentName: payload.agn,
@@ -182,6 +201,7 @@ export class TokenService {
       expiresAt: payload.exp! * 1000,
       ...(typeof payload.pln === 'string' ? { plan: { planId: payload.pln, mode: payload.pmd as PlanBinding['mode'] } } : {}),
     };
+    return { claims, notBefore: payload.nbf! };
   }
 
   /** Shape, header, signature, issuer and time of one token type; the caller checks audience and claims. */
@@ -225,6 +245,27 @@ export class TokenService {
       throw invalid('malformed_token', 'token cannot be verified');
     }
   }
+}
+
+/** How many verified tokens are remembered (the oldest goes first). */
+const VERIFIED_MEMO_SIZE = 10_000;
+
+interface VerifiedToken {
+  claims: TokenClaims;
+  /** nbf, in seconds. */
+  notBefore: number;
+}
+
+/** jwtVerify's time checks (nbf, exp, iat and maxTokenAge, with the clock tolerance), for a remembered token. */
+function withinTime({ claims, notBefore }: VerifiedToken, nowMs: number): boolean {
+  const now = Math.floor(nowMs / 1000);
+  const age = now - claims.issuedAt / 1000;
+  return (
+    notBefore <= now + CLOCK_TOLERANCE_SECONDS &&
+    claims.expiresAt / 1000 > now - CLOCK_TOLERANCE_SECONDS &&
+    age - CLOCK_TOLERANCE_SECONDS <= TOKEN_MAX_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS &&
+    age >= -CLOCK_TOLERANCE_SECONDS
+  );
 }
 
 function invalid(code: string, message: string): AirlockError {

@@ -46,7 +46,14 @@ export interface AirlockConfig {
   secrets: SecretSource;
   admin: AdminAuthConfig;
   /** Endpoint overrides for the local emulators. */
-  endpoints?: { dynamodb?: string; s3?: string; sfn?: string; sns?: string };
+  endpoints?: {
+    dynamodb?: string;
+    /** The local records table's own emulator (local/emulators-worker.ts); on AWS one endpoint serves both tables. */
+    dynamodbRecords?: string;
+    s3?: string;
+    sfn?: string;
+    sns?: string;
+  };
   credentials?: AwsCredentialIdentity;
   recordRetentionDays?: number;
   maxRequestBodyBytes?: number;
@@ -93,7 +100,8 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
   const dynamodb = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
   const s3 = new S3Client(awsClientConfig(config, 's3'));
   const state = new DynamoStateStore(dynamodb, config.stateTable);
-  const records = new DynamoRecordStore(dynamodb, config.recordsTable, { retentionDays: config.recordRetentionDays });
+  const recordsDynamodb = config.endpoints?.dynamodbRecords ? new DynamoDBClient(awsClientConfig(config, 'dynamodbRecords')) : dynamodb;
+  const records = new DynamoRecordStore(recordsDynamodb, config.recordsTable, { retentionDays: config.recordRetentionDays });
   const transcripts = new S3TranscriptStore(s3, config.transcriptBucket);
   const secrets = await config.secrets.load();
   const now = config.now ?? Date.now;

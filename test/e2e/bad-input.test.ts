@@ -1,7 +1,9 @@
 // Bad input on the proxy path: each gets a clear Kubernetes Status and changes
 // nothing in the cluster. Requests go over real HTTPS to the local stack,
 // which forwards (or not) to the real kube-apiserver.
+import { rmSync } from 'node:fs';
 import { request } from 'node:https';
+import { join } from 'node:path';
 import { CreateTableCommand, DeleteTableCommand, DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { generateSigningKey, TokenService, type SigningKeySet } from '../../lambdas/core/tokens.ts';
@@ -187,6 +189,13 @@ describe.skipIf(!cluster)('bad input on the proxy path', () => {
     expect(JSON.parse(before.body).kind).toBe('PodList');
     expect((await env.cli(['agents', 'disable', 'soon-disabled'])).code).toBe(0);
     expectStatus(await proxy('GET', `${base}/api/v1/namespaces/prod/pods`, { authorization: `Bearer ${otherToken}` }), 403, 'agent_disabled');
+    // `airlock token` hands out its cached token (cli/token-cache.ts) until shortly before expiry: refused all the same.
+    const cached = await other.cli(['token', '--connection', 'prod-cluster']);
+    const cachedToken = JSON.parse(cached.stdout).status.token as string;
+    expect(cachedToken).toBe(otherToken);
+    expectStatus(await proxy('GET', `${base}/api/v1/namespaces/prod/pods`, { authorization: `Bearer ${cachedToken}` }), 403, 'agent_disabled');
+    // Without a cached token it asks the gateway, which issues none to a disabled agent.
+    rmSync(join(other.profileDir, 'tokens'), { recursive: true, force: true });
     const tokenAgain = await other.cli(['token', '--connection', 'prod-cluster']);
     expect(tokenAgain.code).toBe(1);
   });

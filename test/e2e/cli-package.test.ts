@@ -84,7 +84,8 @@ describe.skipIf(!cluster)('the packaged CLI, installed outside the repository', 
     // (here that Node.js is the project's own, in the repo's node_modules, as the machine's is older).
     const exec = (parseYaml(issued.stdout) as { users: { user: { exec: { command: string; args: string[] } } }[] }).users[0]!.user.exec;
     expect(exec.command).toBe(process.execPath);
-    expect(exec.args[0]).toBe(realpathSync(bin));
+    // The package's token entry beside the bin (cli/airlock-token.ts): it answers from the token cache without loading the CLI.
+    expect(exec.args[0]).toBe(join(dirname(realpathSync(bin)), 'airlock-token.mjs'));
     expect(issued.stdout.replaceAll(process.execPath, '<node>')).not.toContain(repo);
 
     const pods = await kubectl(['get', 'pods', '-n', 'prod', '-o', 'name'], { kubeconfig: agentKubeconfig, env: { PATH: path } });

@@ -48,6 +48,25 @@ describe('Airlock tokens', () => {
     expect(ids.size).toBe(20);
   });
 
+  it('a token verified once (remembered by its hash) is still refused for another connection, after expiry, and before nbf', async () => {
+    let clock = Date.now();
+    const tokens = await service(() => clock);
+    const issued = await tokens.issue({ ...base, windowExpiresAt: clock + 3_600_000 });
+    expect((await tokens.verify(issued.token, 'prod')).grantId).toBe('gr_1');
+    expect((await tokens.verify(issued.token, undefined)).connection).toBe('prod');
+    expect((await refusal(tokens.verify(issued.token, 'staging'))).code).toBe('wrong_connection');
+    clock = issued.expiresAt + 5_000;
+    expect((await refusal(tokens.verify(issued.token, 'prod'))).code).toBe('token_expired');
+    clock = Date.now() - 60_000;
+    expect((await refusal(tokens.verify(issued.token, 'prod'))).code).toBe('invalid_token');
+    clock = Date.now();
+    expect((await tokens.verify(issued.token, 'prod')).grantId).toBe('gr_1');
+    // The same claims under another signature: not the remembered token.
+    const [header, payload, signature] = issued.token.split('.');
+    const flipped = `${header}.${payload}.${signature!.startsWith('A') ? 'B' : 'A'}${signature!.slice(1)}`;
+    expect((await refusal(tokens.verify(flipped, 'prod'))).code).toBe('invalid_token');
+  });
+
   it('refuses another audience, expiry, a foreign key, alg none, HS256 key confusion, junk', async () => {
     let clock = Date.now();
     const tokens = await service(() => clock);
