@@ -18,7 +18,7 @@ export interface Answer {
 }
 
 export function buildTranscript(record: RequestRecord, request: ProxyRequest, answer: Answer, durationMs: number, note?: string): string {
-  const context: RedactionContext = { secretsResource: record.resource === 'secrets' };
+  const context: RedactionContext = { secretsResource: record.resource === 'secrets', logText: record.resource === 'pods' && record.subresource === 'log' };
   return JSON.stringify({
     id: record.id,
     time: new Date(record.time).toISOString(),

@@ -23,6 +23,7 @@ import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
 import { McpEndpoint } from '../mcp/endpoint.ts';
+import type { LogReadLimits } from '../core/log-bounds.ts';
 
 export type { GatewaySecrets };
 
@@ -57,6 +58,8 @@ export interface AirlockConfig {
   credentials?: AwsCredentialIdentity;
   recordRetentionDays?: number;
   maxRequestBodyBytes?: number;
+  /** Bounds added to an agent's log read that names none (core/log-bounds.ts). */
+  logReadLimits?: Partial<LogReadLimits>;
   /** EKS token source (AWS only). */
   eks?: EksCredentialSource;
   /** Step Functions state machines and the approval topic (absent: windows that need approval are refused). */
@@ -130,6 +133,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
+    logReadLimits: config.logReadLimits,
   });
   const mcp = new McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway });
   return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, mcp, now, log: logger };
