@@ -38,6 +38,8 @@ export interface ClusterInfo {
   connectionTokenFile: string;
   connectionToken: string;
   outputDir: string;
+  /** The API server's own audit log (JSON lines, audit.k8s.io/v1 Events at Metadata level). */
+  auditLog: string;
 }
 
 export interface ClusterState {
@@ -244,6 +246,7 @@ export function readClusterInfo(home = airlockHome()): ClusterInfo {
     connectionTokenFile: join(dir, 'connection.token'),
     connectionToken: readFileSync(join(dir, 'connection.token'), 'utf8').trim(),
     outputDir: dir,
+    auditLog: join(dir, 'audit.log'),
   };
 }
 
@@ -330,6 +333,7 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
     tokens: join(stateDir, 'tokens.csv'),
     etcdLog: join(stateDir, 'etcd.log'),
     apiserverLog: join(stateDir, 'kube-apiserver.log'),
+    auditPolicy: join(stateDir, 'audit-policy.yaml'),
   };
   writeFileSync(files.ca, ca.certPem);
   writeFileSync(files.cert, serving.certPem);
@@ -337,6 +341,8 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
   writeFileSync(files.saPub, serviceAccount.publicKey.export({ type: 'spki', format: 'pem' }));
   writeFileSync(files.saKey, serviceAccount.privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
   writeFileSync(files.tokens, `${adminToken},airlock-test-admin,uid-admin,"system:masters"\n${connectionToken},${CONNECTION_USER},uid-connection\n`, { mode: 0o600 });
+  // Every request at Metadata level, so a test can join Airlock's records to the cluster's own log by auditID.
+  writeFileSync(files.auditPolicy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n');
 
   const state: ClusterState = {
     stateDir,
@@ -388,6 +394,9 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
       '--endpoint-reconciler-type=none',
       `--cert-dir=${join(stateDir, 'certs')}`,
       '--profiling=false',
+      `--audit-policy-file=${files.auditPolicy}`,
+      `--audit-log-path=${join(out, 'audit.log')}`,
+      '--audit-log-maxsize=100',
       '--v=1',
       ...(options.extraApiserverArgs ?? []),
     ],
