@@ -153,7 +153,7 @@ td{word-break:break-word} code,pre{font:13px ui-monospace,monospace;background:#
 pre{padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere} form{display:flex;flex-wrap:wrap;gap:.6rem;align-items:end}
 label{display:flex;flex-direction:column;font-size:.85rem;color:#555} input,select,button{font-size:.95rem;padding:.3rem .4rem}
 .allowed{color:#0a7c2f} .denied,.error{color:#b00020;font-weight:600} .held{color:#8a5a00;font-weight:600} .pending{color:#555}
-.note{color:#555;font-size:.9rem} nav a{margin-right:1rem}
+.note{color:#555;font-size:.9rem} nav a{margin-right:1rem} td:first-child,td.nowrap{white-space:nowrap}
 </style></head><body>
 <nav><a href="/audit">Records</a></nav>
 <h1>${escape(title)}</h1>
@@ -273,7 +273,7 @@ async function timelinePage(event: APIGatewayProxyEvent, name: string, services:
   }
   lines.sort((a, b) => a.at - b.at);
   const rows = lines
-    .map((line) => `<tr><td>${escape(iso(line.at))}</td><td class="${escape(line.cls)}">${escape(line.kind)}</td><td>${line.href ? link(line.href, line.what) : escape(line.what)}</td></tr>`)
+    .map((line) => `<tr><td>${escape(iso(line.at))}</td><td class="${escape(line.cls)} nowrap">${escape(line.kind)}</td><td>${line.href ? link(line.href, line.what) : escape(line.what)}</td></tr>`)
     .join('\n');
   return page(
     `Agent ${name}`,
