@@ -1,5 +1,8 @@
 // Audit: recorded requests and state changes, and moving kept transcripts to S3 (admin).
 import { writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { ApiError } from '../client.ts';
+import { PAGE_HEADERS } from '../../lambdas/runtime/html.ts';
 import type { ChainReport } from '../../lambdas/core/audit-chain.ts';
 import type { PolicyReview } from '../../lambdas/core/policy-review.ts';
 import { adminClient, type CommandContext, EXIT, ExitCode, UsageError, table } from './context.ts';
@@ -77,6 +80,33 @@ export function registerAudit({ program, io, globals, print }: CommandContext): 
       const findings = body.problems.map((problem) => `${problem.kind.padEnd(19)} ${problem.detail}${problem.partition ? ` [${problem.partition}]` : ''}`);
       print(body.ok ? `ok: ${summary}` : `FAILED: ${body.problems.length} problem(s); ${summary}\n${findings.join('\n')}`, body);
       if (!body.ok) throw new ExitCode(EXIT.refused);
+    });
+  audit
+    .command('ui')
+    .description('serve the /audit pages on 127.0.0.1, signing each request as the admin (admin key, or SigV4 with --iam): for a browser on AWS')
+    .option('--port <port>', 'local port (0: any free one)', '8790')
+    .action(async (options: { port: string }) => {
+      const port = Number(options.port);
+      if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new UsageError('--port: 0..65535');
+      const client = adminClient(globals());
+      // Like `kubectl proxy`: only the /audit pages, only GET, only on loopback.
+      const server = createServer((req, res) => {
+        const path = req.url ?? '/';
+        if (req.method !== 'GET' || !/^\/audit(\/|\?|$)/.test(path)) {
+          res.writeHead(404, { 'content-type': 'text/plain' }).end('only GET /audit pages are served here\n');
+          return;
+        }
+        client.call<string>('GET', path.slice(1)).then(
+          ({ body }) => res.writeHead(200, PAGE_HEADERS).end(typeof body === 'string' ? body : JSON.stringify(body)),
+          (error: unknown) => res.writeHead(error instanceof ApiError ? error.status : 502, { 'content-type': 'text/plain' }).end(`${error instanceof Error ? error.message : String(error)}\n`),
+        );
+      });
+      await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+      const address = server.address();
+      io.out(`audit pages at http://127.0.0.1:${typeof address === 'object' && address ? address.port : port}/audit (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => server.close(() => resolve()));
+      });
     });
   audit
     .command('show <id>')

@@ -12,14 +12,14 @@
 // - `airlock audit verify` passes, then finds an edited record, a deleted one
 //   and a replaced transcript (each changed behind Airlock's back with the SDK);
 // - the /audit pages, in Chromium. Screenshots: test-results/audit-*.png.
-import { spawnSync } from 'node:child_process';
-import { createHash, X509Certificate } from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { sealRecord } from '../../lambdas/core/audit-chain.ts';
 import type { RequestRecord } from '../../lambdas/core/model.ts';
@@ -28,35 +28,13 @@ import { kubeRequestOf } from '../../lambdas/core/policy-review.ts';
 import { newId } from '../../lambdas/core/ids.ts';
 import { transcriptKeyFor } from '../../lambdas/core/transcripts.ts';
 import { awsClientConfig } from '../../lambdas/runtime/services.ts';
+import { chromiumMissing, launchChromium } from '../support/browser.ts';
 import { kubectl } from '../support/kubectl.ts';
+import { REVIEW_POLICY } from '../support/policies.ts';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
-const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
-const browserMissing = !existsSync(CHROMIUM) && process.env.AIRLOCK_E2E !== 'require';
-if (browserMissing) console.log(`audit page browser test skipped: no Chromium at ${CHROMIUM} (apt install chromium)`);
-
-const REVIEW_POLICY = `
-maxWindow: 1h
-windowApproval: none
-approvers: [oncall@example.com]
-rules:
-  - effect: deny
-    resources: [secrets]
-  - effect: approve
-    verbs: [delete]
-    namespaces: [prod]
-  - effect: allow
-    verbs: [get, list, watch]
-  - effect: allow
-    verbs: [create, update, patch, delete]
-    resources: [configmaps]
-    namespaces: [prod, staging]
-  - effect: allow
-    verbs: ['*']
-    apiGroups: [apps]
-    resources: [deployments, statefulsets]
-`;
+const browserMissing = chromiumMissing('the audit page browser test');
 
 /** Builds test/cluster/cmd/auditcheck once (Go module cache of the test-cluster build) and returns its path. */
 function auditcheck(): string {
@@ -167,22 +145,7 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
     const decided = await env.decide(await env.approvalLink(approvalId, 'oncall@example.com'), 'deny');
     expect(decided.status).toBe(200);
 
-    const spki = createHash('sha256')
-      .update(new X509Certificate(readFileSync(`${env.stack.home}/server.crt`)).publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('base64');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await launchChromium(env.stack.home);
   });
   afterAll(async () => {
     await browser?.close();
@@ -207,7 +170,9 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
       [3, 13, 0, 0],
       [4, 1, 0, 0],
       [5, 1, 0, 0],
+      [6, 0, 0, 0],
     ]);
+    expect(review.unusedRules).toEqual([6]);
     expect(review.refused[0]).toMatchObject({ request: 'get secrets db-password in prod', decision: 'denied', count: 6 });
     expect(review.approvals).toMatchObject({ asked: 1, denied: 1 });
     expect(review.suggested.policy.rules).toEqual([
@@ -374,7 +339,31 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
     const anonymous = await browser.newPage();
     const refused = await anonymous.goto(`${env.stack.url}/audit`);
     expect(refused?.status()).toBe(401);
-    await anonymous.close();
     await context.close();
+
+    // `airlock audit ui` (a separate process) serves the pages on loopback, signing as the admin: the browser holds no key.
+    const ui = spawn(process.execPath, [new URL('../../cli/airlock.ts', import.meta.url).pathname, '--endpoint', env.stack.url, '--home', env.stack.home, 'audit', 'ui', '--port', '0'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const address = await new Promise<string>((resolve, reject) => {
+        let output = '';
+        ui.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const url = /http:\/\/127\.0\.0\.1:\d+\/audit/.exec(output)?.[0];
+          if (url) resolve(url);
+        });
+        ui.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        ui.once('exit', (code) => reject(new Error(`audit ui exited ${code}: ${output}`)));
+      });
+      await anonymous.goto(`${address}?agent=${agent.name}&decision=denied&since=7d&q=secrets`);
+      expect(await anonymous.locator('tbody tr').count()).toBe(7);
+      await anonymous.screenshot({ path: 'test-results/audit-ui-denied.png', fullPage: true });
+      const outside = await anonymous.goto(address.replace('/audit', '/v1/agents'));
+      expect(outside?.status()).toBe(404);
+    } finally {
+      ui.kill('SIGTERM');
+      await anonymous.close();
+    }
   });
 });

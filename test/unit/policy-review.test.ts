@@ -7,30 +7,9 @@ import { policyFromJSON, parsePolicy } from '../../lambdas/core/policy-file.ts';
 import { kubeRequestOf, reviewPolicy } from '../../lambdas/core/policy-review.ts';
 import { evaluatePolicy } from '../../lambdas/core/policy.ts';
 import type { Approval, RequestRecord } from '../../lambdas/core/model.ts';
+import { REVIEW_POLICY } from '../support/policies.ts';
 
-const POLICY = parsePolicy(`
-maxWindow: 1h
-approvers: [oncall@example.com]
-rules:
-  - effect: deny
-    resources: [secrets]
-  - effect: approve
-    verbs: [delete]
-    namespaces: [prod]
-  - effect: allow
-    verbs: [get, list, watch]
-  - effect: allow
-    verbs: [create, update, patch, delete]
-    resources: [configmaps]
-    namespaces: [prod, staging]
-  - effect: allow
-    verbs: ['*']
-    apiGroups: [apps]
-    resources: [deployments, statefulsets]
-  - effect: allow
-    verbs: [create]
-    resources: [serviceaccounts/token]
-`);
+const POLICY = parsePolicy(REVIEW_POLICY);
 
 const T0 = Date.UTC(2026, 10, 20, 9);
 let next = 0;
