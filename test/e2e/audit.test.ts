@@ -150,7 +150,7 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
   afterAll(async () => {
     await browser?.close();
     await env?.stop();
-    await admin(['delete', 'configmap', `audit-${suffix}`, '-n', 'prod', '--ignore-not-found']);
+    await admin(['delete', 'configmap', `audit-${suffix}`, `audit-json-${suffix}`, '-n', 'prod', '--ignore-not-found']);
   });
 
   it('reviews the week: rule use, what was refused, approvals, and the expected narrower policy (checked, not applied)', async () => {
@@ -198,6 +198,13 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
     const forged = await env.https('GET', '/k8s/prod-cluster/api/v1/namespaces/prod/configmaps/app-config', { headers: { authorization: `Bearer ${token}`, 'audit-id': `forged-${suffix}` } });
     expect(forged.status).toBe(200);
     const forgedId = String(forged.headers['x-airlock-request-id']);
+    // A JSON create (kubectl may speak protobuf, which transcripts do not keep): its bodies go into the RequestResponse export.
+    const posted = await env.https('POST', '/k8s/prod-cluster/api/v1/namespaces/prod/configmaps', {
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `audit-json-${suffix}` }, data: { owner: 'audit' } }),
+    });
+    expect(posted.status, posted.body).toBe(201);
+    const postedId = String(posted.headers['x-airlock-request-id']);
 
     const file = join(env.dir, 'events.jsonl');
     const exported = await env.cli(['audit', 'export', '--since', '1h', '--format', 'k8s-audit', '--out', file]);
@@ -238,6 +245,21 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
     // Every request Airlock forwarded today is in the API server's log under its record id; refused ones are not.
     for (const record of ours.filter((item) => item.decision === 'allowed' && item.status !== undefined)) expect(logged.map((event) => event.auditID)).toContain(record.id);
     expect(logged.some((event) => event.auditID === denied.auditID)).toBe(false);
+
+    // At RequestResponse the bodies come along, from the redacted transcripts, and still pass the API server's types.
+    const full = join(env.dir, 'events-full.jsonl');
+    expect((await env.cli(['audit', 'export', '--since', '1h', '--format', 'k8s-audit', '--level', 'RequestResponse', '--out', full])).code).toBe(0);
+    const checkedFull = spawnSync(auditcheck(), { input: readFileSync(full), encoding: 'utf8' });
+    expect(checkedFull.status, checkedFull.stdout).toBe(0);
+    const withBodies = readFileSync(full, 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { auditID: string; requestObject?: { data?: Record<string, string> }; responseObject?: { kind?: string } });
+    expect(withBodies.find((event) => event.auditID === postedId)).toMatchObject({
+      requestObject: { data: { owner: 'audit' } },
+      responseObject: { kind: 'ConfigMap', metadata: { name: `audit-json-${suffix}` } },
+    });
+    expect(events.find((event) => event.auditID === postedId)).not.toHaveProperty('requestObject');
 
     const ocsf = await env.cli(['audit', 'export', '--since', '1h', '--format', 'ocsf']);
     expect(ocsf.code, ocsf.stderr).toBe(0);
