@@ -10,7 +10,7 @@ import { ApiError } from './client.ts';
 import { registerAccess } from './commands/access.ts';
 import { registerAgents } from './commands/agents.ts';
 import { registerApprovals } from './commands/approvals.ts';
-import { registerAudit } from './commands/audit.ts';
+import { registerAudit, registerPolicy } from './commands/audit.ts';
 import { registerConnections } from './commands/connections.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
@@ -44,6 +44,7 @@ export function buildProgram(io: Io): Command {
     registerConnections,
     registerRevoke,
     registerAudit,
+    registerPolicy,
     registerLogin,
     registerAccess,
     registerApprovals,

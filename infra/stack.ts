@@ -29,6 +29,7 @@ export class AirlockStack extends Stack {
       transcriptRetentionDays: config.transcriptRetentionDays,
       recordRetentionDays: config.recordRetentionDays,
       objectLock: config.objectLock,
+      ...(config.securityLakeExport ? { securityLakeExport: securityLakeExportOf(config.securityLakeExport) } : {}),
       throttling: config.throttling,
       logReadLimits: config.logReadLimits,
       logRetention: config.logRetentionDays as RetentionDays,
@@ -83,4 +84,8 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Airl
   // Any AwsSolutions finding without a written acknowledgement fails the synth.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, config };
+}
+
+function securityLakeExportOf({ periodMinutes, ...location }: NonNullable<AirlockConfig['securityLakeExport']>) {
+  return { ...location, period: Duration.minutes(periodMinutes) };
 }

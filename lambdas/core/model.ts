@@ -236,6 +236,31 @@ export interface RequestRecord {
   /** How the forwarded response ended, and why (absent on refusals: nothing was streamed). */
   streamEnd?: StreamEnd;
   streamEndReason?: string;
+  /** 'sha256:' + hex of the transcript as written (core/audit-chain.ts). */
+  transcriptSha256?: string;
+  /** Where the completed record sits in its partition's hash chain (core/audit-chain.ts). */
+  chain?: ChainLink;
+}
+
+/**
+ * A record's place in the hash chain of its partition (connection, agent, UTC day):
+ * `seq` counts from 1 with no gaps, `hash` covers `prev` (the previous record's hash)
+ * and the record's audited fields, its transcript's SHA-256 among them.
+ */
+/** The newest link of a chain partition, kept beside the records. */
+export interface ChainHead {
+  partition: string;
+  seq: number;
+  hash: string;
+  /** When it last moved. */
+  time: number;
+}
+
+export interface ChainLink {
+  partition: string;
+  seq: number;
+  prev: string;
+  hash: string;
 }
 
 /** A state change worth an audit line (window requested, approved by X, expired, ...). */

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
+import { canonicalJson } from './canonical-json.ts';
 import { formatDuration, parseDuration } from './durations.ts';
 import { errorText } from './errors.ts';
 import { KUBE_VERBS } from './kube-request.ts';
@@ -349,23 +350,12 @@ function readPolicy(raw: unknown, form: 'file' | 'stored'): Policy {
 
 // ---------------------------------------------------------------- versions
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isRecord(value)) {
-    const keys = Object.keys(value)
-      .filter((key) => value[key] !== undefined)
-      .sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 function policyVersion(policy: Policy): string {
   return `sha256:${createHash('sha256').update(canonicalJson(policy)).digest('hex')}`;
 }
 
 /** The policy in file form, as JSON (which YAML reads too). */
-function policySource(policy: Policy): string {
+export function policySource(policy: Policy): string {
   const file = {
     maxWindow: formatDuration(policy.maxWindowSeconds),
     windowApproval: policy.windowApproval,

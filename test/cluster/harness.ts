@@ -40,6 +40,8 @@ export interface ClusterInfo {
   connectionTokenFile: string;
   connectionToken: string;
   outputDir: string;
+  /** The API server's own audit log (JSON lines, audit.k8s.io/v1 Events at Metadata level). */
+  auditLog: string;
 }
 
 export interface ClusterState {
@@ -361,6 +363,7 @@ export function readClusterInfo(home = airlockHome()): ClusterInfo {
     connectionTokenFile: join(dir, 'connection.token'),
     connectionToken: readFileSync(join(dir, 'connection.token'), 'utf8').trim(),
     outputDir: dir,
+    auditLog: join(dir, 'audit.log'),
   };
 }
 
@@ -477,6 +480,7 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
     kwokConfig: join(stateDir, 'kwok.yaml'),
     execDir: join(stateDir, 'exec'),
     defaultPodLog: join(stateDir, 'pod-logs', 'default.log'),
+    auditPolicy: join(stateDir, 'audit-policy.yaml'),
   };
   writeFileSync(files.ca, ca.certPem);
   writeFileSync(files.cert, serving.certPem);
@@ -498,6 +502,8 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
     writeFileSync(file, kubeconfig(server, ca.certPem, components[name].user, components[name].token), { mode: 0o600 });
     return file;
   };
+  // Every request at Metadata level, so a test can join Airlock's records to the cluster's own log by auditID.
+  writeFileSync(files.auditPolicy, 'apiVersion: audit.k8s.io/v1\nkind: Policy\nomitStages: [RequestReceived]\nrules:\n  - level: Metadata\n');
 
   const state: ClusterState = {
     stateDir,
@@ -553,6 +559,9 @@ async function start(home: string, binaries: Binaries, options: UpOptions): Prom
       '--kubelet-preferred-address-types=InternalIP',
       `--cert-dir=${join(stateDir, 'certs')}`,
       '--profiling=false',
+      `--audit-policy-file=${files.auditPolicy}`,
+      `--audit-log-path=${join(out, 'audit.log')}`,
+      '--audit-log-maxsize=100',
       '--v=1',
       ...(options.extraApiserverArgs ?? []),
     ],
