@@ -12,6 +12,7 @@ import { registerAgents } from './commands/agents.ts';
 import { registerApprovals } from './commands/approvals.ts';
 import { registerAudit } from './commands/audit.ts';
 import { registerConnections } from './commands/connections.ts';
+import { registerExec } from './commands/exec.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
 import { registerLogin, registerLogout } from './commands/login.ts';
@@ -48,6 +49,7 @@ export function buildProgram(io: Io): Command {
     registerApprovals,
     registerKubeconfig,
     registerPlan,
+    registerExec,
     registerLogout,
     registerToken,
     registerVerify,

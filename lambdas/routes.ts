@@ -65,6 +65,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/v1/audit', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/audit/repair', function: 'admin', auth: 'admin' },
+  // `airlock exec`: one command in a container; Airlock opens the exec stream, the output streams back framed.
+  { method: 'POST', resource: '/v1/exec', function: 'proxy', auth: 'proxy', streaming: true },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
   // The Kubernetes API paths at the root too (`kubectl get --raw`, `kubectl proxy`): the token names the connection.
   ...KUBERNETES_ROOT_PATHS.flatMap((root): Route[] => [

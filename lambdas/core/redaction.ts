@@ -107,12 +107,39 @@ export function redactBody(raw: Buffer, complete: boolean, totalBytes: number, c
 }
 
 /**
- * A command line an agent ran (`airlock plan -- COMMAND`), for an approver:
- * literal values (`--from-literal=key=VALUE`) and the values of options
- * named like credentials (`--token X`, `--password=X`) are replaced.
+ * A command line an agent ran (`airlock plan -- COMMAND`, `airlock exec`), for an approver or a
+ * transcript: literal values (`--from-literal=key=VALUE`), the values of options named like
+ * credentials (`--token X`, `--password=X`) and credential-shaped text (redactText) are replaced.
  */
 export function redactCommandLine(command: string): string {
-  return command
+  return redactText(command)
     .replace(/(--from-literal[=\s]+[^=\s]+=)\S+/g, '$1[REDACTED]')
     .replace(/(--?[\w-]*(?:password|passwd|token|secret|key|credential)[\w-]*(?:=|\s+))(?!\[REDACTED\])\S+/gi, '$1[REDACTED]');
+}
+
+/** Shapes of credentials in free text (a command's output, its stdin): each is replaced whole. */
+const TEXT_CREDENTIALS: readonly [RegExp, string][] = [
+  // PEM private keys, whole blocks.
+  [/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?(-----END \1PRIVATE KEY-----|$)/g, REDACTED],
+  // JWTs: ServiceAccount tokens, OIDC tokens.
+  [/\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*/g, REDACTED],
+  // EKS tokens (a presigned STS URL).
+  [/\bk8s-aws-v1\.[A-Za-z0-9_-]+/g, REDACTED],
+  // AWS access key ids.
+  [/\b(AKIA|ASIA)[A-Z0-9]{16}\b/g, REDACTED],
+  // Bearer / Basic credentials.
+  [/\b(Bearer|Basic)\s+[A-Za-z0-9._~+/=-]{8,}/gi, `$1 ${REDACTED}`],
+  // key = value, key: value, KEY=value where the key names a credential.
+  [/\b([\w.-]*(?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential)[\w.-]*["']?\s*[=:]\s*)["']?(?!\[REDACTED\])[^\s"',;]+["']?/gi, `$1${REDACTED}`],
+];
+
+/**
+ * Free text a command wrote or read (`airlock exec`): what looks like a credential — private keys,
+ * JWTs (ServiceAccount tokens), EKS tokens, AWS key ids, Bearer/Basic values, `password=…`-style
+ * values — is replaced. Text is redacted whole, never chunk by chunk, so a token is not split.
+ */
+export function redactText(text: string): string {
+  let out = text;
+  for (const [pattern, replacement] of TEXT_CREDENTIALS) out = out.replace(pattern, replacement);
+  return out;
 }

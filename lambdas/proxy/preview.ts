@@ -6,7 +6,8 @@
 // which records it. Whatever cannot be worked out is a problem on the preview,
 // and a preview with problems cannot be approved.
 import type { ClusterReader, RecordStore } from '../core/ports.ts';
-import type { KubeRequest } from '../core/kube-request.ts';
+import { commandLine, type KubeRequest } from '../core/kube-request.ts';
+import { redactCommandLine, redactText } from '../core/redaction.ts';
 import { mediaType } from '../core/approvals.ts';
 import { errorText } from '../core/errors.ts';
 import { parseDocuments, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview, type WindowActivity } from '../core/preview.ts';
@@ -16,6 +17,8 @@ import { PREVIEW_USER_AGENT } from './cluster-reader.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);
 const RECENT = 8;
+/** The most stdin an approver is shown; more cannot be shown whole, so it cannot be approved. */
+const EXEC_STDIN_PREVIEW_BYTES = 16 * 1024;
 
 export interface PreviewDeps {
   reader: ClusterReader | undefined;
@@ -31,6 +34,11 @@ function isObject(value: unknown): value is Obj {
 export async function previewHeld(held: HeldRequest, deps: PreviewDeps): Promise<ChangePreview> {
   const { kube } = held;
   const preview: ChangePreview = { problems: [], notes: [], objects: [] };
+  if (kube.command) {
+    execPreview(held, kube.command, preview);
+    await addWindow(held, deps, preview);
+    return preview;
+  }
   const context: RedactionContext = { secretsResource: kube.resource === 'secrets' };
   const type = mediaType(held.contentType);
   const parsed = parseDocuments(held.body, type);
@@ -58,12 +66,38 @@ export async function previewHeld(held: HeldRequest, deps: PreviewDeps): Promise
   } catch (error) {
     preview.problems.push(`the cluster could not be read for the preview: ${errorText(error, { name: false })}`);
   }
+  await addWindow(held, deps, preview);
+  return preview;
+}
+
+async function addWindow(held: HeldRequest, deps: PreviewDeps, preview: ChangePreview): Promise<void> {
   try {
     preview.window = await windowActivity(held, deps.records);
   } catch (error) {
     preview.notes.push(`The window's activity could not be read: ${errorText(error, { name: false })}`);
   }
-  return preview;
+}
+
+/** An exec (`airlock exec`): nothing to dry-run; the command line and stdin are what it does, shown whole or not approvable. */
+function execPreview(held: HeldRequest, command: readonly string[], preview: ChangePreview): void {
+  const { kube } = held;
+  const container = new URLSearchParams(kube.query).get('container') ?? undefined;
+  const stdin = held.body.length ? held.body : undefined;
+  let shownStdin: string | undefined;
+  if (new URLSearchParams(kube.query).get('stdin') === 'true') {
+    const text = (stdin ?? Buffer.alloc(0)).toString('utf8');
+    if (stdin && !Buffer.from(text, 'utf8').equals(stdin)) preview.problems.push('the standard input is not UTF-8 text, so it cannot be shown');
+    else if (Buffer.byteLength(text) > EXEC_STDIN_PREVIEW_BYTES)
+      preview.problems.push(`the standard input is ${Buffer.byteLength(text)} bytes; at most ${EXEC_STDIN_PREVIEW_BYTES} can be shown to an approver`);
+    else shownStdin = redactText(text);
+  }
+  preview.exec = {
+    pod: `${kube.namespace}/${kube.name}`,
+    ...(container ? { container } : {}),
+    command: redactCommandLine(commandLine(command)),
+    ...(shownStdin !== undefined ? { stdin: shownStdin } : {}),
+  };
+  preview.notes.push('A command run in a container: Airlock has no dry run for it; the command line and standard input above are what it does, with the rights of the container.');
 }
 
 function call(held: HeldRequest, deps: PreviewDeps, method: string, path: string, query: string, body: Buffer, what: string, target: Partial<KubeRequest> = {}) {

@@ -17,7 +17,8 @@ import type { Plan } from '../../core/model.ts';
 import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
 
 /** The options with every default filled in: what each stage is given beside its context. */
-export type ResolvedOptions = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;
+export type ResolvedOptions = GatewayOptions &
+  Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs' | 'execMaxOutputBytes'>>;
 
 /** receive: an id and a clock for the request; nothing checked yet. */
 export interface Received {
