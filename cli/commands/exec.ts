@@ -15,7 +15,7 @@ interface ExecLine {
   error?: { message?: string; code?: number; details?: { causes?: { reason?: string }[] } };
 }
 
-async function readStdin(): Promise<string> {
+async function processStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin as AsyncIterable<Buffer>) chunks.push(chunk);
   return Buffer.concat(chunks).toString('utf8');
@@ -39,7 +39,7 @@ export function registerExec({ program, io, globals }: CommandContext): void {
       const { client, profile } = agentClient(global);
       const window = profile.windows?.[options.connection];
       const { body: token } = await client.call<{ token: string }>('POST', 'v1/tokens', { connection: options.connection, ...(window ? { window } : {}) });
-      const stdin = options.stdin ? await readStdin() : undefined;
+      const stdin = options.stdin ? await (io.input ?? processStdin)() : undefined;
       const response = await client.withAuthorization(`Bearer ${token.token}`).stream('POST', 'v1/exec', {
         connection: options.connection,
         namespace: options.namespace,
@@ -75,6 +75,7 @@ export function registerExec({ program, io, globals }: CommandContext): void {
         const event = JSON.parse(line) as ExecLine;
         if (event.stream && typeof event.data === 'string') {
           if (global.json) collected[event.stream] += event.data;
+          else if (io.write) io.write(event.stream, event.data);
           else (event.stream === 'stdout' ? process.stdout : process.stderr).write(event.data);
         } else if (event.exit || event.error) end = event;
       }
