@@ -54,13 +54,14 @@ export function registerExec({ program, io, globals }: CommandContext): void {
         const chunks: Buffer[] = [];
         for await (const chunk of response as AsyncIterable<Buffer>) chunks.push(chunk);
         const text = Buffer.concat(chunks).toString('utf8');
-        let status: { message?: string; details?: { name?: string; causes?: { reason?: string }[] } } = {};
+        let status: { message?: string; reason?: string; details?: { name?: string; causes?: { reason?: string }[] } } = {};
         try {
           status = JSON.parse(text) as typeof status;
         } catch {
           status = { message: text.slice(0, 500) };
         }
-        const reason = status.details?.causes?.[0]?.reason ?? `http_${response.statusCode}`;
+        // Airlock's refusals name their cause; the API server's own (no such pod) its reason.
+        const reason = status.details?.causes?.[0]?.reason ?? status.reason ?? `http_${response.statusCode}`;
         if (global.json)
           io.out(
             JSON.stringify({ error: { status: response.statusCode, code: reason, message: status.message, approvalId: reason === 'approval_required' ? status.details?.name : undefined, requestId } }),

@@ -181,7 +181,9 @@ describe.skipIf(!cluster)('airlock exec runs a command in a running pod, on the 
     });
     expect(direct.status).toBe(403);
     expect(direct.body).toContain(windowId);
-    const { items } = JSON.parse((await env.cli(['--json', 'audit', 'list', '--agent', 'exec-agent', '--limit', '1'])).stdout) as { items: Record<string, unknown>[] };
-    expect(items[0]).toMatchObject({ decision: 'denied', verb: 'exec', name: pod });
+    // The refusal's record is completed once its answer is sent.
+    const latest = async () => (JSON.parse((await env.cli(['--json', 'audit', 'list', '--agent', 'exec-agent', '--limit', '1'])).stdout) as { items: Record<string, unknown>[] }).items[0];
+    await expect.poll(async () => (await latest())?.decision).toBe('denied');
+    expect(await latest()).toMatchObject({ verb: 'exec', name: pod });
   });
 });

@@ -218,6 +218,16 @@ describe('every control', () => {
     expect(causeOf((await exec({ command: ['tee', '/tmp/x'], stdin: 'two' })).text)).toBe('approval_required');
   });
 
+  it('the approver sees the pod, container, command and stdin; stdin that cannot be shown whole means no Approve', async () => {
+    const shown = await exec({ command: ['psql', '-U', 'app'], container: 'db', stdin: 'SELECT 1;\n' });
+    const approval = await world.state.getApproval((JSON.parse(shown.text) as { details: { name: string } }).details.name);
+    const preview = JSON.parse(world.transcripts.objects.get(approval!.preview!.key!)!) as Record<string, unknown>;
+    expect(preview).toMatchObject({ problems: [], exec: { pod: 'prod/web-0', container: 'db', command: 'psql -U app', stdin: 'SELECT 1;\n' } });
+    const tooLong = await exec({ command: ['psql'], stdin: 'x'.repeat(20_000) });
+    const blind = await world.state.getApproval((JSON.parse(tooLong.text) as { details: { name: string } }).details.name);
+    expect(blind!.preview!.problems).toEqual(['the standard input is 20000 bytes; at most 16384 can be shown to an approver']);
+  });
+
   it('exec where the policy does not allow it is refused before anything is opened', async () => {
     const sent = await exec({ namespace: 'kube-system', command: ['echo', 'x'] });
     expect(sent.status).toBe(403);
