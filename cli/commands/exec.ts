@@ -66,7 +66,8 @@ export function registerExec({ program, io, globals }: CommandContext): void {
           io.out(
             JSON.stringify({ error: { status: response.statusCode, code: reason, message: status.message, approvalId: reason === 'approval_required' ? status.details?.name : undefined, requestId } }),
           );
-        io.err(`airlock: ${status.message ?? `HTTP ${response.statusCode}`} (${reason}, HTTP ${response.statusCode})`);
+        // Airlock's own messages already begin with "airlock: ".
+        io.err(`airlock: ${(status.message ?? `HTTP ${response.statusCode}`).replace(/^airlock: /, '')} (${reason}, HTTP ${response.statusCode})`);
         throw new ExitCode(reason === 'approval_required' ? EXIT.pending : EXIT.refused);
       }
       const collected = { stdout: '', stderr: '' };
@@ -85,7 +86,8 @@ export function registerExec({ program, io, globals }: CommandContext): void {
         if (end.exit.code !== 0) throw new ExitCode(end.exit.code);
         return;
       }
-      if (!global.json) io.err(`airlock: ${end?.error?.message ?? 'the exec stream ended without the command’s exit code'} (${end?.error?.details?.causes?.[0]?.reason ?? 'no_exit'})`);
+      if (!global.json)
+        io.err(`airlock: ${(end?.error?.message ?? 'the exec stream ended without the command’s exit code').replace(/^airlock: /, '')} (${end?.error?.details?.causes?.[0]?.reason ?? 'no_exit'})`);
       throw new ExitCode(EXIT.refused);
     });
 }

@@ -130,8 +130,11 @@ describe.skipIf(!cluster)('airlock exec runs a command in a running pod, on the 
   it('the transcript holds the command line and its output; the record the exec as forwarded', async () => {
     const result = await runJson(['sh', '-c', 'echo secret-looking password=hunter2; echo done']);
     expect(result.code).toBe(0);
-    const shown = await env.cli(['--json', 'audit', 'show', result.json.requestId!]);
-    const { record, transcript } = JSON.parse(shown.stdout) as { record: Record<string, unknown>; transcript: { request: Record<string, unknown>; response: { exec: Record<string, unknown> } } };
+    type Shown = { record: Record<string, unknown>; transcript: { request: Record<string, unknown>; response: { exec: Record<string, unknown> } } };
+    const show = async () => JSON.parse((await env.cli(['--json', 'audit', 'show', result.json.requestId!])).stdout) as Shown;
+    // The record is completed, and the transcript written, once the answer has been sent.
+    await expect.poll(async () => (await show()).record.phase).toBe('complete');
+    const { record, transcript } = await show();
     expect(record).toMatchObject({ decision: 'allowed', verb: 'exec', resource: 'pods', subresource: 'exec', name: pod, namespace: 'prod', status: 200, method: 'GET' });
     expect(transcript.request.command).toBe("sh -c 'echo secret-looking password=[REDACTED]; echo done'");
     expect(transcript.response.exec).toMatchObject({ stdout: 'secret-looking password=[REDACTED]\ndone\n', stderr: '', exit: { code: 0 } });
@@ -143,7 +146,7 @@ describe.skipIf(!cluster)('airlock exec runs a command in a running pod, on the 
     expect(held.code).toBe(3);
     const approvalId = held.json.error!.approvalId!;
     expect(approvalId).toMatch(/^apr_/);
-    expect(held.stderr).toContain('needs a one-time human approval');
+    expect(held.stderr).toMatch(/^airlock: GET pods\/exec\/\S+ in prod \(exec\): printf approved-run needs a one-time human approval/);
 
     const link = await env.approvalLink(approvalId, APPROVER);
     const url = new URL(link);
