@@ -6,36 +6,22 @@
 // kubectl exec's refusal naming airlock exec.
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../support/kubectl.ts';
-import { admin, APPROVER } from '../support/clients.ts';
+import { admin, APPROVER, serviceAccountRbac } from '../support/clients.ts';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
 
 /** The connection's credential: a ServiceAccount that may read pods and exec into them in prod (what the policy then narrows). */
-const EXEC_RBAC = `
-apiVersion: v1
-kind: ServiceAccount
-metadata: {name: airlock-exec, namespace: prod}
-automountServiceAccountToken: false
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: airlock-exec, namespace: prod}
-rules:
-  - apiGroups: ['']
+const EXEC_RBAC = serviceAccountRbac(
+  'airlock-exec',
+  `  - apiGroups: ['']
     resources: [pods]
     verbs: [get, list]
   - apiGroups: ['']
     resources: [pods/exec]
     verbs: [get, create]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: airlock-exec, namespace: prod}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: airlock-exec}
-subjects:
-  - {kind: ServiceAccount, name: airlock-exec, namespace: prod}
-`;
+`,
+);
 
 /** echo, head and shell one-liners run; any other command is held for a human; exec elsewhere is refused. */
 const POLICY = `
