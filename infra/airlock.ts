@@ -249,9 +249,10 @@ export class Airlock extends Construct {
     storage.grantRecords(tokens, { write: appendOnly });
     storage.secret.grantRead(tokens);
 
-    // access: state read/write, records append, secret, start window workflows
+    // access: state read/write, records read (a plan's approver sees what the agent did in its window) + append,
+    // secret, start window workflows
     storage.grantState(access, stateReadWrite);
-    storage.grantRecords(access, { write: appendOnly });
+    storage.grantRecords(access, { read: true, write: appendOnly });
     storage.secret.grantRead(access);
     workflows.grantStartWindows(access);
 

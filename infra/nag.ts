@@ -48,14 +48,15 @@ export function acknowledgeFunctionPolicies(scope: Construct, { functions, stora
     ],
     previews: [
       `AwsSolutions-IAM5[Resource::<${logical(storage.transcriptBucket)}.Arn>/previews/*]`,
-      'The approval page reads the preview of a held request, one object per approval under previews/ (GetObject only).',
+      "The approval page reads what it shows, one object per held request's approval and one per plan change under previews/ (GetObject only).",
     ],
   } as const;
   const encrypted = [reasons.stateIndexes, reasons.generateDataKey, reasons.reEncrypt];
   const byFunction: Record<AirlockFunctionName, (readonly [string, string])[]> = {
     health: [],
     tokens: encrypted,
-    access: encrypted,
+    // access reads the agent's own records for the window activity a plan's approver sees.
+    access: [...encrypted, reasons.recordIndexes],
     approvals: [...encrypted, reasons.previews],
     workflow: encrypted,
     admin: [...encrypted, reasons.recordIndexes, reasons.transcripts],

@@ -18,7 +18,7 @@ interface PlanView {
   id: string;
   connection: string;
   status: string;
-  changes: { summary: string; dryRunStatus: number }[];
+  changes: { summary: string; dryRunStatus: number; held: boolean; problems?: string[] }[];
   approvalId?: string;
   approvalStatus?: string;
   approvalExpiresAt?: string;
@@ -66,6 +66,12 @@ export function registerPlan({ program, io, entry, globals, print }: CommandCont
       // The plan closes even after a failed command: an approver must never see a plan that could still grow.
       const closed = (await client.call<PlanView>('POST', `v1/plans/${encodeURIComponent(opened.id)}/close`)).body;
       const count = `${closed.changes.length} change${closed.changes.length === 1 ? '' : 's'}`;
+      // The approver is offered no Approve for a plan with a held change Airlock cannot show: say so now, not after a wait.
+      closed.changes.forEach((change, index) => {
+        if (change.held && change.problems?.length && !global.json) {
+          io.err(`change ${index + 1} (${change.summary}) cannot be shown to the approver, so the plan cannot be approved: ${change.problems.join('; ')}`);
+        }
+      });
       if (code !== 0) {
         print(`plan ${closed.id} (${count}): the command failed (exit ${code})${closed.approvalId ? `; approval ${closed.approvalId} was asked anyway` : ''}`, { ...closed, commandExit: code });
         throw new ExitCode(EXIT.refused);

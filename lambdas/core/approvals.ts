@@ -129,9 +129,15 @@ export function approvalEmail(approval: Approval, approver: string, link: string
     ...(approval.plan
       ? [
           '',
-          ...approval.plan.changes.map(
-            (change, index) => `Change ${index + 1}: ${change.method} ${oneLine(change.path + (change.query ? `?${change.query}` : ''), 2048)} (dry run: ${change.dryRun.status})`,
-          ),
+          ...approval.plan.changes.flatMap((change, index) => [
+            `Change ${index + 1}: ${change.method} ${oneLine(change.path + (change.query ? `?${change.query}` : ''), 2048)} (dry run: ${change.dryRun.status}${change.held === false ? '; allowed by the policy without approval' : ''})`,
+            // What it would do, redacted when it was planned; a held change without a preview cannot be approved.
+            ...(change.preview
+              ? change.preview.lines.slice(0, 8).map((line) => `    ${oneLine(line, 300)}`)
+              : change.held === false
+                ? []
+                : ['    CANNOT BE SHOWN (no Approve): no preview was worked out for this change']),
+          ]),
         ]
       : []),
     '',

@@ -16,6 +16,7 @@ import { AirlockError } from './status.ts';
 import { windowDurationSeconds } from './windows.ts';
 import { errorText } from './errors.ts';
 import { redactCommandLine } from './redaction.ts';
+import type { WindowActivity } from './preview.ts';
 
 /** The ports a transition may touch. Workflows and the notifier are absent where they are not configured. */
 export interface LifecycleDeps {
@@ -254,7 +255,14 @@ export async function openPlan(deps: LifecycleDeps, input: { agent: Agent; conne
  * one approval of kind 'plan' (the approval workflow emails them). A plan
  * without changes closes with nothing to approve.
  */
-export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, plan: Plan, connection: Connection, grant: Grant): Promise<{ plan: Plan; approval: Approval | undefined }> {
+export async function closePlan(
+  deps: LifecycleDeps & { workflows: Workflows },
+  plan: Plan,
+  connection: Connection,
+  grant: Grant,
+  /** What the agent has done in the window so far, for the approver (read by the caller; absent if it could not be). */
+  window?: WindowActivity,
+): Promise<{ plan: Plan; approval: Approval | undefined }> {
   const now = deps.now();
   if (plan.changes.length === 0) {
     const closed = await deps.state.updatePlan(plan.id, ['open'], { status: 'closed', closedAt: now });
@@ -279,7 +287,7 @@ export async function closePlan(deps: LifecycleDeps & { workflows: Workflows }, 
     summary: `plan ${plan.id}: ${plan.changes.length} change${plan.changes.length === 1 ? '' : 's'} from \`${plan.command}\``,
     rule: 'plan: every change it makes, approved at once',
     now,
-    plan: { id: plan.id, command: plan.command, changes: plan.changes },
+    plan: { id: plan.id, command: plan.command, changes: plan.changes, ...(window ? { window } : {}) },
   });
   await recordEvent(deps, {
     time: now,

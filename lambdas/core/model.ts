@@ -1,5 +1,6 @@
 // The things Airlock keeps state about. Times are epoch milliseconds.
 import type { Policy } from './policy.ts';
+import type { WindowActivity } from './preview.ts';
 
 /** A non-human identity: one AI agent. */
 export interface Agent {
@@ -92,7 +93,7 @@ export interface Approval {
   /** request approvals: the request line, for the approver */
   request?: { method: string; path: string; query: string; bodySha256: string; mediaType?: string; bodyPreview?: string };
   /** plan approvals: the plan and the exact changes it approves (a copy, so the page shows what is bound). */
-  plan?: { id: string; command: string; changes: PlanChange[] };
+  plan?: { id: string; command: string; changes: PlanChange[]; /** The window's activity when the plan closed, shown once for all its changes. */ window?: WindowActivity };
   /**
    * request approvals: what the request would do (core/preview.ts), worked out when it was held.
    * The whole preview is in the transcript store under `key` (an approval item stays well under
@@ -130,12 +131,14 @@ export interface PlanChange {
   summary: string;
   bodySha256: string;
   mediaType?: string;
-  /** Redacted (core/redaction.ts), at most PLAN_PREVIEW_BYTES. */
-  bodyPreview?: string;
-  /** The API server's answer to the dry run: status and the (redacted) object. */
-  dryRun: { status: number; object?: string };
-  /** Whether the approver sees the body — what the approval binds — whole (not cut, not unreadable); else the plan cannot be approved. */
-  shownWhole?: boolean;
+  /** The API server's answer to the dry run (its object is in the preview, diffed against the live one). */
+  dryRun: { status: number };
+  /**
+   * What it would do (core/preview.ts), as for a held request: the whole preview is in the transcript
+   * store under `key`; `problems` non-empty (or no preview) means the approver cannot see it, and a
+   * plan with such a change the policy holds cannot be approved.
+   */
+  preview?: { key?: string; problems: string[]; lines: string[] };
   /** Whether the policy held it (needs this approval); a change the policy allows passes without one. */
   held?: boolean;
   /** The dry-run request's record. */

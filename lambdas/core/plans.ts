@@ -8,12 +8,14 @@ import { mediaType, requestFingerprint } from './approvals.ts';
 
 /**
  * A plan holds at most this many changes: the plan and its approval are one
- * state item each (DynamoDB: 400 KB), and each change carries two previews.
+ * state item each (DynamoDB: 400 KB), and each change carries the email's
+ * lines of its preview (the whole preview is in the transcript store).
  * A bigger change set is several plans.
  */
 export const MAX_PLAN_CHANGES = 50;
-/** Body and dry-run answer previews kept per change (redacted, UTF-8 bytes), for the approver. */
-export const PLAN_PREVIEW_BYTES = 2048;
+/** The email's lines of one change's preview kept on the plan item: at most this many, each at most PLAN_PREVIEW_LINE_CHARS. */
+export const PLAN_PREVIEW_LINES = 12;
+export const PLAN_PREVIEW_LINE_CHARS = 200;
 
 /** Verbs that change nothing: under a plan they pass as usual (the policy still applies). */
 const READ_VERBS = new Set(['get', 'list', 'watch']);

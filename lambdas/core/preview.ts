@@ -196,12 +196,15 @@ function diffHtml(diff: string): string {
  * The preview of one change as an HTML fragment for a page (everything escaped).
  * Used by the approval page; a plan's page renders each of its changes with it.
  */
-export function renderChangePreview(preview: ChangePreview): string {
+export function renderChangePreview(preview: ChangePreview, options: { needsApproval?: boolean } = {}): string {
   const parts: string[] = [];
   if (preview.problems.length > 0) {
-    parts.push(
-      `<div class="blind"><strong>Airlock cannot show what this request does, so it cannot be approved.</strong><ul>${preview.problems.map((p) => `<li>${escape(p)}</li>`).join('')}</ul></div>`,
-    );
+    // A plan's change the policy allows outright passes without the approval: what Airlock cannot show of it is said, and stops nothing.
+    const headline =
+      options.needsApproval === false
+        ? 'Airlock cannot show what this request does. The policy allows it without approval, so it does not stop the approval.'
+        : 'Airlock cannot show what this request does, so it cannot be approved.';
+    parts.push(`<div class="blind"><strong>${headline}</strong><ul>${preview.problems.map((p) => `<li>${escape(p)}</li>`).join('')}</ul></div>`);
   }
   for (const object of preview.objects) {
     const flags = object.flags.length
@@ -222,17 +225,19 @@ export function renderChangePreview(preview: ChangePreview): string {
   if (preview.diff !== undefined) parts.push(`<h3>Dry run against the live object</h3><pre class="diff">${diffHtml(preview.diff)}</pre>`);
   if (preview.live !== undefined) parts.push(`<h3>Live object</h3><pre>${escape(preview.live)}</pre>`);
   if (preview.body !== undefined) parts.push(`<h3>Request body (redacted)</h3><pre class="body">${escape(preview.body)}</pre>`);
-  if (preview.window) {
-    const w = preview.window;
-    const counts = Object.entries(w.counts)
-      .map(([decision, count]) => `${count} ${decision}`)
-      .join(', ');
-    parts.push(
-      `<h3>This window</h3><p>Window <code>${escape(w.grantId)}</code>: ${escape(w.reason ?? '(no reason given)')}${w.ticket ? ` · ticket ${escape(w.ticket)}` : ''} <span class="note">(written by the agent)</span></p>` +
-        `<p>So far: ${escape(counts || 'no requests')}</p>${w.recent.length ? `<ul class="recent">${w.recent.map((line) => `<li><code>${escape(line)}</code></li>`).join('')}</ul>` : ''}`,
-    );
-  }
+  if (preview.window) parts.push(renderWindow(preview.window));
   return `<div class="preview">${parts.join('\n')}</div>`;
+}
+
+/** The window a change belongs to, as an HTML fragment: the agent's reason and ticket, and what it has done in it so far. */
+export function renderWindow(w: WindowActivity): string {
+  const counts = Object.entries(w.counts)
+    .map(([decision, count]) => `${count} ${decision}`)
+    .join(', ');
+  return (
+    `<h3>This window</h3><p>Window <code>${escape(w.grantId)}</code>: ${escape(w.reason ?? '(no reason given)')}${w.ticket ? ` · ticket ${escape(w.ticket)}` : ''} <span class="note">(written by the agent)</span></p>` +
+    `<p>So far: ${escape(counts || 'no requests')}</p>${w.recent.length ? `<ul class="recent">${w.recent.map((line) => `<li><code>${escape(line)}</code></li>`).join('')}</ul>` : ''}`
+  );
 }
 
 /** The few lines of a preview an email carries (the page shows the rest). */

@@ -11,8 +11,7 @@ import { header, httpHandler, pathParameter, queryParameter, rawBody, router, ty
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
-import { renderChangePreview, type ChangePreview } from '../core/preview.ts';
-import { PLAN_PREVIEW_BYTES } from '../core/plans.ts';
+import { renderChangePreview, renderWindow, type ChangePreview } from '../core/preview.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
@@ -41,7 +40,7 @@ pre{padding:.6rem;white-space:pre-wrap;overflow-wrap:anywhere;max-height:14rem;o
 .actions{display:flex;gap:1rem;margin-top:1.5rem} button{font-size:1rem;padding:.6rem 1.4rem;border-radius:6px;border:1px solid #888;cursor:pointer}
 .approve{background:#0a7c2f;color:#fff;border-color:#0a7c2f} .deny{background:#fff;color:#b00020;border-color:#b00020}
 .note{color:#555;font-size:.9rem} .status{padding:.8rem 1rem;border-radius:6px;background:#f3f3f5}
-h3{font-size:1.05rem;margin:1.2rem 0 .4rem} .flags li{color:#8a1c00;font-weight:600} .blind{padding:.8rem 1rem;border-radius:6px;background:#fde8e8;color:#7a0010}
+h3{font-size:1.05rem;margin:1.2rem 0 .4rem} .flags li{color:#8a1c00;font-weight:600} .blind{padding:.8rem 1rem;border-radius:6px;background:#fde8e8;color:#7a0010} section.change{border-top:1px solid #ccc;margin-top:1.2rem}
 pre.body,pre.diff{max-height:none} pre.diff span,ins,del{display:block;min-height:1.2em} ins{background:#dcf5e3;text-decoration:none} del{background:#fbe1e1;text-decoration:none} .recent code{overflow-wrap:anywhere}
 </style></head><body>
 <h1>${escape(title)}</h1>
@@ -75,30 +74,20 @@ function details(approval: Approval, now: number): string {
     // Approvals held before previews existed kept a short body preview; a preview shows the whole body below.
     if (approval.request.bodyPreview && !approval.preview) rows.push(['Body', `<pre>${escape(approval.request.bodyPreview)}</pre>`]);
   }
-  if (approval.plan) {
-    // Every change the approval lets through, each as the API server answered its dry run: nothing bound is off the page.
-    rows.push(['Command', `<code>${escape(approval.plan.command)}</code> <span class="note">(written by the agent)</span>`]);
-    approval.plan.changes.forEach((change, index) => {
-      const query = change.query ? `?${change.query}` : '';
-      const parts = [
-        `<code>${escape(change.method)} ${escape(change.path + query)}</code>`,
-        `Body SHA-256 <code>${escape(change.bodySha256)}</code>${change.mediaType ? ` (${escape(change.mediaType)})` : ''}`,
-        ...(change.bodyPreview ? [`Body<pre>${escape(change.bodyPreview)}</pre>`] : []),
-        `Dry run: the API server answered ${change.dryRun.status}${change.dryRun.object ? `<pre>${escape(change.dryRun.object)}</pre>` : ''}`,
-      ];
-      rows.push([`Change ${index + 1} of ${approval.plan!.changes.length}`, parts.join('<br>')]);
-    });
-  }
+  // A plan's changes, each with what it would do, are under "What it would do".
+  if (approval.plan) rows.push(['Command', `<code>${escape(approval.plan.command)}</code> <span class="note">(written by the agent)</span>`]);
   return `<table>${rows.map(([name, value]) => `<tr><th>${name}</th><td>${value}</td></tr>`).join('')}</table>`;
 }
 
-/**
- * The preview a request approval was held with (core/preview.ts), read from where the gate put it.
- * Undefined when there is none to show (not stored, unreadable): then it cannot be approved.
- */
-async function loadPreview(services: Services, approval: Approval): Promise<ChangePreview | undefined> {
-  const key = approval.preview?.key;
-  if (approval.kind !== 'request' || !key) return undefined;
+/** What the approver is shown: a request's preview, or each of a plan's changes' (undefined where none can be read). */
+interface Shown {
+  request?: ChangePreview;
+  changes: (ChangePreview | undefined)[];
+}
+
+/** A preview as the gateway kept it in the transcript store. Undefined when there is none to show (not stored, unreadable). */
+async function readPreview(services: Services, key: string | undefined): Promise<ChangePreview | undefined> {
+  if (!key) return undefined;
   try {
     const text = await services.transcripts.get(key);
     return text ? (JSON.parse(text) as ChangePreview) : undefined;
@@ -107,28 +96,62 @@ async function loadPreview(services: Services, approval: Approval): Promise<Chan
   }
 }
 
-/** Why an approver cannot approve this request: they could not see what it does. Undefined when they can. */
-function blindReason(approval: Approval, preview: ChangePreview | undefined): string | undefined {
+async function loadPreviews(services: Services, approval: Approval): Promise<Shown> {
+  if (approval.kind === 'request') {
+    const request = await readPreview(services, approval.preview?.key);
+    return request ? { request, changes: [] } : { changes: [] };
+  }
+  if (approval.kind !== 'plan') return { changes: [] };
+  return { changes: await Promise.all((approval.plan?.changes ?? []).map((change) => readPreview(services, change.preview?.key))) };
+}
+
+/** Why an approver cannot approve this: they could not see what it does. Undefined when they can. */
+function blindReason(approval: Approval, shown: Shown): string | undefined {
   if (approval.kind === 'plan') {
-    // A held change (or one from before this was known) must be seen whole; one the policy allows outright needs no approval.
-    const hidden = (approval.plan?.changes ?? []).flatMap((change, index) => (change.shownWhole === true || change.held === false ? [] : [index + 1]));
-    return hidden.length
-      ? `change ${hidden.join(', ')} of the plan cannot be shown whole (a body over ${PLAN_PREVIEW_BYTES} bytes, or one that cannot be redacted); ask for each as its own approval, which shows it whole`
-      : undefined;
+    // Every change the policy holds (or one from before that was known) must be shown; one it allows outright needs no approval.
+    const hidden = (approval.plan?.changes ?? []).flatMap((change, index) => {
+      if (change.held === false) return [];
+      const preview = shown.changes[index];
+      const problems = preview?.problems ?? change.preview?.problems ?? [];
+      if (problems.length) return [`change ${index + 1}: ${problems.join('; ')}`];
+      return preview ? [] : [`change ${index + 1}: its preview is not available`];
+    });
+    return hidden.length ? `${hidden.join('; ')} — deny the plan, or ask for that change as a request Airlock can show` : undefined;
   }
   if (approval.kind !== 'request') return undefined;
-  const problems = preview?.problems ?? approval.preview?.problems ?? [];
+  const problems = shown.request?.problems ?? approval.preview?.problems ?? [];
   if (problems.length) return problems.join('; ');
-  if (!preview) return 'the preview of this request is not available';
+  if (!shown.request) return 'the preview of this request is not available';
   return undefined;
 }
 
-function previewSection(approval: Approval, preview: ChangePreview | undefined): string {
+function planChangesSection(approval: Approval, shown: Shown): string {
+  const changes = approval.plan?.changes ?? [];
+  const sections = changes.map((change, index) => {
+    const query = change.query ? `?${change.query}` : '';
+    const preview = shown.changes[index];
+    const needsApproval = change.held !== false;
+    const head =
+      `<h3>Change ${index + 1} of ${changes.length}: ${escape(change.summary)}</h3>` +
+      `<p><code>${escape(change.method)} ${escape(change.path + query)}</code><br>Body SHA-256 <code>${escape(change.bodySha256)}</code>${change.mediaType ? ` (${escape(change.mediaType)})` : ''}` +
+      `<br>Dry run: the API server answered ${change.dryRun.status}</p>` +
+      `<p class="note">${needsApproval ? 'Held by the policy: it passes only with this approval.' : 'Allowed by the policy without approval: shown so the whole change is in view.'}</p>`;
+    const body = preview
+      ? renderChangePreview(preview, { needsApproval })
+      : `<div class="blind"><strong>Airlock cannot show what this change does${needsApproval ? ', so the plan cannot be approved' : ''}.</strong> Its preview is not available.</div>`;
+    return `<section class="change">${head}${body}</section>`;
+  });
+  const window = approval.plan?.window ? `<section class="change">${renderWindow(approval.plan.window)}</section>` : '';
+  return `<h2>What it would do</h2>${sections.join('\n')}${window}`;
+}
+
+function previewSection(approval: Approval, shown: Shown): string {
+  if (approval.kind === 'plan') return planChangesSection(approval, shown);
   if (approval.kind !== 'request') return '';
-  if (!preview) {
-    return `<div class="blind"><strong>Airlock cannot show what this request does, so it cannot be approved.</strong> ${escape(blindReason(approval, preview) ?? '')}</div>`;
+  if (!shown.request) {
+    return `<div class="blind"><strong>Airlock cannot show what this request does, so it cannot be approved.</strong> ${escape(blindReason(approval, shown) ?? '')}</div>`;
   }
-  return `<h2>What it would do</h2>${renderChangePreview(preview)}`;
+  return `<h2>What it would do</h2>${renderChangePreview(shown.request)}`;
 }
 
 function capitalize(text: string): string {
@@ -177,8 +200,8 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
             ? `Approve these ${approval.plan?.changes.length ?? 0} changes from ${approval.agentName}?`
             : `Approve this request from ${approval.agentName}?`;
       const mine = approval.decisions.find((decision) => decision.approver === approver);
-      const preview = await loadPreview(services, approval);
-      const blind = blindReason(approval, preview);
+      const shown = await loadPreviews(services, approval);
+      const blind = blindReason(approval, shown);
       let action: string;
       if (approval.status === 'cancelled') {
         // Said first, even to an approver who already approved: that approval no longer lets anything through.
@@ -205,7 +228,7 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
 <div class="actions"><button class="approve" type="submit" name="decision" value="approve">Approve</button>
 <button class="deny" type="submit" name="decision" value="deny">Deny</button></div></form>`;
       }
-      return page(200, title, `${details(approval, now)}${previewSection(approval, preview)}${action}`);
+      return page(200, title, `${details(approval, now)}${previewSection(approval, shown)}${action}`);
     }),
 
     'POST /approvals/{id}': guarded(async (event) => {
@@ -224,7 +247,7 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
       const decision = form.get('decision');
       if (decision !== 'approve' && decision !== 'deny') throw new AirlockError(400, 'invalid_form', 'choose Approve or Deny');
       if (decision === 'approve') {
-        const blind = blindReason(approval, await loadPreview(services, approval));
+        const blind = blindReason(approval, await loadPreviews(services, approval));
         if (blind)
           throw new AirlockError(409, 'approval_blind', `this request cannot be approved: Airlock cannot show what it does (${blind}); deny it, or ask the agent to send a request Airlock can show`);
       }

@@ -10,6 +10,7 @@ import { closePlan, openPlan, startApply } from '../core/lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { assertWindowOpen } from '../core/windows.ts';
+import { windowActivity } from '../proxy/preview.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { jsonBody, pathParameter, type RouteHandler } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
@@ -30,7 +31,16 @@ export function planView(plan: Plan, approval: Approval | undefined, now: number
     window: plan.grantId,
     status: expired ? 'expired' : plan.status,
     command: plan.command,
-    changes: plan.changes.map((change) => ({ summary: change.summary, method: change.method, path: change.path, query: change.query, dryRunStatus: change.dryRun.status })),
+    changes: plan.changes.map((change) => ({
+      summary: change.summary,
+      method: change.method,
+      path: change.path,
+      query: change.query,
+      dryRunStatus: change.dryRun.status,
+      held: change.held !== false,
+      // What keeps the approver from seeing it (a held change with any: the plan cannot be approved).
+      ...(change.preview?.problems.length ? { problems: change.preview.problems } : change.preview ? {} : { problems: ['no preview was worked out'] }),
+    })),
     ...(plan.approvalId ? { approvalId: plan.approvalId } : {}),
     ...(approval ? { approvalStatus: approval.status === 'pending' && approval.expiresAt <= now ? 'expired' : approval.status, approvalExpiresAt: new Date(approval.expiresAt).toISOString() } : {}),
     ...(plan.expiresAt ? { expiresAt: new Date(plan.expiresAt).toISOString() } : {}),
@@ -77,7 +87,9 @@ export function planRoutes(getServices: () => Promise<Services>): Record<string,
       const connection = await services.state.getConnection(plan.connection);
       const grant = await services.state.getGrant(plan.grantId);
       assertWindowOpen({ agent, connection, grant }, { agentId: agent.id, connection: plan.connection }, services.now());
-      const closed = await closePlan({ ...services, workflows: services.workflows }, plan, connection!, grant!);
+      // The approver sees what the agent has done in the window; a read that fails leaves it out, and stops nothing.
+      const window = await windowActivity({ agentName: plan.agentName, connection: plan.connection, grant: grant! }, services.records).catch(() => undefined);
+      const closed = await closePlan({ ...services, workflows: services.workflows }, plan, connection!, grant!, window);
       return { status: 200, body: planView(closed.plan, closed.approval, services.now()) };
     },
 

@@ -8,9 +8,7 @@
 // lifecycle's (core/lifecycle.ts).
 import type { Approval } from '../core/model.ts';
 import type { ClusterReader, TranscriptStore, Workflows } from '../core/ports.ts';
-import { previewLines, type ChangePreview } from '../core/preview.ts';
-import { errorText } from '../core/errors.ts';
-import { previewHeld } from './preview.ts';
+import { keepPreview, workOutPreview } from './preview.ts';
 import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { cancelApproval, consumeApproval, holdRequest, newApproval, type LifecycleDeps } from '../core/lifecycle.ts';
 import { commandLine, kubeTarget } from '../core/kube-request.ts';
@@ -31,6 +29,11 @@ export interface ApprovalGateDeps extends LifecycleDeps {
 /** Where an approval's whole preview is kept in the transcript store. */
 export function previewKeyFor(approvalId: string): string {
   return `previews/${approvalId}.json`;
+}
+
+/** Where a plan change's whole preview is kept: under its plan, by the dry-run request that planned it. */
+export function planChangePreviewKeyFor(planId: string, requestId: string): string {
+  return `previews/${planId}/${requestId}.json`;
 }
 
 /** Lines of the preview an approval item keeps (the email's), bounded. */
@@ -85,24 +88,8 @@ export class RequestApprovals implements RequestApprovalGate {
    * a problem on the preview (the page then offers no Approve), never a reason to hide it.
    */
   private async withPreview(held: HeldRequest, approval: Approval & { fingerprint: string }): Promise<Approval & { fingerprint: string }> {
-    let preview: ChangePreview;
-    try {
-      preview = await previewHeld(held, { reader: this.deps.cluster, records: this.deps.records });
-    } catch (error) {
-      preview = { problems: [`the preview could not be worked out: ${errorText(error, { name: false })}`], notes: [], objects: [] };
-    }
-    let key: string | undefined = previewKeyFor(approval.id);
-    try {
-      if (!this.deps.transcripts) throw new Error('this gateway has no store for previews');
-      await this.deps.transcripts.put(key, JSON.stringify(preview));
-    } catch (error) {
-      key = undefined;
-      preview.problems.push(`the preview could not be stored: ${errorText(error, { name: false })}`);
-    }
-    const lines = previewLines(preview)
-      .slice(0, PREVIEW_LINES)
-      .map((line) => line.slice(0, 300));
-    return { ...approval, preview: { ...(key ? { key } : {}), problems: preview.problems.map((problem) => problem.slice(0, 500)), lines } };
+    const preview = await workOutPreview(held, { reader: this.deps.cluster, records: this.deps.records });
+    return { ...approval, preview: await keepPreview(preview, previewKeyFor(approval.id), this.deps.transcripts, { lines: PREVIEW_LINES, lineChars: 300 }) };
   }
 
   /** The approval a held request asks for: the request line and a redacted preview of its body, for the approver. */

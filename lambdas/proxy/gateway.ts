@@ -37,7 +37,7 @@
 // record with what the last stage reached knew: the begun record, or a new one.
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant } from '../core/model.ts';
-import type { Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
+import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
 import type { KubeRequest } from '../core/kube-request.ts';
 import type { PolicyDecision } from '../core/policy.ts';
 import type { TokenService } from '../core/tokens.ts';
@@ -101,6 +101,8 @@ export interface GatewayOptions {
   approvals?: RequestApprovalGate;
   /** Opens exec streams for POST /v1/exec; without it, exec is refused (501). */
   executor?: Pick<ExecClient, 'open'>;
+  /** Reads the cluster for a plan change's preview (proxy/cluster-reader.ts); without it a change that needs a read cannot be shown. */
+  cluster?: ClusterReader;
   log: Log;
   now?: () => number;
   /** Largest request body accepted (default 3 MiB). */

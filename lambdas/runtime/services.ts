@@ -118,6 +118,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     // POST /v1/exec: the proxy function opens the exec stream to the API server itself.
     executor: new ExecClient(),
     approvals,
+    cluster,
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,

@@ -3,18 +3,16 @@
 // with its flags, a YAML body is shown, a patch shows the API server's dry-run
 // diff, a delete shows the live object, and a request Airlock cannot show offers
 // no Approve. Screenshots: test-results/approval-preview-*.png.
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
+import type { Browser } from 'playwright-core';
+import { chromiumMissing, launchChromium } from '../support/browser.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
-const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
-const browserMissing = !existsSync(CHROMIUM) && process.env.AIRLOCK_E2E !== 'require';
-if (browserMissing) console.log(`approval preview browser test skipped: no Chromium at ${CHROMIUM} (apt install chromium)`);
+const browserMissing = chromiumMissing('approval preview browser test');
 
 describe.skipIf(!cluster || browserMissing)('the approver sees what will happen (real kubectl, real Chromium)', () => {
   let env: TestStack;
@@ -52,22 +50,7 @@ describe.skipIf(!cluster || browserMissing)('the approver sees what will happen 
     const issued = await agent.cli(['token', '--connection', 'prod-cluster']);
     expect(issued.code, issued.stderr).toBe(0);
     token = (JSON.parse(issued.stdout) as { status: { token: string } }).status.token;
-    const spki = createHash('sha256')
-      .update(new X509Certificate(readFileSync(`${env.stack.home}/server.crt`)).publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('base64');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await launchChromium(env);
   });
   afterAll(async () => {
     await browser?.close();

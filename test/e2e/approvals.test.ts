@@ -1,18 +1,15 @@
 // A destructive kubectl command is held until a human approves that exact
 // request in a real browser (Debian's Chromium via playwright-core); then it
 // passes once. Screenshot: test-results/approval-page.png.
-import { createHash, X509Certificate } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { chromium, type Browser } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
+import type { Browser } from 'playwright-core';
+import { chromiumMissing, launchChromium } from '../support/browser.ts';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
-const CHROMIUM = process.env.AIRLOCK_CHROMIUM ?? '/usr/bin/chromium';
-// CI (AIRLOCK_E2E=require) installs Debian's chromium; elsewhere a missing browser skips this file, saying so.
-const browserMissing = !existsSync(CHROMIUM) && process.env.AIRLOCK_E2E !== 'require';
-if (browserMissing) console.log(`approval browser test skipped: no Chromium at ${CHROMIUM} (apt install chromium)`);
+const browserMissing = chromiumMissing('approval browser test');
 
 describe.skipIf(!cluster || browserMissing)('destructive requests wait for a human (real kubectl, real Chromium)', () => {
   let env: TestStack;
@@ -36,23 +33,7 @@ describe.skipIf(!cluster || browserMissing)('destructive requests wait for a hum
     expect(window.code, window.stderr).toBe(0);
     kubeconfig = await agent.kubeconfig('prod-cluster');
     for (const pod of [podA, podB]) expect((await createPod(pod)).code).toBe(0);
-    // Chromium trusts exactly the local stack's key (pinned by SPKI hash), not "any certificate".
-    const spki = createHash('sha256')
-      .update(new X509Certificate(readFileSync(`${env.stack.home}/server.crt`)).publicKey.export({ type: 'spki', format: 'der' }))
-      .digest('base64');
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-        `--ignore-certificate-errors-spki-list=${spki}`,
-      ],
-    });
+    browser = await launchChromium(env);
   });
   afterAll(async () => {
     await browser?.close();

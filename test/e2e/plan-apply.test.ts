@@ -2,16 +2,21 @@
 // API server: `airlock plan` sends every change as a dry run (nothing on the
 // cluster), one approval through the emailed link covers them all, and
 // `airlock apply` lets exactly those changes through, once. Every change is
-// checked on the cluster itself with the admin kubeconfig.
+// checked on the cluster itself with the admin kubeconfig. The plan's page,
+// with every change and its diff, is opened in real Chromium (screenshot:
+// test-results/plan-apply-page.png).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { chromiumMissing, launchChromium } from '../support/browser.ts';
 import { kubectlBinary } from '../cluster/harness.ts';
 import { admin, APPROVER, createClientsConnection } from '../support/clients.ts';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 
 const cluster = inject('cluster');
-/** Creating and deleting ConfigMaps in prod is held for approval; reading is allowed. */
+const browserMissing = chromiumMissing('plan page browser test');
+/** Creating, patching and deleting ConfigMaps in prod is held for approval; reading is allowed. */
 const HELD_WRITES = `
 maxWindow: 1h
 windowApproval: none
@@ -20,7 +25,7 @@ rules:
   - effect: deny
     resources: [secrets]
   - effect: approve
-    verbs: [create, delete]
+    verbs: [create, patch, delete]
     resources: [configmaps]
     namespaces: [prod]
   - effect: allow
@@ -29,17 +34,23 @@ rules:
     namespaces: [prod]
 `;
 
-describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
+describe.skipIf(!cluster || browserMissing)('airlock plan / apply with kubectl', () => {
   let env: TestStack;
   let agent: TestAgent;
+  let browser: Browser;
+  /** Past the old 2 KiB cut: shown whole on the page. */
+  const PADDING = `pad-${'p'.repeat(2100)}-end`;
   const suffix = Date.now().toString(36);
   const names = ['one', 'two', 'three'].map((name) => `plan-${name}-${suffix}`);
   const exists = (name: string) => admin(cluster!, ['get', 'configmap', name, '-n', 'prod', '--ignore-not-found', '-o', 'name']).trim() !== '';
 
-  function manifests(dir: string, cms: string[]): string {
+  function manifests(dir: string, cms: string[], padded: string[] = []): string {
     const path = join(env.dir, dir);
     mkdirSync(path, { recursive: true });
-    for (const name of cms) writeFileSync(join(path, `${name}.yaml`), `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: prod}\ndata: {key: ${name}}\n`);
+    for (const name of cms) {
+      const annotations = padded.includes(name) ? `, annotations: {padding: ${PADDING}}` : '';
+      writeFileSync(join(path, `${name}.yaml`), `apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ${name}, namespace: prod${annotations}}\ndata: {key: ${name}}\n`);
+    }
     return `${path}/`;
   }
 
@@ -62,34 +73,53 @@ describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
     agent = await env.createAgent(`planner-${suffix}`);
     const window = await agent.cli(['access', 'request', '--connection', 'plan-apply', '--duration', '30m', '--reason', 'plan e2e']);
     expect(window.code, window.stderr).toBe(0);
+    browser = await launchChromium(env);
   });
   afterAll(async () => {
+    await browser?.close();
     await env?.stop();
     if (cluster) admin(cluster, ['delete', 'configmap', ...names, `plan-extra-${suffix}`, `plan-revoked-${suffix}`, `plan-ended-${suffix}`, '-n', 'prod', '--ignore-not-found']);
   });
 
-  it('kubectl apply -f DIR/: three ConfigMaps planned as dry runs, one approval, applied once', async () => {
-    const dir = manifests('three', names);
+  it('kubectl apply -f DIR/: three ConfigMaps planned as dry runs, each shown with its diff, one approval in Chromium, applied once', async () => {
+    // One of the three is live already (kubectl apply patches it), one is padded past 2 KiB.
+    expect(admin(cluster!, ['create', 'configmap', names[0]!, '-n', 'prod', '--from-literal=key=old-value']).trim()).not.toBe('');
+    const dir = manifests('three', names, [names[2]!]);
     const planned = await plan(agent, ['apply', '-f', dir]);
     expect(planned.changes).toBe(3);
-    expect(names.some(exists)).toBe(false);
-    // The approver sees every change: its request line, body and the API server's dry-run answer.
-    const link = new URL(await env.approvalLink(planned.approvalId, APPROVER));
-    const shown = await env.https('GET', link.pathname + link.search);
-    expect(shown.status).toBe(200);
-    expect(shown.body).toContain('Change 3 of 3');
-    expect(shown.body.match(/Dry run: the API server answered 201/g)).toHaveLength(3);
-    for (const name of names) expect(shown.body).toContain(name);
-    const page = await env.decide(link.toString(), 'approve');
-    expect(page.status).toBe(200);
+    expect(names.slice(1).some(exists)).toBe(false);
+    expect(admin(cluster!, ['get', 'configmap', names[0]!, '-n', 'prod', '-o', 'jsonpath={.data.key}'])).toBe('old-value');
+
+    // The approver sees every change (§1): its summary, body whole and redacted, and the dry run diffed against the live object.
+    const link = await env.approvalLink(planned.approvalId, APPROVER);
+    const page = await browser.newPage();
+    await page.goto(link);
+    const text = await page.locator('body').innerText();
+    mkdirSync('test-results', { recursive: true });
+    await page.screenshot({ path: 'test-results/plan-apply-page.png', fullPage: true });
+    expect(text).toContain('Approve these 3 changes');
+    expect(text).toContain('Change 3 of 3');
+    expect(text).toMatch(/Change 1 of 3: PATCH configmaps\/plan-one-\S+ in prod \(patch\)/);
+    expect(text.match(/Dry run against the live object/g)).toHaveLength(3);
+    expect(text).toContain('-   key: old-value');
+    expect(text).toContain(`+   key: ${names[0]}`);
+    expect(text).toContain(`+   key: ${names[1]}`);
+    expect(text).toContain(PADDING);
+    expect(text).toContain(`ConfigMap prod/${names[2]}`);
+    expect(text).not.toContain('cannot be approved');
+    expect(text).toContain('This window');
+    await page.getByRole('button', { name: 'Approve' }).click();
+    await page.waitForSelector('text=Approved. The agent may now apply exactly these changes, each once.');
+    await page.close();
 
     const applied = await agent.cli(['apply', planned.planId, '--wait', '--', kubectlBinary(), 'apply', '-f', dir]);
     expect(applied.code, applied.stderr).toBe(0);
     expect(names.every(exists)).toBe(true);
+    expect(admin(cluster!, ['get', 'configmap', names[0]!, '-n', 'prod', '-o', 'jsonpath={.data.key}'])).toBe(names[0]);
 
     const twice = await agent.cli(['apply', planned.planId, '--', kubectlBinary(), 'apply', '-f', dir]);
     expect(twice.code).not.toBe(0);
-    expect(twice.stderr).toMatch(/cannot be applied/);
+    expect(twice.stderr).toMatch(/cannot be applied twice/);
   });
 
   it('a change not in the plan is held as usual', async () => {
@@ -99,6 +129,9 @@ describe.skipIf(!cluster)('airlock plan / apply with kubectl', () => {
     await approve(planned.approvalId);
     const applied = await agent.cli(['apply', planned.planId, '--', kubectlBinary(), 'apply', '-f', manifests('more', [names[0]!, extra])]);
     expect(applied.code).not.toBe(0);
+    // Held (an approval of its own), not refused as out of the plan: its record says so and names the plan.
+    const records = (await env.stack.services.records.query({ agent: agent.name, limit: 500 })).items;
+    expect(records).toContainEqual(expect.objectContaining({ method: 'POST', decision: 'held', planId: planned.planId, approvalId: expect.stringMatching(/^apr_/) }));
     expect(exists(names[0]!)).toBe(true);
     expect(exists(extra)).toBe(false);
   });

@@ -8,6 +8,7 @@ import type { PolicyRule } from '../../lambdas/core/policy.ts';
 import { generateSigningKey, TokenService } from '../../lambdas/core/tokens.ts';
 import { Gateway, type GatewayOptions, type GatewayResult, type ProxyRequest } from '../../lambdas/proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../../lambdas/proxy/upstream-auth.ts';
+import { GatewayClusterReader } from '../../lambdas/proxy/cluster-reader.ts';
 import { FakeUpstream } from './fake-upstream.ts';
 import { MemoryLog, MemoryRecordStore, MemoryStateStore, MemoryTranscriptStore } from './memory.ts';
 import { policyOf } from './policies.ts';
@@ -49,7 +50,9 @@ export interface Harness {
   stop(): Promise<void>;
 }
 
-export async function startGateway(options: { rules?: PolicyRule[]; windowSeconds?: number; gateway?: Partial<GatewayOptions> } = {}): Promise<Harness> {
+export async function startGateway(
+  options: { rules?: PolicyRule[]; windowSeconds?: number; gateway?: Partial<GatewayOptions>; /** A recorded ClusterReader on the fake upstream, for previews. */ clusterReader?: boolean } = {},
+): Promise<Harness> {
   const now = Date.now();
   const state = new MemoryStateStore();
   const records = new MemoryRecordStore();
@@ -96,6 +99,7 @@ export async function startGateway(options: { rules?: PolicyRule[]; windowSecond
     upstreamAuth: new ConnectionUpstreamAuth(),
     forwarder: upstream.forwarder,
     log,
+    ...(options.clusterReader ? { cluster: new GatewayClusterReader({ forwarder: upstream.forwarder, upstreamAuth: new ConnectionUpstreamAuth(), records, transcripts, now: Date.now }) } : {}),
     ...options.gateway,
   });
 

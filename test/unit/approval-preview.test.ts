@@ -114,7 +114,8 @@ describe('a held request carries its preview', () => {
     expect(preview!.diff).not.toContain('resourceVersion');
     expect(preview!.notes).toContain('A new object: nothing is live under this name.');
     expect(preview!.window).toMatchObject({ grantId: 'gr_A', reason: 'fix the rollout' });
-    expect(cluster.calls.map((call) => `${call.method} ${call.path}?${call.query}`)).toEqual(['POST /api/v1/namespaces/prod/pods?dryRun=All', 'GET /api/v1/namespaces/prod/pods/debug?']);
+    // One call: a create the API server admits has nothing live under its name (else 409), so there is nothing to read.
+    expect(cluster.calls.map((call) => `${call.method} ${call.path}?${call.query}`)).toEqual(['POST /api/v1/namespaces/prod/pods?dryRun=All']);
     expect(cluster.calls[0]!.purpose).toMatch(/^approval preview of held request req_1: dry run/);
     expect(approval.preview).toMatchObject({ key: previewKeyFor(approval.id), problems: [] });
     const email = approvalEmail(approval, 'oncall@example.com', 'https://airlock.example/approvals/x?sig=y').text;
@@ -154,6 +155,27 @@ describe('a held request carries its preview', () => {
     expect(preview!.objects[0]!.flags).toContain('replicas: 0 (spec.replicas)');
   });
 
+  it("asks for a patch's dry run and its live object side by side, not one after the other", async () => {
+    const live = { kind: 'ConfigMap', metadata: { name: 'c', namespace: 'prod' }, data: { mode: 'old' } };
+    const table = new TableCluster({
+      'PATCH /api/v1/namespaces/prod/configmaps/c?dryRun=All': { status: 200, body: { ...live, data: { mode: 'new' } } },
+      'GET /api/v1/namespaces/prod/configmaps/c': { status: 200, body: live },
+    });
+    // The dry run answers only once the live object has been asked for: asked in turn, the hold would never end.
+    let asked!: () => void;
+    const liveAsked = new Promise<void>((resolve) => (asked = resolve));
+    const cluster: ClusterReader = {
+      send: async (call) => {
+        if (call.method === 'GET') asked();
+        else await liveAsked;
+        return table.send(call);
+      },
+    };
+    const { preview } = await hold(world(cluster), { method: 'PATCH', path: '/api/v1/namespaces/prod/configmaps/c', body: '{"data":{"mode":"new"}}', contentType: 'application/merge-patch+json' });
+    expect(preview!.problems).toEqual([]);
+    expect(preview!.diff).toContain('+   mode: new');
+  });
+
   it('shows what a delete removes: the live object, its owners and the propagation policy', async () => {
     const pod = {
       kind: 'Pod',
@@ -167,6 +189,43 @@ describe('a held request carries its preview', () => {
     expect(preview!.live).toContain('image: nginx');
     expect(preview!.deletes!.join('\n')).toContain('ReplicaSet web-1 (controller)');
     expect(preview!.deletes!.join('\n')).toContain('propagationPolicy');
+  });
+});
+
+describe('a whole object sent as Kubernetes protobuf (client-go, Helm release records)', () => {
+  const protobuf = 'application/vnd.kubernetes.protobuf';
+  // Any bytes: Airlock never decodes them itself, the API server's dry-run answer does.
+  const body = 'k8s\u0000\n\u000c\n\u0002v1\u0012\u0006opaque';
+  const release = {
+    apiVersion: 'v1',
+    kind: 'ConfigMap',
+    metadata: { name: 'sh.helm.release.v1.web.v2', namespace: 'prod', labels: { owner: 'helm', status: 'pending-upgrade' } },
+    data: { release: 'H4sI' },
+  };
+
+  it('is shown as the API server decodes those exact bytes: its dry-run answer, summarized', async () => {
+    const cluster = new TableCluster({ 'POST /api/v1/namespaces/prod/configmaps?dryRun=All': { status: 201, body: release } });
+    const w = world(cluster);
+    const { approval, preview } = await hold(w, { method: 'POST', path: '/api/v1/namespaces/prod/configmaps', body, contentType: protobuf });
+    expect(preview!.problems).toEqual([]);
+    expect(approval.preview!.problems).toEqual([]);
+    expect(preview!.body).toContain('sh.helm.release.v1.web.v2');
+    expect(preview!.body).toContain('status: pending-upgrade');
+    expect(preview!.objects[0]).toMatchObject({ kind: 'ConfigMap', target: 'prod/sh.helm.release.v1.web.v2' });
+    expect(preview!.notes.join('\n')).toContain('Sent as Kubernetes protobuf');
+    // The exact bytes, with their content type, went to the dry run.
+    expect(cluster.calls[0]!.contentType).toBe(protobuf);
+    expect(cluster.calls[0]!.body.toString()).toBe(body);
+  });
+
+  it('cannot be shown (no Approve) when the dry run is refused, and never for a protobuf delete', async () => {
+    const refused = new TableCluster({ 'POST /api/v1/namespaces/prod/configmaps?dryRun=All': { status: 403, body: { kind: 'Status', message: 'forbidden' } } });
+    const held = await hold(world(refused), { method: 'POST', path: '/api/v1/namespaces/prod/configmaps', body, contentType: protobuf });
+    expect(held.approval.preview!.problems.join('; ')).toMatch(/refused the dry run \(403: forbidden\)/);
+    expect(held.preview!.body).toBeUndefined();
+    const live = new TableCluster({ 'GET /api/v1/namespaces/prod/configmaps/web': { status: 200, body: release } });
+    const deleted = await hold(world(live), { method: 'DELETE', path: '/api/v1/namespaces/prod/configmaps/web', body, contentType: protobuf });
+    expect(deleted.approval.preview!.problems.join('; ')).toMatch(/cannot be read and redacted by Airlock/);
   });
 });
 

@@ -18,8 +18,10 @@ import type { IncomingMessage } from 'node:http';
 import type { Plan, PlanChange } from '../../core/model.ts';
 import { describeKubeRequest, kubeTarget } from '../../core/kube-request.ts';
 import { envelopedObject } from '../../core/protobuf.ts';
-import { isMutatingVerb, MAX_PLAN_CHANGES, PLAN_PREVIEW_BYTES, planChangeFingerprint, withDryRun } from '../../core/plans.ts';
-import { redactBody } from '../../core/redaction.ts';
+import { isMutatingVerb, MAX_PLAN_CHANGES, PLAN_PREVIEW_LINE_CHARS, PLAN_PREVIEW_LINES, planChangeFingerprint, withDryRun } from '../../core/plans.ts';
+import type { ClusterAnswer } from '../../core/ports.ts';
+import { keepPreview, workOutPreview } from '../preview.ts';
+import { planChangePreviewKeyFor } from '../approval-gate.ts';
 import { AirlockError } from '../../core/status.ts';
 import { errorText } from '../../core/errors.ts';
 import type { Forwarded, Planned, ResolvedOptions, Scoped } from './context.ts';
@@ -105,19 +107,11 @@ export async function plan(scoped: Scoped, options: ResolvedOptions): Promise<Sc
 export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<Forwarded> {
   const { upstream, kube, request, record, planned } = forwarded;
   if (planned.mode !== 'plan' || !planned.fingerprint || !planned.bodySha256 || !planned.body) return forwarded;
-  // The body as the agent sent it (and will send it to apply), not as made a dry run.
-  const body = planned.body;
-  const answer = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
-  const status = upstream.statusCode ?? 0;
-  const secretsResource = kube.resource === 'secrets';
-  // Empty protobuf DeleteOptions (client-go, Helm) say nothing: shown as what they are.
-  const emptyOptions = request.method === 'DELETE' && isEmptyProtobufObject(body);
-  const bodyShown = emptyOptions
-    ? { text: '(empty DeleteOptions: the defaults)', whole: true }
-    : body.length
-      ? preview(body, request.headers['content-type']?.[0] ?? 'application/json', secretsResource)
-      : undefined;
-  const answerShown = answer.length ? preview(answer, typeof upstream.headers['content-type'] === 'string' ? upstream.headers['content-type'] : 'application/json', secretsResource) : undefined;
+  const read = await readWhole(upstream, MAX_DRY_RUN_ANSWER_BYTES);
+  const sent: ClusterAnswer = { status: upstream.statusCode ?? 0, contentType: String(upstream.headers['content-type'] ?? ''), body: read };
+  const { status, contentType, body: answer } = (sent.status === 404 && (await updateOfPlannedCreate(forwarded, options))) || sent;
+  // Only an admitted change joins the plan (what the API server refused would fail when applied too), so only it is previewed.
+  const preview = status < 300 ? await previewPlanned(forwarded, { status, contentType, body: answer }, options) : undefined;
   const change: PlanChange = {
     fingerprint: planned.fingerprint,
     method: request.method,
@@ -126,20 +120,13 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
     summary: `${request.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`,
     bodySha256: planned.bodySha256,
     ...(request.headers['content-type']?.[0] ? { mediaType: request.headers['content-type'][0].split(';')[0]!.trim().toLowerCase() } : {}),
-    ...(bodyShown ? { bodyPreview: bodyShown.text } : {}),
-    dryRun: {
-      status,
-      ...(answerShown ? { object: answerShown.text } : {}),
-    },
-    // What the approval binds is the method, path, query and body: the body must be seen whole; the dry-run answer is
-    // what the API server would make of it, shown as far as it can be.
-    shownWhole: bodyShown?.whole ?? true,
+    dryRun: { status },
+    ...(preview ? { preview } : {}),
     // Only what the policy holds needs the approval: a change it allows outright passes without one (Helm's release records).
     held: forwarded.decision.effect === 'approve',
     requestId: record.id,
     at: options.now(),
   };
-  // Only an admitted change joins the plan: what the API server refused would fail when applied too.
   if (status < 300) {
     const added = await options.state.addPlanChange(planned.plan.id, change, MAX_PLAN_CHANGES).catch((error: unknown) => {
       options.log.error('plan change not stored; refusing', { requestId: record.id, error: errorText(error) });
@@ -148,9 +135,45 @@ export async function collectDryRun(forwarded: Forwarded & Pick<Planned, 'planne
     if (!added) throw new AirlockError(409, 'plan_not_open', `plan ${planned.plan.id} was closed or is full (${MAX_PLAN_CHANGES} changes): this change is not in it`);
   }
   // The answer as read, with its status and headers, streamed back by streamBack like any other.
-  const replay = Object.assign(new PassThrough(), { statusCode: upstream.statusCode, headers: { ...upstream.headers, warning: '299 - "airlock plan: dry run, nothing was changed"' } });
+  const replay = Object.assign(new PassThrough(), {
+    statusCode: status,
+    headers: { ...upstream.headers, ...(contentType ? { 'content-type': contentType } : {}), warning: '299 - "airlock plan: dry run, nothing was changed"' },
+  });
   replay.end(answer);
   return { ...forwarded, upstream: replay as unknown as IncomingMessage };
+}
+
+/**
+ * An update (PUT) of an object this plan creates: the create was a dry run, so the API server answers
+ * the update 404 — Helm's upgrade creates its new release record and then updates it, in one run. What
+ * the update does once the create is applied is what the API server makes of the same body created, so
+ * that dry run (dryRun=All, recorded through the ClusterReader) is sent instead and its answer goes
+ * back. Nothing changes either way, and the change stays bound to the update exactly as sent. Undefined
+ * (the 404 stands) when the plan creates nothing in that collection or the dry run cannot be sent.
+ */
+async function updateOfPlannedCreate(forwarded: Forwarded & Pick<Planned, 'planned'>, options: ResolvedOptions): Promise<ClusterAnswer | undefined> {
+  const { request, kube, planned, agent, connection, grant, record } = forwarded;
+  if (request.method !== 'PUT' || kube.verb !== 'update' || kube.subresource !== '' || !kube.name || !options.cluster) return undefined;
+  const collection = kube.path.slice(0, kube.path.lastIndexOf('/'));
+  if (!planned.plan.changes.some((change) => change.method === 'POST' && change.path === collection)) return undefined;
+  const contentType = request.headers['content-type']?.[0];
+  try {
+    const created = await options.cluster.send({
+      session: { agentId: agent.id, agentName: agent.name, grantId: grant.id },
+      connection,
+      method: 'POST',
+      path: collection,
+      query: 'dryRun=All',
+      ...(contentType ? { contentType } : {}),
+      body: planned.body!,
+      target: { verb: 'create', apiGroup: kube.apiGroup, resource: kube.resource, subresource: '', namespace: kube.namespace, name: kube.name },
+      purpose: `plan ${planned.plan.id}: update ${record.id} of an object the plan creates, sent as its create (dryRun=All)`,
+    });
+    return created.status < 300 ? created : undefined;
+  } catch (error) {
+    options.log.warn('plan: the create behind an update could not be sent as a dry run', { requestId: record.id, error: errorText(error) });
+    return undefined;
+  }
 }
 
 /**
@@ -205,15 +228,19 @@ async function readWhole(stream: IncomingMessage, limit: number): Promise<Buffer
 }
 
 /**
- * Redacted (never a Secret value), at most PLAN_PREVIEW_BYTES, for the approver. `whole`: the approver sees all of
- * it — not cut, and not a body the redactor could not read (which it replaces with a note). A plan with any change
- * not shown whole cannot be approved (handlers/approvals.ts): nobody approves what they cannot see.
+ * What the change would do, for the approver, as for a held request (proxy/preview.ts): the body as the agent sent
+ * it (and will send it to apply), whole and redacted; the dry-run answer the API server just gave, diffed against
+ * the live object; for a delete the live object. Kept in the transcript store; the plan item keeps its key, its
+ * problems (a held change with any cannot be approved: handlers/approvals.ts) and the email's lines.
  */
-function preview(body: Buffer, contentType: string, secretsResource: boolean): { text: string; whole: boolean } {
-  const redacted = redactBody(body, true, body.length, contentType, { secretsResource }).body;
-  const read = typeof redacted !== 'string';
-  const text = read ? JSON.stringify(redacted, null, 2) : redacted;
-  const bytes = Buffer.from(text, 'utf8');
-  if (bytes.length > PLAN_PREVIEW_BYTES) return { text: `${bytes.subarray(0, PLAN_PREVIEW_BYTES).toString('utf8')}\n… (${bytes.length - PLAN_PREVIEW_BYTES} more bytes)`, whole: false };
-  return { text, whole: read };
+async function previewPlanned(forwarded: Forwarded & Pick<Planned, 'planned'>, dryRun: ClusterAnswer, options: ResolvedOptions): Promise<PlanChange['preview']> {
+  const { request, kube, agent, connection, grant, record, planned } = forwarded;
+  // Empty protobuf DeleteOptions (client-go, Helm) say nothing: the defaults, as with no body.
+  const body = request.method === 'DELETE' && isEmptyProtobufObject(planned.body!) ? Buffer.alloc(0) : planned.body!;
+  const preview = await workOutPreview(
+    { requestId: record.id, agent, connection, grant, kube, method: request.method, body, contentType: body.length ? request.headers['content-type']?.[0] : undefined },
+    { reader: options.cluster, records: options.records },
+    { dryRun, window: false, purpose: `preview of change ${record.id} of plan ${planned.plan.id}` },
+  );
+  return keepPreview(preview, planChangePreviewKeyFor(planned.plan.id, record.id), options.transcripts, { lines: PLAN_PREVIEW_LINES, lineChars: PLAN_PREVIEW_LINE_CHARS });
 }
