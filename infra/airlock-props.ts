@@ -119,6 +119,11 @@ export interface AirlockProps {
    */
   readonly throttling?: ApiThrottling;
   /**
+   * The bounds the proxy adds to an agent's read of pod logs that names none (limitBytes, tailLines).
+   * @default - 262144 bytes and 1000 lines (lambdas/core/log-bounds.ts)
+   */
+  readonly logReadLimits?: { readonly limitBytes?: number; readonly tailLines?: number };
+  /**
    * Retention of every log group (functions, API access log, state machines).
    * @default logs.RetentionDays.ONE_YEAR
    */
@@ -270,6 +275,8 @@ function validateProps(props: AirlockProps): void {
   };
   positive('transcriptRetentionDays', props.transcriptRetentionDays);
   positive('recordRetentionDays', props.recordRetentionDays);
+  positive('logReadLimits.limitBytes', props.logReadLimits?.limitBytes);
+  positive('logReadLimits.tailLines', props.logReadLimits?.tailLines);
   if (props.objectLock) {
     if (props.objectLock.mode !== 'GOVERNANCE' && props.objectLock.mode !== 'COMPLIANCE') problems.push(`objectLock.mode: GOVERNANCE or COMPLIANCE, got ${String(props.objectLock.mode)}`);
     positive('objectLock.days', props.objectLock.days, props.transcriptRetentionDays ?? AIRLOCK_DEFAULTS.transcriptRetentionDays);

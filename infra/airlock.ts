@@ -148,6 +148,8 @@ export class Airlock extends Construct {
         [ENV.approvalStateMachineArn]: workflows.approval.arn,
         [ENV.approvalTopicArn]: this.approvalTopic.topicArn,
         [ENV.recordRetentionDays]: String(settings.recordRetentionDays),
+        ...(settings.logReadLimits?.limitBytes ? { [ENV.logReadLimitBytes]: String(settings.logReadLimits.limitBytes) } : {}),
+        ...(settings.logReadLimits?.tailLines ? { [ENV.logReadTailLines]: String(settings.logReadLimits.tailLines) } : {}),
       },
       logLevel: settings.logLevel,
       logRetention,

@@ -42,6 +42,7 @@ export const AirlockConfigSchema = z.strictObject({
   recordRetentionDays: days.default(400),
   objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days }).optional(),
   throttling: z.strictObject({ rateLimit: z.number().positive().optional(), burstLimit: z.number().int().positive().optional() }).optional(),
+  logReadLimits: z.strictObject({ limitBytes: z.number().int().positive().optional(), tailLines: z.number().int().positive().optional() }).optional(),
   logRetentionDays: z
     .number()
     .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), `one of ${LOG_RETENTION_DAYS.join(', ')}`)

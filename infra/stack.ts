@@ -30,6 +30,7 @@ export class AirlockStack extends Stack {
       recordRetentionDays: config.recordRetentionDays,
       objectLock: config.objectLock,
       throttling: config.throttling,
+      logReadLimits: config.logReadLimits,
       logRetention: config.logRetentionDays as RetentionDays,
       logLevel: config.logLevel,
       stageName: config.stageName,

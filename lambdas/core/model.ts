@@ -198,8 +198,10 @@ export interface RequestRecord {
   method: string;
   /** Whole: exactly the path forwarded (the parser refuses longer than MAX_PATH_LENGTH). */
   path: string;
-  /** Whole: exactly the query forwarded, after Airlock's own changes (timeoutSeconds capped to the window). */
+  /** Whole: exactly the query forwarded, after Airlock's own changes (timeoutSeconds capped to the window, a log read's default bounds). */
   query: string;
+  /** A log read Airlock bounded with its defaults: what it added, e.g. "limitBytes=262144, tailLines=1000" (core/log-bounds.ts). */
+  logBound?: string;
   verb: string;
   apiGroup: string;
   resource: string;

@@ -10,7 +10,8 @@
 //     refuseIdentityHeaders    Impersonate-* and X-Remote-* refused
 //   5 beginRecord              the write-ahead record is sent, beside the state read
 //   6 readState                agent enabled, window active/unexpired/unrevoked (read now);
-//                              the window's deadline on the query (timeoutSeconds capped)
+//                              the window's deadline on the query (timeoutSeconds capped);
+//                              a log read without limitBytes/tailLines gets the defaults
 //   7 scope                    policy on the request and every effect (core/effects.ts):
 //                              deny > approve > allow > default deny
 //   8 refuseInteractive        exec/attach/port-forward/Upgrade (501)
@@ -41,6 +42,7 @@ import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } fro
 import type { KubeRequest } from '../core/kube-request.ts';
 import type { PolicyDecision } from '../core/policy.ts';
 import type { TokenService } from '../core/tokens.ts';
+import { checkLogReadLimits, type LogReadLimits } from '../core/log-bounds.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamAuth } from './upstream-auth.ts';
 import type { Known, ResolvedOptions } from './stages/context.ts';
@@ -115,6 +117,8 @@ export interface GatewayOptions {
   streamRecheckTimeoutMs?: number;
   /** The most stdout and stderr (together) a command run through POST /v1/exec may write (default 1 MiB). */
   execMaxOutputBytes?: number;
+  /** Bounds added to a log read that names none (core/log-bounds.ts; defaults 256 KiB and 1000 lines). */
+  logReadLimits?: Partial<LogReadLimits>;
 }
 
 /** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
@@ -148,6 +152,7 @@ export class Gateway {
       streamRecheckMs: options.streamRecheckMs ?? 2000,
       streamRecheckTimeoutMs: options.streamRecheckTimeoutMs ?? 3000,
       execMaxOutputBytes: options.execMaxOutputBytes ?? 1024 * 1024,
+      logReadLimits: checkLogReadLimits(options.logReadLimits ?? {}),
     };
   }
 

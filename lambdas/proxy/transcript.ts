@@ -19,7 +19,7 @@ export interface Answer {
 }
 
 export function buildTranscript(record: RequestRecord, request: ProxyRequest, answer: Answer, durationMs: number, note?: string): string {
-  const context: RedactionContext = { secretsResource: record.resource === 'secrets' };
+  const context: RedactionContext = { secretsResource: record.resource === 'secrets', logText: record.resource === 'pods' && record.subresource === 'log' };
   const exec = record.verb === 'exec' && record.subresource === 'exec';
   const framedExec = exec && answer.status === 200 && answer.contentType === 'application/x-ndjson';
   return JSON.stringify({

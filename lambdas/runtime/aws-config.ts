@@ -16,6 +16,8 @@ export const ENV = {
   approvalTopicArn: 'AIRLOCK_APPROVAL_TOPIC_ARN',
   recordRetentionDays: 'AIRLOCK_RECORD_RETENTION_DAYS',
   eksExternalId: 'AIRLOCK_EKS_EXTERNAL_ID',
+  logReadLimitBytes: 'AIRLOCK_LOG_READ_LIMIT_BYTES',
+  logReadTailLines: 'AIRLOCK_LOG_READ_TAIL_LINES',
 } as const;
 
 function required(name: string): string {
@@ -47,6 +49,11 @@ export class SecretsManagerSecretSource implements SecretSource {
   }
 }
 
+function optionalNumber(name: string): number | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : Number(value);
+}
+
 export async function configFromEnvironment(): Promise<AirlockConfig> {
   const retention = Number(process.env[ENV.recordRetentionDays] ?? 400);
   return {
@@ -58,6 +65,11 @@ export async function configFromEnvironment(): Promise<AirlockConfig> {
     secrets: new SecretsManagerSecretSource(required(ENV.secretArn)),
     admin: { mode: 'iam' },
     recordRetentionDays: Number.isFinite(retention) && retention > 0 ? retention : 400,
+    // Checked when the gateway is built (a bad value fails the start, not a request).
+    logReadLimits: {
+      limitBytes: optionalNumber(ENV.logReadLimitBytes),
+      tailLines: optionalNumber(ENV.logReadTailLines),
+    },
     eks: new EksCredentialProvider({ externalId: process.env[ENV.eksExternalId] }),
     workflows: {
       windowStateMachineArn: process.env[ENV.windowStateMachineArn],

@@ -23,6 +23,7 @@ import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
+import type { LogReadLimits } from '../core/log-bounds.ts';
 
 export type { GatewaySecrets };
 
@@ -50,6 +51,8 @@ export interface AirlockConfig {
   credentials?: AwsCredentialIdentity;
   recordRetentionDays?: number;
   maxRequestBodyBytes?: number;
+  /** Bounds added to an agent's log read that names none (core/log-bounds.ts). */
+  logReadLimits?: Partial<LogReadLimits>;
   /** EKS token source (AWS only). */
   eks?: EksCredentialSource;
   /** Step Functions state machines and the approval topic (absent: windows that need approval are refused). */
@@ -122,6 +125,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
+    logReadLimits: config.logReadLimits,
   });
   return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, now, log: logger };
 }

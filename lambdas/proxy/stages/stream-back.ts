@@ -6,6 +6,7 @@ import { AirlockError, kubernetesStatus } from '../../core/status.ts';
 import { EXEC_CONTENT_TYPE } from './open-exec.ts';
 import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
+import { logBoundWarning } from '../../core/log-bounds.ts';
 import { guardStream } from '../stream-guard.ts';
 import { completeRecord } from './complete-record.ts';
 import type { GatewayResult } from '../gateway.ts';
@@ -31,6 +32,7 @@ export function streamBack(forwarded: Forwarded, options: ResolvedOptions): Gate
     if (typeof value === 'string') headers[name] = value;
   }
   headers['x-airlock-request-id'] = record.id;
+  if (bound.logBound) headers.warning = [headers.warning, logBoundWarning(bound.logBound)].filter(Boolean).join(', ');
   const contentType = headers['content-type'] ?? '';
 
   const capture = new CaptureStream(options.transcriptCaptureBytes);
