@@ -12,6 +12,7 @@ import { registerAgents } from './commands/agents.ts';
 import { registerApprovals } from './commands/approvals.ts';
 import { registerAudit, registerPolicy } from './commands/audit.ts';
 import { registerConnections } from './commands/connections.ts';
+import { registerExec } from './commands/exec.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
 import { registerMcp } from './commands/mcp.ts';
@@ -50,6 +51,7 @@ export function buildProgram(io: Io): Command {
     registerApprovals,
     registerKubeconfig,
     registerPlan,
+    registerExec,
     registerLogout,
     registerToken,
     registerMcp,

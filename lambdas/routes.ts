@@ -74,6 +74,8 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/audit', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/audit/{id}', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/audit/agents/{name}', function: 'admin', auth: 'admin' },
+  // `airlock exec`: one command in a container; Airlock opens the exec stream, the output streams back framed.
+  { method: 'POST', resource: '/v1/exec', function: 'proxy', auth: 'proxy', streaming: true },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
   // MCP (lambdas/mcp): the endpoint runs in the proxy function, whose gateway it calls in-process.
   { method: 'ANY', resource: '/mcp', function: 'proxy', auth: 'proxy', streaming: true },

@@ -30,6 +30,14 @@ export interface WindowActivity {
   recent: string[];
 }
 
+export interface ExecPreview {
+  /** namespace/pod */
+  pod: string;
+  container?: string;
+  command: string;
+  stdin?: string;
+}
+
 export interface ChangePreview {
   /** Why Airlock cannot show what the request does. Non-empty: no Approve. */
   problems: string[];
@@ -44,6 +52,8 @@ export interface ChangePreview {
   live?: string;
   /** For a delete: what goes with it (propagation policy, owners, how many objects match). */
   deletes?: string[];
+  /** For an exec (`airlock exec`): where it runs, the command line and stdin (both redacted). */
+  exec?: ExecPreview;
   window?: WindowActivity;
 }
 
@@ -203,6 +213,13 @@ export function renderChangePreview(preview: ChangePreview, options: { needsAppr
     const images = object.images.length ? `<p>Images: ${object.images.map((image) => `<code>${escape(image)}</code>`).join(', ')}</p>` : '';
     parts.push(`<section class="object"><h3>${escape(object.kind)}${object.target ? ` <code>${escape(object.target)}</code>` : ''}</h3>${images}${flags}</section>`);
   }
+  if (preview.exec) {
+    const { exec } = preview;
+    parts.push(
+      `<h3>Command</h3><p>Runs in pod <code>${escape(exec.pod)}</code>${exec.container ? `, container <code>${escape(exec.container)}</code>` : ' (its default container)'}, without a TTY:</p><pre class="command">${escape(exec.command)}</pre>` +
+        (exec.stdin !== undefined ? `<h3>Standard input (redacted)</h3><pre class="body">${escape(exec.stdin)}</pre>` : '<p class="note">No standard input.</p>'),
+    );
+  }
   for (const note of preview.notes) parts.push(`<p class="note">${escape(note)}</p>`);
   if (preview.deletes?.length) parts.push(`<h3>What the delete takes</h3><ul>${preview.deletes.map((line) => `<li>${escape(line)}</li>`).join('')}</ul>`);
   if (preview.diff !== undefined) parts.push(`<h3>Dry run against the live object</h3><pre class="diff">${diffHtml(preview.diff)}</pre>`);
@@ -230,6 +247,12 @@ export function previewLines(preview: ChangePreview): string[] {
   for (const object of preview.objects.slice(0, 10)) {
     lines.push(`Object:   ${object.kind}${object.target ? ` ${object.target}` : ''}${object.images.length ? ` images ${object.images.join(', ')}` : ''}`);
     for (const flag of object.flags.slice(0, 20)) lines.push(`  ! ${flag}`);
+  }
+  if (preview.exec) {
+    lines.push(`Command:  ${preview.exec.command}`);
+    lines.push(
+      `In:       pod ${preview.exec.pod}${preview.exec.container ? `, container ${preview.exec.container}` : ''}${preview.exec.stdin !== undefined ? `, with ${Buffer.byteLength(preview.exec.stdin)} bytes of stdin (see the page)` : ''}`,
+    );
   }
   for (const line of preview.deletes ?? []) lines.push(`Deletes:  ${line}`);
   if (preview.diff !== undefined) lines.push(`Dry run:  ${preview.diff.split('\n').filter((line) => /^[+-] /.test(line)).length} changed line(s); see the page`);

@@ -34,7 +34,7 @@ export interface RedactionContext {
 }
 
 /**
- * Credential shapes in free text (container logs): PEM private keys, JWTs (service-account tokens),
+ * Credential shapes in free text (container logs, a command's output and stdin): PEM private keys, JWTs (service-account tokens),
  * bearer/basic credentials, AWS access key ids, passwords in URLs, and the value after a key named
  * like a credential (password=..., "token": "...", api_key: ...).
  */
@@ -43,6 +43,8 @@ const TEXT_CREDENTIALS: [RegExp, string][] = [
   [/\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, REDACTED],
   [/\b(bearer|basic)(\s+)[\w~+/.=-]{8,}/gi, `$1$2${REDACTED}`],
   [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
+  // EKS tokens (a presigned STS URL).
+  [/\bk8s-aws-v1\.[\w-]+/g, REDACTED],
   [/(\w+:\/\/[^\s:/@]+:)[^\s@/]+@/g, `$1${REDACTED}@`],
   [/((?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s"',;&]+/gi, `$1${REDACTED}`],
 ];
@@ -135,12 +137,12 @@ export function redactBody(raw: Buffer, complete: boolean, totalBytes: number, c
 }
 
 /**
- * A command line an agent ran (`airlock plan -- COMMAND`), for an approver:
- * literal values (`--from-literal=key=VALUE`) and the values of options
- * named like credentials (`--token X`, `--password=X`) are replaced.
+ * A command line an agent ran (`airlock plan -- COMMAND`, `airlock exec`), for an approver or a
+ * transcript: literal values (`--from-literal=key=VALUE`), the values of options named like
+ * credentials (`--token X`, `--password=X`) and credential-shaped text (redactText) are replaced.
  */
 export function redactCommandLine(command: string): string {
-  return command
+  return redactText(command)
     .replace(/(--from-literal[=\s]+[^=\s]+=)\S+/g, '$1[REDACTED]')
     .replace(/(--?[\w-]*(?:password|passwd|token|secret|key|credential)[\w-]*(?:=|\s+))(?!\[REDACTED\])\S+/gi, '$1[REDACTED]');
 }

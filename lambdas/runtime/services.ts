@@ -18,6 +18,7 @@ import { RequestApprovals } from '../proxy/approval-gate.ts';
 import { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
+import { ExecClient } from '../proxy/exec-client.ts';
 import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
@@ -128,6 +129,8 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     tokens,
     upstreamAuth,
     forwarder,
+    // POST /v1/exec: the proxy function opens the exec stream to the API server itself.
+    executor: new ExecClient(),
     approvals,
     cluster,
     log: logger,

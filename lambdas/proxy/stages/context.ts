@@ -19,7 +19,7 @@ import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
 
 /** The options with every default filled in: what each stage is given beside its context. */
 export type ResolvedOptions = GatewayOptions &
-  Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>> & { logReadLimits: LogReadLimits };
+  Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs' | 'execMaxOutputBytes'>> & { logReadLimits: LogReadLimits };
 
 /** receive: an id and a clock for the request; nothing checked yet. */
 export interface Received {

@@ -2,7 +2,8 @@
 // (../stream-guard.ts): it ends at the window's end, within one recheck of a
 // revoke or a disable, or when the state cannot be re-read. What passes is
 // captured for the transcript; when it ends, the record is completed.
-import { AirlockError } from '../../core/status.ts';
+import { AirlockError, kubernetesStatus } from '../../core/status.ts';
+import { EXEC_CONTENT_TYPE } from './open-exec.ts';
 import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
 import { logBoundWarning } from '../../core/log-bounds.ts';
@@ -35,10 +36,13 @@ export function streamBack(forwarded: Forwarded, options: ResolvedOptions): Gate
   const contentType = headers['content-type'] ?? '';
 
   const capture = new CaptureStream(options.transcriptCaptureBytes);
+  // POST /v1/exec's framing: whole lines, and Airlock's end is its {"error": Status} line.
+  const execFramed = kube.verb === 'exec' && upstream.statusCode === 200 && contentType === EXEC_CONTENT_TYPE;
   const ended = guardStream({
     upstream,
     output: capture,
-    jsonWatch: kube.verb === 'watch' && upstream.statusCode === 200 && contentType.startsWith('application/json'),
+    jsonWatch: execFramed || (kube.verb === 'watch' && upstream.statusCode === 200 && contentType.startsWith('application/json')),
+    ...(execFramed ? { endLine: (error: AirlockError) => ({ error: kubernetesStatus(error) }) } : {}),
     windowEndsAt,
     // Only a watch's timeoutSeconds ends it at the window's end; a capped `timeout` ends a request that finishes anyway.
     capped: bound.capped && kube.verb === 'watch',
