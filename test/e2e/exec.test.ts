@@ -7,7 +7,10 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { kubectl } from '../support/kubectl.ts';
 import { admin, APPROVER, serviceAccountRbac } from '../support/clients.ts';
+import { readFileSync } from 'node:fs';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
+import { connectAgent } from '../support/mcp.ts';
 
 const cluster = inject('cluster');
 
@@ -150,6 +153,37 @@ describe.skipIf(!cluster)('airlock exec runs a command in a running pod, on the 
     const again = await runJson(['printf', 'approved-run']);
     expect(again.code).toBe(3);
     expect(again.json.error!.approvalId).not.toBe(approvalId);
+  });
+
+  it('the MCP exec tool takes the same path: listed commands run, others are held, each recorded naming the tool', async () => {
+    const mcp = await connectAgent(env.stack.url, readFileSync(env.stack.caFile, 'utf8'), agent);
+    try {
+      const exec = (await mcp.client.listTools()).tools.find((tool) => tool.name === 'exec');
+      expect(exec, 'exec is listed: the policy can allow it').toBeDefined();
+      expect(exec!.annotations).toMatchObject({ readOnlyHint: false, destructiveHint: true });
+      expect(exec!.description).toContain('approval');
+      const call = async (args: Record<string, unknown>) => (await mcp.client.callTool({ name: 'exec', arguments: { connection: 'exec', namespace: 'prod', pod, ...args } })) as CallToolResult;
+      const text = (result: CallToolResult) => result.content.map((part) => (part.type === 'text' ? part.text : '')).join('\n');
+      const meta = (result: CallToolResult, key: string) => (result._meta as Record<string, unknown> | undefined)?.[`airlock.dev/${key}`];
+
+      const ran = await call({ command: ['sh', '-c', 'echo over-mcp; echo token=abc123 >&2; exit 4'] });
+      expect(ran.isError, text(ran)).toBe(false);
+      expect(ran.structuredContent).toMatchObject({ exitCode: 4 });
+      expect(text(ran)).toContain('exit code 4');
+      expect(text(ran)).toContain('over-mcp');
+      expect(text(ran)).toContain('token=[REDACTED]');
+      expect(text(ran)).not.toContain('abc123');
+      const [requestId] = meta(ran, 'requestIds') as string[];
+      const shown = JSON.parse((await env.cli(['--json', 'audit', 'show', requestId!])).stdout) as { record: Record<string, unknown> };
+      expect(shown.record).toMatchObject({ decision: 'allowed', verb: 'exec', subresource: 'exec', name: pod, mcpTool: 'exec', mcpCallId: meta(ran, 'callId') });
+
+      const held = await call({ command: ['printf', 'mcp-held'] });
+      expect(held.isError).toBe(true);
+      expect(meta(held, 'approvalId')).toMatch(/^apr_/);
+      expect(text(held)).toContain('HELD for a one-time human approval');
+    } finally {
+      await mcp.close();
+    }
   });
 
   it('kubectl exec is refused, naming airlock exec', async () => {
