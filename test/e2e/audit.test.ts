@@ -284,7 +284,8 @@ describe.skipIf(!cluster || browserMissing)("the auditor's side (real kubectl, r
     expect(clean.stdout).toMatch(/^ok: \d+ record\(s\) in \d+ chain\(s\)/);
 
     const { config } = env.stack.services;
-    const dynamodb = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
+    // Locally the records table has its own emulator (as DynamoDB serves tables independently).
+    const dynamodb = new DynamoDBClient(awsClientConfig(config, config.endpoints?.dynamodbRecords ? 'dynamodbRecords' : 'dynamodb'));
     const s3 = new S3Client(awsClientConfig(config, 's3'));
     const ours = (await todays()).filter((record) => record.chain);
     const [edited, deleted, replaced] = [ours[1]!, ours[2]!, ours[3]!];
