@@ -2,7 +2,6 @@
 // CDK construct (infra/). These names are the contract between the two.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { deriveGatewaySecrets } from '../core/keys.ts';
-import { EksCredentialProvider } from '../adapters/eks-credentials.ts';
 import type { AirlockConfig, GatewaySecrets, SecretSource } from './services.ts';
 
 export const ENV = {
@@ -47,6 +46,7 @@ export class SecretsManagerSecretSource implements SecretSource {
   }
 }
 
+/** The configuration without `eks`: only the proxy reaches clusters (handlers/proxy.ts adds it). */
 export async function configFromEnvironment(): Promise<AirlockConfig> {
   const retention = Number(process.env[ENV.recordRetentionDays] ?? 400);
   return {
@@ -58,7 +58,6 @@ export async function configFromEnvironment(): Promise<AirlockConfig> {
     secrets: new SecretsManagerSecretSource(required(ENV.secretArn)),
     admin: { mode: 'iam' },
     recordRetentionDays: Number.isFinite(retention) && retention > 0 ? retention : 400,
-    eks: new EksCredentialProvider({ externalId: process.env[ENV.eksExternalId] }),
     workflows: {
       windowStateMachineArn: process.env[ENV.windowStateMachineArn],
       approvalStateMachineArn: process.env[ENV.approvalStateMachineArn],
