@@ -12,7 +12,8 @@ import type { TranscriptServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { createTranscriptServices } from '../runtime/transcript-services.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
-import { renderChangePreview, renderWindow, type ChangePreview } from '../core/preview.ts';
+import type { ChangePreview } from '../core/preview.ts';
+import { renderChangePreview, renderWindow } from '../core/preview-render.ts';
 
 const PAGE_HEADERS = {
   'content-type': 'text/html; charset=utf-8',
