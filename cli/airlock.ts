@@ -10,8 +10,9 @@ import { ApiError } from './client.ts';
 import { registerAccess } from './commands/access.ts';
 import { registerAgents } from './commands/agents.ts';
 import { registerApprovals } from './commands/approvals.ts';
-import { registerAudit } from './commands/audit.ts';
+import { registerAudit, registerPolicy } from './commands/audit.ts';
 import { registerConnections } from './commands/connections.ts';
+import { registerExec } from './commands/exec.ts';
 import { commandContext, DEFAULT_ENDPOINT, EXIT, ExitCode, UsageError, type GlobalOptions, type Io } from './commands/context.ts';
 import { registerKubeconfig } from './commands/kubeconfig.ts';
 import { registerMcp } from './commands/mcp.ts';
@@ -44,11 +45,13 @@ export function buildProgram(io: Io): Command {
     registerConnections,
     registerRevoke,
     registerAudit,
+    registerPolicy,
     registerLogin,
     registerAccess,
     registerApprovals,
     registerKubeconfig,
     registerPlan,
+    registerExec,
     registerLogout,
     registerToken,
     registerMcp,

@@ -1,4 +1,5 @@
 // HTTPS calls to the Airlock endpoint with its CA pinned (never insecure).
+import type { IncomingMessage } from 'node:http';
 import { request } from 'node:https';
 
 export class ApiError extends Error {
@@ -70,6 +71,22 @@ export class AirlockClient {
       req.on('timeout', () => req.destroy(new Error(`no answer from ${url.origin} within 30 s`)));
       req.on('error', reject);
       req.end(body);
+    });
+  }
+
+  /** A JSON request whose answer is read as it streams (`airlock exec`); resolves with the response once its head arrives. */
+  stream(method: string, path: string, body: unknown, headers: Record<string, string> = {}): Promise<IncomingMessage> {
+    const url = new URL(path, this.options.endpoint.endsWith('/') ? this.options.endpoint : `${this.options.endpoint}/`);
+    const payload = Buffer.from(JSON.stringify(body));
+    return new Promise((resolve, reject) => {
+      const req = request(url, {
+        method,
+        ca: this.options.caPem,
+        headers: { 'content-type': 'application/json', 'content-length': String(payload.length), ...(this.options.authorization ? { authorization: this.options.authorization } : {}), ...headers },
+      });
+      req.once('response', resolve);
+      req.once('error', reject);
+      req.end(payload);
     });
   }
 

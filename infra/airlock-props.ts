@@ -119,6 +119,11 @@ export interface AirlockProps {
    */
   readonly throttling?: ApiThrottling;
   /**
+   * The bounds the proxy adds to an agent's read of pod logs that names none (limitBytes, tailLines).
+   * @default - 262144 bytes and 1000 lines (lambdas/core/log-bounds.ts)
+   */
+  readonly logReadLimits?: { readonly limitBytes?: number; readonly tailLines?: number };
+  /**
    * Retention of every log group (functions, API access log, state machines).
    * @default logs.RetentionDays.ONE_YEAR
    */
@@ -196,6 +201,29 @@ export interface AirlockProps {
    * @default - not in a VPC
    */
   readonly proxyNetworking?: ProxyNetworking;
+  /**
+   * Export the records on a schedule as OCSF Parquet for Amazon Security Lake.
+   * @default - no scheduled export (`airlock audit export --format ocsf` still works)
+   */
+  readonly securityLakeExport?: SecurityLakeExport;
+}
+
+/**
+ * The scheduled OCSF export to an Amazon Security Lake custom source (docs/DEPLOY.md):
+ * every `period`, the last period's records as OCSF API Activity (class 6003) Parquet,
+ * under `{prefix}region=…/accountId=…/eventDay=yyyymmdd/`.
+ */
+export interface SecurityLakeExport {
+  /** The custom source's bucket (Security Lake's `aws-security-data-lake-…` bucket). */
+  readonly bucketName: string;
+  /** The custom source's location prefix in it, e.g. `ext/airlock/1.0/`. */
+  readonly prefix: string;
+  /** The provider role Security Lake made for the source; the export writes as it. @default - writes with its own role (granted PutObject under the prefix) */
+  readonly providerRoleArn?: string;
+  /** The external id the provider role expects. @default - none */
+  readonly externalId?: string;
+  /** How often it runs (and how much each run covers); whole minutes, 5 min to 24 h. @default Duration.hours(1) */
+  readonly period?: Duration;
 }
 
 /** Options for `addEksConnection`. */
@@ -270,6 +298,15 @@ function validateProps(props: AirlockProps): void {
   };
   positive('transcriptRetentionDays', props.transcriptRetentionDays);
   positive('recordRetentionDays', props.recordRetentionDays);
+  positive('logReadLimits.limitBytes', props.logReadLimits?.limitBytes);
+  positive('logReadLimits.tailLines', props.logReadLimits?.tailLines);
+  const lake = props.securityLakeExport;
+  if (lake) {
+    const minutes = lake.period?.toMinutes() ?? 60;
+    if (!Number.isInteger(minutes) || minutes < 5 || minutes > 1440) problems.push(`securityLakeExport.period: whole minutes, 5 min to 24 h, got ${minutes} min`);
+    if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(lake.bucketName)) problems.push(`securityLakeExport.bucketName: not a bucket name: ${JSON.stringify(lake.bucketName)}`);
+    if (lake.prefix.startsWith('/') || lake.prefix.includes('..')) problems.push(`securityLakeExport.prefix: a key prefix such as ext/airlock/1.0/, got ${JSON.stringify(lake.prefix)}`);
+  }
   if (props.objectLock) {
     if (props.objectLock.mode !== 'GOVERNANCE' && props.objectLock.mode !== 'COMPLIANCE') problems.push(`objectLock.mode: GOVERNANCE or COMPLIANCE, got ${String(props.objectLock.mode)}`);
     positive('objectLock.days', props.objectLock.days, props.transcriptRetentionDays ?? AIRLOCK_DEFAULTS.transcriptRetentionDays);

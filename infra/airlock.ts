@@ -40,9 +40,10 @@ import { acknowledgeFunctionPolicies } from './nag.ts';
 import { AirlockNotifications } from './notifications.ts';
 import { AirlockStorage } from './storage.ts';
 import { AirlockWorkflows } from './workflows.ts';
+import { createSecurityLakeExport } from './security-lake-export.ts';
 
 export type { AirlockFunctionName };
-export type { AirlockCustomDomain, AirlockProps, ApiThrottling, EksConnectionOptions, ProxyNetworking, TranscriptObjectLock } from './airlock-props.ts';
+export type { AirlockCustomDomain, AirlockProps, ApiThrottling, EksConnectionOptions, ProxyNetworking, SecurityLakeExport, TranscriptObjectLock } from './airlock-props.ts';
 
 /** Username of the access entry: the session name is `airlock-<agent>` (sessionNameFor). */
 export const EKS_USERNAME_TEMPLATE = 'airlock:{{SessionName}}';
@@ -64,6 +65,8 @@ export class Airlock extends Construct {
   public readonly stateTable: dynamodb.Table;
   /** One item per request / audit event, expiring after `recordRetentionDays`. */
   public readonly recordsTable: dynamodb.Table;
+  /** The scheduled OCSF export to Security Lake, when props.securityLakeExport is set. */
+  public readonly securityLakeExport?: NodejsFunction;
   /** Request transcripts (redacted), one object per request. */
   public readonly transcriptBucket: s3.Bucket;
   /** Server access logs of the transcript bucket (when enabled). */
@@ -148,6 +151,8 @@ export class Airlock extends Construct {
         [ENV.approvalStateMachineArn]: workflows.approval.arn,
         [ENV.approvalTopicArn]: this.approvalTopic.topicArn,
         [ENV.recordRetentionDays]: String(settings.recordRetentionDays),
+        ...(settings.logReadLimits?.limitBytes ? { [ENV.logReadLimitBytes]: String(settings.logReadLimits.limitBytes) } : {}),
+        ...(settings.logReadLimits?.tailLines ? { [ENV.logReadTailLines]: String(settings.logReadLimits.tailLines) } : {}),
       },
       logLevel: settings.logLevel,
       logRetention,
@@ -169,6 +174,9 @@ export class Airlock extends Construct {
     api.protect(settings.webAclArn);
     acknowledgeFunctionPolicies(this, { functions: this.functions, storage, windowStateMachine: this.windowStateMachine, approvalStateMachine: this.approvalStateMachine, tracing });
     api.acknowledgeCloudWatchRole();
+    if (settings.securityLakeExport) {
+      this.securityLakeExport = createSecurityLakeExport(this, { settings: settings.securityLakeExport, recordsTable: this.recordsTable, logRetention, removalPolicy });
+    }
 
     this.alarms = createAlarms(this, {
       functions: this.functions,

@@ -41,7 +41,17 @@ export const AirlockConfigSchema = z.strictObject({
   transcriptRetentionDays: days.default(400),
   recordRetentionDays: days.default(400),
   objectLock: z.strictObject({ mode: z.enum(['GOVERNANCE', 'COMPLIANCE']), days }).optional(),
+  securityLakeExport: z
+    .strictObject({
+      bucketName: z.string().min(3).max(63),
+      prefix: z.string().max(512),
+      providerRoleArn: roleArn.optional(),
+      externalId: z.string().min(2).max(1224).optional(),
+      periodMinutes: z.number().int().min(5).max(1440).default(60),
+    })
+    .optional(),
   throttling: z.strictObject({ rateLimit: z.number().positive().optional(), burstLimit: z.number().int().positive().optional() }).optional(),
+  logReadLimits: z.strictObject({ limitBytes: z.number().int().positive().optional(), tailLines: z.number().int().positive().optional() }).optional(),
   logRetentionDays: z
     .number()
     .refine((value) => (LOG_RETENTION_DAYS as readonly number[]).includes(value), `one of ${LOG_RETENTION_DAYS.join(', ')}`)

@@ -40,7 +40,7 @@ const DESCRIPTIONS: Record<AirlockFunctionName, string> = {
   access: 'Airlock: access requests (JIT windows) and approval status for agents',
   admin: 'Airlock: admin API (agents, connections, revocation, audit)',
   approvals: 'Airlock: approval pages and decisions (signed links)',
-  proxy: 'Airlock: /k8s proxy (token -> window -> scope -> approval -> record -> forward), response streaming',
+  proxy: 'Airlock: /k8s proxy and /v1/exec (token -> window -> scope -> approval -> record -> forward), response streaming',
   workflow: 'Airlock: tasks of the access-window and approval state machines',
 };
 

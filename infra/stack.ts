@@ -29,7 +29,9 @@ export class AirlockStack extends Stack {
       transcriptRetentionDays: config.transcriptRetentionDays,
       recordRetentionDays: config.recordRetentionDays,
       objectLock: config.objectLock,
+      ...(config.securityLakeExport ? { securityLakeExport: securityLakeExportOf(config.securityLakeExport) } : {}),
       throttling: config.throttling,
+      logReadLimits: config.logReadLimits,
       logRetention: config.logRetentionDays as RetentionDays,
       logLevel: config.logLevel,
       stageName: config.stageName,
@@ -82,4 +84,8 @@ export function buildApp(options: BuildAppOptions = {}): { app: App; stack: Airl
   // Any AwsSolutions finding without a written acknowledgement fails the synth.
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack, config };
+}
+
+function securityLakeExportOf({ periodMinutes, ...location }: NonNullable<AirlockConfig['securityLakeExport']>) {
+  return { ...location, period: Duration.minutes(periodMinutes) };
 }

@@ -65,8 +65,17 @@ export const ROUTES: readonly Route[] = [
   { method: 'PUT', resource: '/v1/connections/{name}', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/revocations', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit', function: 'admin', auth: 'admin' },
+  // Before /v1/audit/{id}: the first matching route wins.
+  { method: 'GET', resource: '/v1/audit/export', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/audit/verify', function: 'admin', auth: 'admin' },
   { method: 'GET', resource: '/v1/audit/{id}', function: 'admin', auth: 'admin' },
   { method: 'POST', resource: '/v1/audit/repair', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/v1/policy-review', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/audit', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/audit/{id}', function: 'admin', auth: 'admin' },
+  { method: 'GET', resource: '/audit/agents/{name}', function: 'admin', auth: 'admin' },
+  // `airlock exec`: one command in a container; Airlock opens the exec stream, the output streams back framed.
+  { method: 'POST', resource: '/v1/exec', function: 'proxy', auth: 'proxy', streaming: true },
   { method: 'ANY', resource: '/k8s/{connection}/{proxy+}', function: 'proxy', auth: 'proxy', streaming: true },
   // MCP (lambdas/mcp): the endpoint runs in the proxy function, whose gateway it calls in-process.
   { method: 'ANY', resource: '/mcp', function: 'proxy', auth: 'proxy', streaming: true },

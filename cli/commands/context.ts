@@ -33,6 +33,10 @@ export interface GlobalOptions {
 export interface Io {
   out(text: string): void;
   err(text: string): void;
+  /** Raw output as it comes, no newline added (`airlock exec`); default: this process's stdout/stderr. */
+  write?(stream: 'stdout' | 'stderr', text: string): void;
+  /** This process's standard input, read to its end (`airlock exec -i`); default: process.stdin. */
+  input?(): Promise<string>;
 }
 
 export function readText(path: string, what: string): string {

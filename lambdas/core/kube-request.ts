@@ -26,6 +26,8 @@ export interface KubeRequest {
   path: string;
   /** The canonical query to forward, without '?'; '' when none. */
   query: string;
+  /** exec only: the command it runs in the container (the query's `command` values, in order). Rules with `commands` read it. */
+  command?: readonly string[];
 }
 
 // The limits of what is forwarded. Records and transcripts hold path, query and
@@ -262,6 +264,8 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
 
   if (CONNECT_SUBRESOURCES.has(subresource)) {
     request.verb = subresource as KubeVerb;
+    // The API server runs the `command` values in this order (canonicalizeQuery checked them).
+    if (subresource === 'exec') request.command = Object.freeze([...((query as Record<string, string[]>).command ?? [])]);
   } else if (legacyWatch) {
     request.verb = 'watch';
   } else if (methodVerb === 'get') {
@@ -284,7 +288,14 @@ export function parseKubeRequest(method: string, path: string, query: Record<str
 /** The request in words, for refusals and approvers: "list pods in namespace prod", "get /healthz". */
 export function describeKubeRequest(kube: KubeRequest): string {
   if (kube.kind !== 'resource') return `${kube.verb} ${kube.path}`;
-  return `${kube.verb} ${kubeTarget(kube)}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}`;
+  const command = kube.command ? ` running \`${commandLine(kube.command)}\`` : '';
+  return `${kube.verb} ${kubeTarget(kube)}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}${command}`;
+}
+
+/** An exec's command as one line a person can read (and a POSIX shell would split back the same): words with anything but plain characters are single-quoted. */
+export function commandLine(command: readonly string[]): string {
+  if (command.length === 0) return '(no command)';
+  return command.map((word) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`)).join(' ');
 }
 
 /** What a resource request names: `pods/log/web-0`, `deployments/web.apps`. */

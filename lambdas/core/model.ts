@@ -198,8 +198,10 @@ export interface RequestRecord {
   method: string;
   /** Whole: exactly the path forwarded (the parser refuses longer than MAX_PATH_LENGTH). */
   path: string;
-  /** Whole: exactly the query forwarded, after Airlock's own changes (timeoutSeconds capped to the window). */
+  /** Whole: exactly the query forwarded, after Airlock's own changes (timeoutSeconds capped to the window, a log read's default bounds). */
   query: string;
+  /** A log read Airlock bounded with its defaults: what it added, e.g. "limitBytes=262144, tailLines=1000" (core/log-bounds.ts). */
+  logBound?: string;
   verb: string;
   apiGroup: string;
   resource: string;
@@ -234,6 +236,31 @@ export interface RequestRecord {
   /** How the forwarded response ended, and why (absent on refusals: nothing was streamed). */
   streamEnd?: StreamEnd;
   streamEndReason?: string;
+  /** 'sha256:' + hex of the transcript as written (core/audit-chain.ts). */
+  transcriptSha256?: string;
+  /** Where the completed record sits in its partition's hash chain (core/audit-chain.ts). */
+  chain?: ChainLink;
+}
+
+/**
+ * A record's place in the hash chain of its partition (connection, agent, UTC day):
+ * `seq` counts from 1 with no gaps, `hash` covers `prev` (the previous record's hash)
+ * and the record's audited fields, its transcript's SHA-256 among them.
+ */
+/** The newest link of a chain partition, kept beside the records. */
+export interface ChainHead {
+  partition: string;
+  seq: number;
+  hash: string;
+  /** When it last moved. */
+  time: number;
+}
+
+export interface ChainLink {
+  partition: string;
+  seq: number;
+  prev: string;
+  hash: string;
 }
 
 /** A state change worth an audit line (window requested, approved by X, expired, ...). */

@@ -5,6 +5,7 @@ import { createHash } from 'node:crypto';
 import { parse as parseYaml } from 'yaml';
 import * as z from 'zod';
 import { toDotPath } from 'zod/v4/core';
+import { canonicalJson } from './canonical-json.ts';
 import { formatDuration, parseDuration } from './durations.ts';
 import { errorText } from './errors.ts';
 import { KUBE_VERBS } from './kube-request.ts';
@@ -198,6 +199,17 @@ function checkName(name: string): string | undefined {
   return undefined;
 }
 
+/** A command as a rule lists it (policy.ts commandMatches): words separated by single spaces, `*` only as the last word. */
+function checkCommand(command: string): string | undefined {
+  if (command.length === 0 || command.length > 1024) return `${quote(command)}: a command is 1 to 1024 characters, its words separated by single spaces`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u001f\u007f]/.test(command)) return `${quote(command)} contains control characters`;
+  const words = command.split(' ');
+  if (words.some((word) => word === '')) return `${quote(command)}: words are separated by single spaces (no leading, trailing or double spaces)`;
+  if (words.slice(0, -1).includes('*')) return `${quote(command)}: \`*\` stands for any further arguments only as the last word`;
+  return undefined;
+}
+
 const list = (item: z.ZodType<string>, example: string) =>
   z
     .array(item, { error: `must be a list, e.g. ${example}` })
@@ -214,6 +226,7 @@ const ruleSchema = z.strictObject(
     resources: list(entry(checkResource), '[pods, pods/log]'),
     namespaces: list(entry(checkNamespace), '[prod]'),
     names: list(entry(checkName), '[web-0]'),
+    commands: list(entry(checkCommand), '["cat /etc/hostname", "ls *"]'),
   },
   notMapping('must be a mapping with an effect, e.g. {effect: allow, verbs: [get]}'),
 );
@@ -280,6 +293,12 @@ function checkAcross(value: Partial<Record<'windowApproval' | 'rules' | 'approve
   if (people.size > 0 && typeof wanted === 'number' && Number.isInteger(wanted) && wanted > people.size) {
     add(['minApprovals'], `${wanted} approvals can never be reached with ${people.size} approver(s)`);
   }
+  (Array.isArray(value.rules) ? value.rules : []).forEach((rule: unknown, index) => {
+    // Only an exec has a command: anything else under such a rule would silently match nothing.
+    if (isRecord(rule) && rule.commands !== undefined && !(Array.isArray(rule.verbs) && rule.verbs.length === 1 && rule.verbs[0] === 'exec')) {
+      add(['rules', index, 'verbs'], 'a rule with commands is about exec only: give verbs: [exec]');
+    }
+  });
   if (listed.length > 0) return;
   // Nobody could approve: the window or the request would wait until it times out.
   if (value.windowApproval !== 'none') {
@@ -349,23 +368,12 @@ function readPolicy(raw: unknown, form: 'file' | 'stored'): Policy {
 
 // ---------------------------------------------------------------- versions
 
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (isRecord(value)) {
-    const keys = Object.keys(value)
-      .filter((key) => value[key] !== undefined)
-      .sort();
-    return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson(value[key])}`).join(',')}}`;
-  }
-  return JSON.stringify(value);
-}
-
 function policyVersion(policy: Policy): string {
   return `sha256:${createHash('sha256').update(canonicalJson(policy)).digest('hex')}`;
 }
 
 /** The policy in file form, as JSON (which YAML reads too). */
-function policySource(policy: Policy): string {
+export function policySource(policy: Policy): string {
   const file = {
     maxWindow: formatDuration(policy.maxWindowSeconds),
     windowApproval: policy.windowApproval,

@@ -12,6 +12,13 @@ export interface PolicyRule {
   resources?: string[];
   namespaces?: string[];
   names?: string[];
+  /**
+   * exec only: the commands the rule is about, each written as words separated by single spaces
+   * (`cat /etc/hostname`); a last word `*` stands for any further arguments (`ls *`). A rule with
+   * commands matches only an exec whose command is one of them, and decides it before the rules
+   * that name no command (commandMatches, evaluatePolicy).
+   */
+  commands?: string[];
 }
 
 export interface Policy {
@@ -30,7 +37,7 @@ export interface PolicyDecision {
   reason: string;
 }
 
-const LIST_FIELDS = ['verbs', 'apiGroups', 'resources', 'namespaces', 'names'] as const;
+const LIST_FIELDS = ['verbs', 'apiGroups', 'resources', 'namespaces', 'names', 'commands'] as const;
 
 function showEntry(entry: string): string {
   return entry === '' ? '""' : entry;
@@ -84,6 +91,23 @@ function resourceMatches(rule: PolicyRule, request: KubeRequest): boolean {
 }
 
 /**
+ * Whether an exec's command is one a rule lists. Words compare exactly; a pattern's last word `*`
+ * matches any further arguments (none too). A request without a command (anything but an exec)
+ * never matches a rule that lists commands.
+ */
+export function commandMatches(patterns: string[] | undefined, command: readonly string[] | undefined): boolean {
+  if (patterns === undefined) return true;
+  if (command === undefined) return false;
+  return patterns.some((pattern) => {
+    const words = pattern.split(' ');
+    const rest = words.at(-1) === '*';
+    const fixed = rest ? words.slice(0, -1) : words;
+    if (rest ? command.length < fixed.length : command.length !== fixed.length) return false;
+    return fixed.every((word, index) => word === command[index]);
+  });
+}
+
+/**
  * `scope` 'exact': a request with no namespace/name matches only rules without
  * those fields; 'broad': it also matches rules that name some (it may reach them).
  */
@@ -94,7 +118,8 @@ export function ruleMatches(rule: PolicyRule, request: KubeRequest, scope: 'exac
     (request.apiGroup === '*' ? rule.effect !== 'allow' || entryMatches(rule.apiGroups, '*') : entryMatches(rule.apiGroups, request.apiGroup)) &&
     resourceMatches(rule, request) &&
     scopedMatches(rule.namespaces, request.namespace, broad) &&
-    scopedMatches(rule.names, request.name, broad)
+    scopedMatches(rule.names, request.name, broad) &&
+    commandMatches(rule.commands, request.command)
   );
 }
 
@@ -129,6 +154,14 @@ export function evaluatePolicy(policy: Policy, request: KubeRequest): PolicyDeci
   }
   const escalation = escalationOf(request);
   const permits = (rule: PolicyRule) => escalation === undefined || namesResource(rule, escalation.entry);
+  // An exec: the rules that list its command decide it before those that name none, so "allow these
+  // commands, hold every other" is two rules (a deny of any kind has already won above).
+  if (request.command) {
+    const listed =
+      firstMatch(policy, request, 'approve', undefined, (rule) => rule.commands !== undefined && permits(rule)) ??
+      firstMatch(policy, request, 'allow', undefined, (rule) => rule.commands !== undefined && permits(rule));
+    if (listed) return listed;
+  }
   const approve = firstMatch(policy, request, 'approve', undefined, permits);
   if (approve) return approve;
   const allow = firstMatch(policy, request, 'allow', undefined, permits);

@@ -1,6 +1,6 @@
 // The small interfaces the core needs from the outside world. Adapters
 // (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
-import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from './model.ts';
+import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from './model.ts';
 
 /** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
 export interface Log {
@@ -91,6 +91,12 @@ export interface RecordStore {
   listSpooled(limit: number): Promise<RequestRecord[]>;
   /** The transcript reached S3: drop the spool and mark the record complete. */
   markTranscriptStored(id: string): Promise<void>;
+  /** The newest link of a chain partition (core/audit-chain.ts); undefined before its first record. */
+  chainHead(partition: string): Promise<ChainHead | undefined>;
+  /** Moves the head from `from` to `to` only if it is still `from` (a conditional write); false when another record took that place. */
+  advanceChain(partition: string, from: ChainHead | undefined, to: ChainHead): Promise<boolean>;
+  /** The heads of the partitions of the days from `since` on. */
+  listChainHeads(since: number): Promise<ChainHead[]>;
 }
 
 export interface TranscriptStore {

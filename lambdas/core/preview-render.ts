@@ -34,6 +34,13 @@ export function renderChangePreview(preview: ChangePreview, options: { needsAppr
     const images = object.images.length ? `<p>Images: ${object.images.map((image) => `<code>${escape(image)}</code>`).join(', ')}</p>` : '';
     parts.push(`<section class="object"><h3>${escape(object.kind)}${object.target ? ` <code>${escape(object.target)}</code>` : ''}</h3>${images}${flags}</section>`);
   }
+  if (preview.exec) {
+    const { exec } = preview;
+    parts.push(
+      `<h3>Command</h3><p>Runs in pod <code>${escape(exec.pod)}</code>${exec.container ? `, container <code>${escape(exec.container)}</code>` : ' (its default container)'}, without a TTY:</p><pre class="command">${escape(exec.command)}</pre>` +
+        (exec.stdin !== undefined ? `<h3>Standard input (redacted)</h3><pre class="body">${escape(exec.stdin)}</pre>` : '<p class="note">No standard input.</p>'),
+    );
+  }
   for (const note of preview.notes) parts.push(`<p class="note">${escape(note)}</p>`);
   if (preview.deletes?.length) parts.push(`<h3>What the delete takes</h3><ul>${preview.deletes.map((line) => `<li>${escape(line)}</li>`).join('')}</ul>`);
   if (preview.diff !== undefined) parts.push(`<h3>Dry run against the live object</h3><pre class="diff">${diffHtml(preview.diff)}</pre>`);

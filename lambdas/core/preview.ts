@@ -31,6 +31,14 @@ export interface WindowActivity {
   recent: string[];
 }
 
+export interface ExecPreview {
+  /** namespace/pod */
+  pod: string;
+  container?: string;
+  command: string;
+  stdin?: string;
+}
+
 export interface ChangePreview {
   /** Why Airlock cannot show what the request does. Non-empty: no Approve. */
   problems: string[];
@@ -45,6 +53,8 @@ export interface ChangePreview {
   live?: string;
   /** For a delete: what goes with it (propagation policy, owners, how many objects match). */
   deletes?: string[];
+  /** For an exec (`airlock exec`): where it runs, the command line and stdin (both redacted). */
+  exec?: ExecPreview;
   window?: WindowActivity;
 }
 
@@ -179,6 +189,12 @@ export function previewLines(preview: ChangePreview): string[] {
   for (const object of preview.objects.slice(0, 10)) {
     lines.push(`Object:   ${object.kind}${object.target ? ` ${object.target}` : ''}${object.images.length ? ` images ${object.images.join(', ')}` : ''}`);
     for (const flag of object.flags.slice(0, 20)) lines.push(`  ! ${flag}`);
+  }
+  if (preview.exec) {
+    lines.push(`Command:  ${preview.exec.command}`);
+    lines.push(
+      `In:       pod ${preview.exec.pod}${preview.exec.container ? `, container ${preview.exec.container}` : ''}${preview.exec.stdin !== undefined ? `, with ${Buffer.byteLength(preview.exec.stdin)} bytes of stdin (see the page)` : ''}`,
+    );
   }
   for (const line of preview.deletes ?? []) lines.push(`Deletes:  ${line}`);
   if (preview.diff !== undefined) lines.push(`Dry run:  ${preview.diff.split('\n').filter((line) => /^[+-] /.test(line)).length} changed line(s); see the page`);

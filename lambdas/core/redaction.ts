@@ -1,6 +1,7 @@
 // What a transcript may keep. Secret values, service-account tokens and
-// credentials never reach S3: JSON bodies are parsed and redacted; anything
-// that cannot be parsed (protobuf, truncated JSON) is omitted, not stored raw.
+// credentials never reach S3: JSON bodies are parsed and redacted; container
+// logs (plain text) are kept with credential-shaped text replaced; anything
+// else that cannot be parsed (protobuf, truncated JSON) is omitted, not stored raw.
 import { MAX_HEADER_VALUE_LENGTH } from './kube-request.ts';
 
 export const REDACTED = '[REDACTED]';
@@ -28,6 +29,29 @@ export function redactHeaders(headers: Record<string, string | undefined>): Reco
 export interface RedactionContext {
   /** The request addresses secrets: any data/stringData/value there is a Secret value, kind or not. */
   secretsResource: boolean;
+  /** A container log (pods/log): plain text is kept, with credential-shaped text replaced (redactText). */
+  logText?: boolean;
+}
+
+/**
+ * Credential shapes in free text (container logs, a command's output and stdin): PEM private keys, JWTs (service-account tokens),
+ * bearer/basic credentials, AWS access key ids, passwords in URLs, and the value after a key named
+ * like a credential (password=..., "token": "...", api_key: ...).
+ */
+const TEXT_CREDENTIALS: [RegExp, string][] = [
+  [/-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)/g, REDACTED],
+  [/\beyJ[\w-]{5,}\.[\w-]{5,}\.[\w-]*/g, REDACTED],
+  [/\b(bearer|basic)(\s+)[\w~+/.=-]{8,}/gi, `$1$2${REDACTED}`],
+  [/\b(?:AKIA|ASIA)[0-9A-Z]{16}\b/g, REDACTED],
+  // EKS tokens (a presigned STS URL).
+  [/\bk8s-aws-v1\.[\w-]+/g, REDACTED],
+  [/(\w+:\/\/[^\s:/@]+:)[^\s@/]+@/g, `$1${REDACTED}@`],
+  [/((?:password|passwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)["']?\s*[:=]\s*["']?)(?!\[REDACTED\])[^\s"',;&]+/gi, `$1${REDACTED}`],
+];
+
+/** Free text with credential-shaped substrings replaced (see TEXT_CREDENTIALS). */
+export function redactText(text: string): string {
+  return TEXT_CREDENTIALS.reduce((out, [pattern, replacement]) => out.replace(pattern, replacement), text);
 }
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -84,6 +108,12 @@ export function redactBody(raw: Buffer, complete: boolean, totalBytes: number, c
   if (totalBytes === 0) return { body: null, bytes: 0 };
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   const jsonLike = type === '' || type.endsWith('json') || type.endsWith('+yaml') || type === 'application/yaml';
+  if (context.logText && type === 'text/plain') {
+    const text = raw.toString('utf8');
+    // A cut line could hold a cut credential the patterns no longer recognise: it is dropped.
+    const kept = complete ? text : text.slice(0, text.lastIndexOf('\n') + 1);
+    return { body: complete ? redactText(kept) : { text: redactText(kept), truncated: true }, bytes: totalBytes };
+  }
   if (!jsonLike) return { body: `[${totalBytes} bytes of ${type || 'unknown type'} not recorded: cannot be redacted]`, bytes: totalBytes };
   const text = raw.toString('utf8');
   try {
@@ -107,12 +137,12 @@ export function redactBody(raw: Buffer, complete: boolean, totalBytes: number, c
 }
 
 /**
- * A command line an agent ran (`airlock plan -- COMMAND`), for an approver:
- * literal values (`--from-literal=key=VALUE`) and the values of options
- * named like credentials (`--token X`, `--password=X`) are replaced.
+ * A command line an agent ran (`airlock plan -- COMMAND`, `airlock exec`), for an approver or a
+ * transcript: literal values (`--from-literal=key=VALUE`), the values of options named like
+ * credentials (`--token X`, `--password=X`) and credential-shaped text (redactText) are replaced.
  */
 export function redactCommandLine(command: string): string {
-  return command
+  return redactText(command)
     .replace(/(--from-literal[=\s]+[^=\s]+=)\S+/g, '$1[REDACTED]')
     .replace(/(--?[\w-]*(?:password|passwd|token|secret|key|credential)[\w-]*(?:=|\s+))(?!\[REDACTED\])\S+/gi, '$1[REDACTED]');
 }

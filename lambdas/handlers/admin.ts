@@ -8,7 +8,6 @@ import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
 import { escalationWarnings } from '../core/policy.ts';
 import { parsePolicy } from '../core/policy-file.ts';
-import { parseDuration } from '../core/durations.ts';
 import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent } from '../core/events.ts';
@@ -17,6 +16,7 @@ import { httpHandler, jsonBody, pathParameter, queryParameter, router, type Rout
 import type { TranscriptServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { createTranscriptServices } from '../runtime/transcript-services.ts';
+import { auditRoutes, instantParameter } from './audit.ts';
 
 const name = z.string().regex(NAME_PATTERN, 'use lowercase letters, digits and dashes (a DNS label, at most 63 characters)');
 
@@ -125,6 +125,7 @@ export function adminRoutes(getServices: () => Promise<TranscriptServices>): Rou
   };
 
   return router({
+    ...auditRoutes(admin),
     'POST /v1/agents': async (event) => {
       const { services, actor } = await admin(event);
       const input = jsonBody(event, CreateAgent);
@@ -244,7 +245,6 @@ export function adminRoutes(getServices: () => Promise<TranscriptServices>): Rou
       const { services } = await admin(event);
       const agent = queryParameter(event, 'agent');
       const connection = queryParameter(event, 'connection');
-      const sinceText = queryParameter(event, 'since');
       const limitText = queryParameter(event, 'limit');
       const type = queryParameter(event, 'type') ?? 'requests';
       for (const [field, value] of [
@@ -253,14 +253,7 @@ export function adminRoutes(getServices: () => Promise<TranscriptServices>): Rou
       ] as const) {
         if (value !== undefined && !NAME_PATTERN.test(value)) throw new AirlockError(400, 'invalid_query', `${field}: not a name`);
       }
-      let since: number | undefined;
-      if (sinceText !== undefined) {
-        const seconds = parseDuration(sinceText);
-        const instant = Date.parse(sinceText);
-        if (seconds !== undefined) since = services.now() - seconds * 1000;
-        else if (!Number.isNaN(instant)) since = instant;
-        else throw new AirlockError(400, 'invalid_query', 'since: a duration (1h, 30m) or an ISO time');
-      }
+      const since = instantParameter(event, 'since', services.now());
       const limit = limitText === undefined ? 100 : Number(limitText);
       if (!Number.isInteger(limit) || limit < 1 || limit > 1000) throw new AirlockError(400, 'invalid_query', 'limit: 1..1000');
       const cursor = queryParameter(event, 'cursor');

@@ -9,25 +9,14 @@ import { AirlockError } from '../core/status.ts';
 import { isId } from '../core/ids.ts';
 import { header, httpHandler, pathParameter, queryParameter, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
 import type { TranscriptServices } from '../runtime/services.ts';
+import { PAGE_HEADERS, escapeHtml } from '../runtime/html.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { createTranscriptServices } from '../runtime/transcript-services.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
 import type { ChangePreview } from '../core/preview.ts';
 import { renderChangePreview, renderWindow } from '../core/preview-render.ts';
 
-const PAGE_HEADERS = {
-  'content-type': 'text/html; charset=utf-8',
-  'cache-control': 'no-store',
-  // No scripts, no frames, forms only to ourselves, and the signed link never leaks through Referer.
-  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-  'x-frame-options': 'DENY',
-  'referrer-policy': 'no-referrer',
-  'x-content-type-options': 'nosniff',
-};
-
-function escape(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
-}
+const escape = escapeHtml;
 
 function page(status: number, title: string, body: string): HttpResult {
   const html = `<!doctype html>

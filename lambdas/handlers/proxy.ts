@@ -3,7 +3,8 @@
 // the connection: client-go replaces the server URL's path for
 // `--raw`, and `kubectl proxy` drops it. A response-streaming handler (API
 // Gateway STREAM -> InvokeWithResponseStream): status and headers first, then
-// the body as it arrives (watch, logs -f).
+// the body as it arrives (watch, logs -f). POST /v1/exec (`airlock exec`) is
+// served here too: the same gateway, its exec path.
 import middy from '@middy/core';
 import { executionModeStreamifyResponse } from '@middy/core/StreamifyResponse';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
@@ -44,6 +45,9 @@ export function proxyRequestFromEvent(event: APIGatewayProxyEvent): ProxyRequest
   };
 }
 
+/** The exec route (lambdas/routes.ts). */
+export const EXEC_RESOURCE = '/v1/exec';
+
 // Work that must finish after the body has streamed (record completion, transcript).
 const pendingWork = new WeakMap<object, Promise<void>>();
 
@@ -61,12 +65,12 @@ export function createProxyHandler(getServices: () => Promise<Services>) {
       logger.error('gateway cannot start', { error: errorText(error) });
       return statusResponse(new AirlockError(503, 'gateway_unavailable', 'the gateway cannot check requests right now, so nothing was forwarded'), '-');
     }
+    const request = proxyRequestFromEvent(event);
     if (event.resource === '/mcp') {
-      const request = proxyRequestFromEvent(event);
       const answer = await services.mcp.handle({ method: request.method, headers: request.headers, body: request.body, sourceIp: request.sourceIp });
       return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
     }
-    const { response, done } = await services.gateway.handle(proxyRequestFromEvent(event));
+    const { response, done } = await (event.resource === EXEC_RESOURCE ? services.gateway.exec(request) : services.gateway.handle(request));
     pendingWork.set(context, done);
     return response;
   });

@@ -56,7 +56,7 @@ export interface McpHttpResponse {
 
 export interface McpEndpointOptions extends LifecycleDeps {
   tokens: TokenService;
-  gateway: Pick<Gateway, 'handle'>;
+  gateway: Pick<Gateway, 'handle' | 'exec'>;
 }
 
 /** Most of one Kubernetes answer a tool reads (its output is bounded again, smaller). */
@@ -105,7 +105,7 @@ export function toolReach(policy: Policy, verbs: readonly string[]): ToolReach {
 
 function annotationsOf(tool: ToolDefinition) {
   const readOnly = tool.access ? tool.access.readOnly : tool.verbs.every((verb) => verb === 'get' || verb === 'list' || verb === 'watch');
-  const destructive = tool.access ? tool.access.destructive : tool.verbs.some((verb) => verb === 'delete' || verb === 'deletecollection' || verb === 'patch' || verb === 'update');
+  const destructive = tool.access ? tool.access.destructive : tool.verbs.some((verb) => verb === 'delete' || verb === 'deletecollection' || verb === 'patch' || verb === 'update' || verb === 'exec');
   return { title: tool.title, readOnlyHint: readOnly, destructiveHint: !readOnly && destructive, idempotentHint: readOnly, openWorldHint: false };
 }
 
@@ -376,7 +376,8 @@ export class McpEndpoint {
     for (const [name, value] of Object.entries(call.query ?? {})) query[name] = [value];
     const headers: Record<string, string[]> = { authorization: [`Bearer ${token}`], accept: ['application/json'], 'user-agent': [`airlock-mcp/${mcp.tool}`] };
     if (call.contentType) headers['content-type'] = [call.contentType];
-    const { response, done } = await gateway.handle({ connection: connection.name, path: call.path, method: call.method, query, headers, body: Buffer.from(call.body ?? ''), mcp });
+    const request = { connection: connection.name, path: call.path, method: call.method, query, headers, body: Buffer.from(call.body ?? ''), mcp };
+    const { response, done } = await (call.via === 'exec' ? gateway.exec(request) : gateway.handle(request));
     const { bytes, cut } = await readBounded(response.body, MAX_KUBE_READ_BYTES);
     await done;
     const requestId = response.headers['x-airlock-request-id'] ?? '-';

@@ -6,11 +6,13 @@ import * as z from 'zod';
 import { parse as parseYaml } from 'yaml';
 import type { Agent, Approval, Grant } from '../core/model.ts';
 import type { LifecycleDeps } from '../core/lifecycle.ts';
-import { redactJson } from '../core/redaction.ts';
+import { redactJson, redactText } from '../core/redaction.ts';
 import { fields, kubePath, resourceForKind, ToolInputError, BUILTIN_RESOURCES } from './kube-calls.ts';
 
 export interface KubeCall {
   method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
+  /** `exec`: the body is a POST /v1/exec request and the gateway's exec path runs it (Airlock opens the stream). */
+  via?: 'exec';
   path: string;
   query?: Record<string, string>;
   body?: string;
@@ -413,6 +415,42 @@ export const TOOLS: readonly ToolDefinition[] = [
     },
   }),
   tool({
+    name: 'exec',
+    title: 'Run a command in a container',
+    description:
+      'Run one command in a container, without a TTY (as `airlock exec`): its stdout, stderr and exit code, bounded and redacted. The policy may allow only listed commands and hold the rest for a human.',
+    input: z.strictObject({
+      connection: fields.connection,
+      namespace: fields.namespace,
+      pod: fields.name.describe('Pod name.'),
+      container: fields.name.optional().describe('Container; needed when the pod has several.'),
+      command: z.array(z.string().max(4096)).min(1).max(100).describe('The command and its arguments as words, e.g. ["ls", "-l", "/tmp"] (no shell unless you run one).'),
+      stdin: z
+        .string()
+        .max(16 * 1024)
+        .optional()
+        .describe('Text sent to the command on stdin (at most 16 KiB).'),
+      timeoutSeconds: z.number().int().min(1).max(300).default(60).describe('Ends the command after this many seconds (1-300, default 60).'),
+    }),
+    verbs: ['exec'],
+    async run(args, ctx) {
+      const body = JSON.stringify({
+        namespace: args.namespace,
+        pod: args.pod,
+        command: args.command,
+        ...(args.container ? { container: args.container } : {}),
+        ...(args.stdin !== undefined ? { stdin: args.stdin } : {}),
+        timeoutSeconds: args.timeoutSeconds,
+      });
+      const answer = await ctx.kube(args.connection, { via: 'exec', method: 'POST', path: '/v1/exec', body, contentType: 'application/json' });
+      const { stdout, stderr, exit, error } = execOutcome(answer.body.toString('utf8'));
+      const ended = exit !== undefined ? `exit code ${exit}` : `ended by Airlock: ${error ?? 'no exit code (the output was cut)'}`;
+      // Output is free text: credential-shaped values are redacted, as in the transcript.
+      const text = `${ended}\n--- stdout ---\n${redactText(stdout)}\n--- stderr ---\n${redactText(stderr)}${answer.cut ? '\n[airlock: output cut: longer than Airlock reads for a tool]' : ''}`;
+      return { text: bounded(text), structured: { ...(exit !== undefined ? { exitCode: exit } : {}), ...(error ? { error } : {}) } };
+    },
+  }),
+  tool({
     name: 'can_i',
     title: 'Can I?',
     description: 'Ask whether you may do something on a connection: Airlock answers for you (its policy, then the cluster).',
@@ -483,4 +521,27 @@ function stringField(manifest: Record<string, unknown>, field: string): string {
   const value = manifest[field];
   if (typeof value !== 'string' || value === '') throw new ToolInputError(`manifest.${field}`, 'required');
   return value;
+}
+
+/** The NDJSON lines of POST /v1/exec (CONTRACT.md): output by stream, then one exit or error line. */
+function execOutcome(ndjson: string): { stdout: string; stderr: string; exit?: number; error?: string } {
+  let stdout = '';
+  let stderr = '';
+  let exit: number | undefined;
+  let error: string | undefined;
+  for (const line of ndjson.split('\n')) {
+    if (!line.trim()) continue;
+    let event: unknown;
+    try {
+      event = JSON.parse(line);
+    } catch {
+      continue; // a line cut at the read limit
+    }
+    if (!isRecord(event)) continue;
+    if (event.stream === 'stdout' && typeof event.data === 'string') stdout += event.data;
+    else if (event.stream === 'stderr' && typeof event.data === 'string') stderr += event.data;
+    else if (isRecord(event.exit) && typeof event.exit.code === 'number') exit = event.exit.code;
+    else if (isRecord(event.error)) error = typeof event.error.message === 'string' ? event.error.message : 'the command did not finish';
+  }
+  return { stdout, stderr, ...(exit !== undefined ? { exit } : {}), ...(error !== undefined ? { error } : {}) };
 }

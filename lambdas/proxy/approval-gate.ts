@@ -11,9 +11,9 @@ import type { ClusterReader, TranscriptStore, Workflows } from '../core/ports.ts
 import { keepPreview, workOutPreview } from './preview.ts';
 import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { cancelApproval, consumeApproval, holdRequest, newApproval, type LifecycleDeps } from '../core/lifecycle.ts';
-import { kubeTarget } from '../core/kube-request.ts';
+import { commandLine, kubeTarget } from '../core/kube-request.ts';
 import { AirlockError } from '../core/status.ts';
-import { redactBody } from '../core/redaction.ts';
+import { redactBody, redactCommandLine } from '../core/redaction.ts';
 import type { HeldRequest, RequestApprovalGate } from './gateway.ts';
 
 const BODY_PREVIEW_BYTES = 2048;
@@ -114,7 +114,8 @@ export class RequestApprovals implements RequestApprovalGate {
         query: kube.query,
         bodySha256: held.bodySha256,
         ...(mediaType(held.contentType) ? { mediaType: mediaType(held.contentType) } : {}),
-        ...(held.body.length ? { bodyPreview: typeof preview === 'string' ? preview : JSON.stringify(preview).slice(0, BODY_PREVIEW_BYTES) } : {}),
+        // An exec's body is its stdin, shown (as text, redacted) in the preview.
+        ...(held.body.length && !kube.command ? { bodyPreview: typeof preview === 'string' ? preview : JSON.stringify(preview).slice(0, BODY_PREVIEW_BYTES) } : {}),
       },
     });
     return { ...approval, fingerprint };
@@ -124,7 +125,9 @@ export class RequestApprovals implements RequestApprovalGate {
 /** The approver's summary leads with the HTTP method: an approval binds that exact request, not only its verb. */
 function describeRequest(held: HeldRequest): string {
   const { kube } = held;
-  return `${held.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})`;
+  // An exec's approval is for that command: the summary names it (redacted like any command line shown).
+  const command = kube.command ? `: ${redactCommandLine(commandLine(kube.command))}` : '';
+  return `${held.method} ${kubeTarget(kube)}${kube.namespace ? ` in ${kube.namespace}` : ' (cluster-wide)'} (${kube.verb})${command}`;
 }
 
 function held403(approval: Approval, state: string): AirlockError {

@@ -6,6 +6,7 @@ import type { ClusterAnswer, ClusterCall, ClusterReader, RecordStore, Transcript
 import type { RequestRecord } from '../core/model.ts';
 import { newId } from '../core/ids.ts';
 import { transcriptKeyFor } from '../core/transcripts.ts';
+import { sealRecord } from '../core/audit-chain.ts';
 import { errorText } from '../core/errors.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamAuth } from './upstream-auth.ts';
@@ -103,18 +104,8 @@ export class GatewayClusterReader implements ClusterReader {
     } catch (error) {
       transcriptError = `transcript not written: ${errorText(error)}`;
     }
-    await deps.records.complete(record.id, {
-      decision: 'allowed',
-      reason: call.purpose,
-      agent: record.agent,
-      phase: transcriptError ? 'incomplete' : 'complete',
-      status,
-      requestBytes: call.body.length,
-      responseBytes: body.length,
-      durationMs: deps.now() - started,
-      transcriptKey,
-      ...(transcriptError ? { transcriptError } : {}),
-    });
+    const completed: RequestRecord = { ...record, status, requestBytes: call.body.length, responseBytes: body.length, durationMs: deps.now() - started, transcriptKey };
+    await sealRecord(deps.records, completed, transcript, deps.now, { phase: transcriptError ? 'incomplete' : 'complete', ...(transcriptError ? { transcriptError } : {}) });
     if (failure) throw new Error(`the cluster behind "${call.connection.name}" could not be reached: ${failure}`);
     return { status, contentType, body };
   }

@@ -10,7 +10,8 @@
 //     refuseIdentityHeaders    Impersonate-* and X-Remote-* refused
 //   5 beginRecord              the write-ahead record is sent, beside the state read
 //   6 readState                agent enabled, window active/unexpired/unrevoked (read now);
-//                              the window's deadline on the query (timeoutSeconds capped)
+//                              the window's deadline on the query (timeoutSeconds capped);
+//                              a log read without limitBytes/tailLines gets the defaults
 //   7 scope                    policy on the request and every effect (core/effects.ts):
 //                              deny > approve > allow > default deny
 //   8 refuseInteractive        exec/attach/port-forward/Upgrade (501)
@@ -27,6 +28,12 @@
 //  13 completeRecord           status/bytes/duration; transcript (redacted), 3 attempts, else
 //                              kept in the record
 //
+// POST /v1/exec (`airlock exec`, Gateway.exec) runs the same stages with two
+// in place: readExec for parse (the JSON body becomes the Kubernetes exec
+// request, stdin its body) and openExec for forward (Airlock opens the exec
+// stream itself); refuseInteractive is left out (nothing is upgraded on the
+// agent's side) and a plan token is refused (a command has no dry run).
+//
 // A refusal at any stage (refuse) answers a Kubernetes Status and completes the
 // record with what the last stage reached knew: the begun record, or a new one.
 import type { Readable } from 'node:stream';
@@ -35,6 +42,7 @@ import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } fro
 import type { KubeRequest } from '../core/kube-request.ts';
 import type { PolicyDecision } from '../core/policy.ts';
 import type { TokenService } from '../core/tokens.ts';
+import { checkLogReadLimits, type LogReadLimits } from '../core/log-bounds.ts';
 import type { Forwarder } from './forwarder.ts';
 import type { UpstreamAuth } from './upstream-auth.ts';
 import type { Known, ResolvedOptions } from './stages/context.ts';
@@ -52,6 +60,10 @@ import { collectDryRun, plan } from './stages/plan.ts';
 import { awaitRecord } from './stages/await-record.ts';
 import { answerSelfReview } from './stages/answer-self-review.ts';
 import { forward } from './stages/forward.ts';
+import { readExec } from './stages/read-exec.ts';
+import { openExec } from './stages/open-exec.ts';
+import type { ExecClient } from './exec-client.ts';
+import { AirlockError } from '../core/status.ts';
 import { streamBack } from './stages/stream-back.ts';
 import { refuse } from './stages/refuse.ts';
 
@@ -91,6 +103,8 @@ export interface GatewayOptions {
   // Only forward() is the gateway's: the caller owns the connection pool.
   forwarder: Pick<Forwarder, 'forward'>;
   approvals?: RequestApprovalGate;
+  /** Opens exec streams for POST /v1/exec; without it, exec is refused (501). */
+  executor?: Pick<ExecClient, 'open'>;
   /** Reads the cluster for a plan change's preview (proxy/cluster-reader.ts); without it a change that needs a read cannot be shown. */
   cluster?: ClusterReader;
   log: Log;
@@ -103,6 +117,10 @@ export interface GatewayOptions {
   streamRecheckMs?: number;
   /** A re-read slower than this ends the stream as if it failed (default 3000 ms). */
   streamRecheckTimeoutMs?: number;
+  /** The most stdout and stderr (together) a command run through POST /v1/exec may write (default 1 MiB). */
+  execMaxOutputBytes?: number;
+  /** Bounds added to a log read that names none (core/log-bounds.ts; defaults 256 KiB and 1000 lines). */
+  logReadLimits?: Partial<LogReadLimits>;
 }
 
 /** The approval step: returns the id of the approval this request consumes, or throws a 403 naming the one to wait for. */
@@ -135,6 +153,8 @@ export class Gateway {
       now: options.now ?? Date.now,
       streamRecheckMs: options.streamRecheckMs ?? 2000,
       streamRecheckTimeoutMs: options.streamRecheckTimeoutMs ?? 3000,
+      execMaxOutputBytes: options.execMaxOutputBytes ?? 1024 * 1024,
+      logReadLimits: checkLogReadLimits(options.logReadLimits ?? {}),
     };
   }
 
@@ -160,6 +180,30 @@ export class Gateway {
       if (answered) return answered;
       const forwarded = (known = await forward(recorded, options));
       return streamBack(planned ? await collectDryRun({ ...forwarded, planned: planned.planned }, options) : forwarded, options);
+    } catch (error) {
+      return refuse(known, error, options);
+    }
+  }
+
+  /** POST /v1/exec: one command in a container, on the same path (see the top of this file). */
+  async exec(request: ProxyRequest): Promise<GatewayResult> {
+    const options = this.options;
+    // The body (stdin among it) is read by readExec; until then the record keeps none of it.
+    let known: Known = receive({ ...request, body: Buffer.alloc(0) }, options);
+    try {
+      checkEnvelope({ ...known, request }, options);
+      const caller = (known = await authenticate(known, options));
+      const { parsed, ask } = readExec(caller, request.body);
+      known = parsed;
+      const headed = (known = selectForwardedHeaders(parsed));
+      const begun = (known = beginRecord(headed, options));
+      const admitted = (known = await readState(begun, options));
+      const scoped = (known = scope(admitted));
+      if (scoped.claims.plan) throw new AirlockError(403, 'not_plannable', 'a command in a container has no dry run, so it cannot be part of a plan; run `airlock exec` with its own token');
+      const approved = (known = await approve(scoped, options));
+      const recorded = (known = await awaitRecord(approved, options));
+      const opened = (known = await openExec(recorded, ask, options));
+      return streamBack(opened, options);
     } catch (error) {
       return refuse(known, error, options);
     }

@@ -8,16 +8,18 @@
 // be worked out is a problem on the preview, and a preview with problems cannot
 // be approved.
 import type { ClusterAnswer, ClusterReader, RecordStore, TranscriptStore } from '../core/ports.ts';
-import type { KubeRequest } from '../core/kube-request.ts';
+import { commandLine, type KubeRequest } from '../core/kube-request.ts';
 import type { Approval } from '../core/model.ts';
 import { mediaType } from '../core/approvals.ts';
 import { errorText } from '../core/errors.ts';
 import { parseDocuments, previewLines, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview } from '../core/preview.ts';
-import type { RedactionContext } from '../core/redaction.ts';
+import { redactCommandLine, redactText, type RedactionContext } from '../core/redaction.ts';
 import type { HeldRequest } from './gateway.ts';
 import { windowActivity } from './window-activity.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);
+/** The most stdin an approver is shown; more cannot be shown whole, so it cannot be approved. */
+const EXEC_STDIN_PREVIEW_BYTES = 16 * 1024;
 
 export interface PreviewDeps {
   reader: ClusterReader | undefined;
@@ -45,6 +47,19 @@ function isObject(value: unknown): value is Obj {
 export async function previewChange(subject: PreviewSubject, deps: PreviewDeps, options: PreviewOptions = {}): Promise<ChangePreview> {
   const { kube } = subject;
   const preview: ChangePreview = { problems: [], notes: [], objects: [] };
+  const window = async (): Promise<void> => {
+    if (options.window === false) return;
+    try {
+      preview.window = await windowActivity({ agentName: subject.agent.name, connection: subject.connection.name, grant: subject.grant, requestId: subject.requestId }, deps.records);
+    } catch (error) {
+      preview.notes.push(`The window's activity could not be read: ${errorText(error, { name: false })}`);
+    }
+  };
+  if (kube.command) {
+    execPreview(subject, kube.command, preview);
+    await window();
+    return preview;
+  }
   const context: RedactionContext = { secretsResource: kube.resource === 'secrets' };
   const type = mediaType(subject.contentType);
   const parsed = parseDocuments(subject.body, type);
@@ -80,17 +95,31 @@ export async function previewChange(subject: PreviewSubject, deps: PreviewDeps, 
       preview.problems.push(`the cluster could not be read for the preview: ${errorText(error, { name: false })}`);
     }
   };
-  const window = async (): Promise<void> => {
-    if (options.window === false) return;
-    try {
-      preview.window = await windowActivity({ agentName: subject.agent.name, connection: subject.connection.name, grant: subject.grant, requestId: subject.requestId }, deps.records);
-    } catch (error) {
-      preview.notes.push(`The window's activity could not be read: ${errorText(error, { name: false })}`);
-    }
-  };
   // Side by side: a held request waits for its preview before its 403, so the slowest part sets the delay, not the sum.
   await Promise.all([cluster(), window()]);
   return preview;
+}
+
+/** An exec (`airlock exec`): nothing to dry-run; the command line and stdin are what it does, shown whole or not approvable. */
+function execPreview(subject: PreviewSubject, command: readonly string[], preview: ChangePreview): void {
+  const { kube } = subject;
+  const container = new URLSearchParams(kube.query).get('container') ?? undefined;
+  const stdin = subject.body.length ? subject.body : undefined;
+  let shownStdin: string | undefined;
+  if (new URLSearchParams(kube.query).get('stdin') === 'true') {
+    const text = (stdin ?? Buffer.alloc(0)).toString('utf8');
+    if (stdin && !Buffer.from(text, 'utf8').equals(stdin)) preview.problems.push('the standard input is not UTF-8 text, so it cannot be shown');
+    else if (Buffer.byteLength(text) > EXEC_STDIN_PREVIEW_BYTES)
+      preview.problems.push(`the standard input is ${Buffer.byteLength(text)} bytes; at most ${EXEC_STDIN_PREVIEW_BYTES} can be shown to an approver`);
+    else shownStdin = redactText(text);
+  }
+  preview.exec = {
+    pod: `${kube.namespace}/${kube.name}`,
+    ...(container ? { container } : {}),
+    command: redactCommandLine(commandLine(command)),
+    ...(shownStdin !== undefined ? { stdin: shownStdin } : {}),
+  };
+  preview.notes.push('A command run in a container: Airlock has no dry run for it; the command line and standard input above are what it does, with the rights of the container.');
 }
 
 /** previewChange that never throws: whatever goes wrong is a problem on the preview (then it cannot be approved), never a reason to hide it. */

@@ -15,8 +15,10 @@ export interface StreamGuardOptions {
   upstream: IncomingMessage;
   /** The stream the client reads (it ends when the guard ends it). */
   output: Transform;
-  /** A JSON watch: only whole events pass, and Airlock's end is a final ERROR event. */
+  /** A JSON watch (or exec's framing): only whole lines pass, and Airlock's end is a final line (a watch ERROR event unless endLine says otherwise). */
   jsonWatch: boolean;
+  /** The final line's object when Airlock ends a framed stream (default: a watch ERROR event). */
+  endLine?: (error: AirlockError) => unknown;
   windowEndsAt: number;
   /** A watch whose forwarded timeoutSeconds was the window's: its upstream ending at the window's end is the window ending. */
   capped: boolean;
@@ -59,7 +61,8 @@ export function guardStream(options: StreamGuardOptions): Promise<StreamOutcome>
     upstream.unpipe(framer);
     upstream.destroy();
     framer.discardPartial();
-    framer.end(options.jsonWatch ? Buffer.from(`${JSON.stringify({ type: 'ERROR', object: kubernetesStatus(error) })}\n`) : undefined);
+    const last = options.endLine ? options.endLine(error) : { type: 'ERROR', object: kubernetesStatus(error) };
+    framer.end(options.jsonWatch ? Buffer.from(`${JSON.stringify(last)}\n`) : undefined);
   };
 
   upstream.once('end', () => {

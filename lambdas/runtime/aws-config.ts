@@ -15,6 +15,8 @@ export const ENV = {
   approvalTopicArn: 'AIRLOCK_APPROVAL_TOPIC_ARN',
   recordRetentionDays: 'AIRLOCK_RECORD_RETENTION_DAYS',
   eksExternalId: 'AIRLOCK_EKS_EXTERNAL_ID',
+  logReadLimitBytes: 'AIRLOCK_LOG_READ_LIMIT_BYTES',
+  logReadTailLines: 'AIRLOCK_LOG_READ_TAIL_LINES',
 } as const;
 
 function required(name: string): string {
@@ -46,6 +48,11 @@ export class SecretsManagerSecretSource implements SecretSource {
   }
 }
 
+function optionalNumber(name: string): number | undefined {
+  const value = process.env[name];
+  return value === undefined || value === '' ? undefined : Number(value);
+}
+
 /** The configuration without `eks`: only the proxy reaches clusters (handlers/proxy.ts adds it). */
 export async function configFromEnvironment(): Promise<AirlockConfig> {
   const retention = Number(process.env[ENV.recordRetentionDays] ?? 400);
@@ -58,6 +65,11 @@ export async function configFromEnvironment(): Promise<AirlockConfig> {
     secrets: new SecretsManagerSecretSource(required(ENV.secretArn)),
     admin: { mode: 'iam' },
     recordRetentionDays: Number.isFinite(retention) && retention > 0 ? retention : 400,
+    // Checked when the gateway is built (a bad value fails the start, not a request).
+    logReadLimits: {
+      limitBytes: optionalNumber(ENV.logReadLimitBytes),
+      tailLines: optionalNumber(ENV.logReadTailLines),
+    },
     workflows: {
       windowStateMachineArn: process.env[ENV.windowStateMachineArn],
       approvalStateMachineArn: process.env[ENV.approvalStateMachineArn],

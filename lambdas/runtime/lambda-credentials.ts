@@ -5,8 +5,10 @@
 // per bundle). On Lambda the chain always stops at its first link: the runtime
 // puts the function role's credentials in AWS_ACCESS_KEY_ID,
 // AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN. So the bundle keeps only that
-// link; the credentials used are the same. Outside Lambda (tests, the local
-// stack) nothing is aliased and the full chain runs.
+// link; the credentials used are the same (also as the master credentials of
+// fromTemporaryCredentials in security-lake-export, which take the same chain).
+// Outside Lambda (tests, the local stack) nothing is aliased and the full
+// chain runs.
 import { fromEnv } from '@aws-sdk/credential-providers';
 
 type FromEnvInit = Parameters<typeof fromEnv>[0];

@@ -11,6 +11,7 @@ import { RequestApprovals } from '../proxy/approval-gate.ts';
 import type { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
+import { ExecClient } from '../proxy/exec-client.ts';
 import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
@@ -18,6 +19,7 @@ import { logger } from './logger.ts';
 import { McpEndpoint } from '../mcp/endpoint.ts';
 import { createCoreServices } from './core-services.ts';
 import { withTranscripts } from './transcript-services.ts';
+import type { LogReadLimits } from '../core/log-bounds.ts';
 
 export { awsClientConfig } from './core-services.ts';
 export type { GatewaySecrets };
@@ -53,6 +55,8 @@ export interface AirlockConfig {
   credentials?: AwsCredentialIdentity;
   recordRetentionDays?: number;
   maxRequestBodyBytes?: number;
+  /** Bounds added to an agent's log read that names none (core/log-bounds.ts). */
+  logReadLimits?: Partial<LogReadLimits>;
   /** EKS token source (AWS only). */
   eks?: EksCredentialSource;
   /** Step Functions state machines and the approval topic (absent: windows that need approval are refused). */
@@ -105,11 +109,14 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     tokens,
     upstreamAuth,
     forwarder,
+    // POST /v1/exec: the proxy function opens the exec stream to the API server itself.
+    executor: new ExecClient(),
     approvals,
     cluster,
     log: logger,
     now,
     maxRequestBodyBytes: config.maxRequestBodyBytes,
+    logReadLimits: config.logReadLimits,
   });
   const mcp = new McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway });
   return { ...base, approvals, forwarder, gateway, mcp };

@@ -340,9 +340,26 @@ describe.skipIf(!cluster)('adversarial inputs on the proxy path (each refused, n
     for (const [collection, object] of objects) {
       const created = await direct('POST', collection, { body: object });
       expect(created.status, JSON.stringify(created.json)).toBe(201);
-      baseline.set(`${collection}/${sentinel}`, created.json.metadata!.resourceVersion!);
     }
-    baseline.set('/api/v1/namespaces/prod', (await direct('GET', '/api/v1/namespaces/prod')).json.metadata!.resourceVersion!);
+    // The controllers, scheduler and kwok nodes change the Pod and the Deployment (binding, status)
+    // for a moment after they are made: the baseline is taken once the Pod runs, the Deployment is
+    // available, and nothing has moved for 2 s.
+    const paths = [...objects.map(([collection]) => `${collection}/${sentinel}`), '/api/v1/namespaces/prod'];
+    const versions = async () => Promise.all(paths.map(async (path) => (await direct('GET', path)).json.metadata!.resourceVersion!));
+    const running = async () => {
+      const pod = (await direct('GET', `/api/v1/namespaces/prod/pods/${sentinel}`)).json as { status?: { phase?: string } };
+      const deployment = (await direct('GET', `/apis/apps/v1/namespaces/prod/deployments/${sentinel}`)).json as { status?: { availableReplicas?: number } };
+      return pod.status?.phase === 'Running' && deployment.status?.availableReplicas === 1;
+    };
+    let settled = await versions();
+    for (let still = 0, attempt = 0; still < 4; attempt++) {
+      if (attempt > 120) throw new Error('the sentinels never settled');
+      await sleep(500);
+      const next = await versions();
+      still = next.join() === settled.join() && (await running()) ? still + 1 : 0;
+      settled = next;
+    }
+    paths.forEach((path, index) => baseline.set(path, settled[index]!));
   });
 
   // (b) for every case: the sentinels are exactly as they were.

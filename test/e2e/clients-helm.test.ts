@@ -1,6 +1,7 @@
 // Helm v3 (built from the Go module proxy, test/clients/tools.ts) through Airlock under
 // examples/policy-helm.yaml with HELM_DRIVER=configmap: install, upgrade, rollback and uninstall of
-// test/fixtures/chart, each checked on the cluster itself with the admin kubeconfig. Helm's default
+// test/fixtures/chart, and install --wait (the controllers and kwok nodes run the pods), each
+// checked on the cluster itself with the admin kubeconfig. Helm's default
 // Secret storage is refused by that policy (it denies Secrets), which the last test shows.
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
@@ -90,6 +91,20 @@ describe.skipIf(!cluster)('Helm through Airlock (HELM_DRIVER=configmap)', () => 
     expect(uninstalled.code, uninstalled.stderr).toBe(0);
     expect(admin(cluster!, ['get', 'configmaps,deployments,services', '-n', 'prod', '-o', 'name'])).not.toContain(release);
     expect(releaseRecords()).toEqual([]);
+  });
+
+  it('install --wait returns once the Deployment has rolled out (controllers, kwok nodes); the cluster agrees', async () => {
+    const name = `${release}-wait`;
+    try {
+      const installed = await helm(['install', name, CHART, '--set', 'replicas=2', '--wait', '--timeout', '2m']);
+      expect(installed.code, installed.stderr).toBe(0);
+      expect(installed.stdout).toMatch(/STATUS: deployed/);
+      expect(admin(cluster!, ['get', 'deployment', `${name}-web`, '-n', 'prod', '-o', 'jsonpath={.status.readyReplicas}'])).toBe('2');
+      const phases = admin(cluster!, ['get', 'pods', '-n', 'prod', '-l', `app=${name}-web`, '-o', 'jsonpath={.items[*].status.phase}']);
+      expect(phases.split(' ')).toEqual(['Running', 'Running']);
+    } finally {
+      await helm(['uninstall', name]);
+    }
   });
 
   it('a chart whose pods would mount a service-account token is refused, saying why, and nothing is left behind', async () => {

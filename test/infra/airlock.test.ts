@@ -460,13 +460,13 @@ describe('REST API', () => {
     expect(found.sort()).toEqual(expected.sort());
   });
 
-  it('streams /k8s, /mcp (the proxy function) and the root Kubernetes paths through InvokeWithResponseStream for up to 15 minutes; everything else is buffered', () => {
+  it('streams /k8s, /mcp, /v1/exec (the proxy function) and the root Kubernetes paths through InvokeWithResponseStream for up to 15 minutes; everything else is buffered', () => {
     for (const [, method] of methods()) {
       const props = method.Properties!;
       const integration = props.Integration as { Type: string; ResponseTransferMode?: string; Uri: unknown; TimeoutInMillis?: number };
       const uri = JSON.stringify(integration.Uri);
       expect(integration.Type).toBe('AWS_PROXY');
-      if (/^\/(k8s\/|mcp$|api(\/|$)|apis(\/|$)|version(\/|$)|openapi(\/|$))/.test(pathOf(props.ResourceId))) {
+      if (/^\/(k8s\/|mcp$|v1\/exec$|api(\/|$)|apis(\/|$)|version(\/|$)|openapi(\/|$))/.test(pathOf(props.ResourceId))) {
         expect(integration.ResponseTransferMode).toBe('STREAM');
         expect(uri).toContain('/2021-11-15/functions/');
         expect(uri).toContain('/response-streaming-invocations');

@@ -3,7 +3,7 @@
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { App, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
 import * as ec2 from 'aws-cdk-lib/aws-ec2';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -161,5 +161,44 @@ describe('refused at synth', () => {
     expect(() => checkDefinition(write('b.json', task('arn:aws:states:::sns:publish', { TopicArn: 'x' })))).toThrow(/does not invoke/);
     expect(() => checkDefinition(write('c.json', { StartAt: 'P', States: { P: { Type: 'Parallel', Branches: [task('arn:aws:states:::dynamodb:putItem')], End: true } } }))).toThrow(/P\/T/);
     expect(checkDefinition(write('d.json', task('arn:aws:states:::lambda:invoke', { FunctionName: '${WorkflowFunctionArn}' })))).toEqual({ placeholders: ['WorkflowFunctionArn'], tasks: 1 });
+  });
+});
+
+describe('the scheduled OCSF export to Security Lake', () => {
+  let synth: ReturnType<typeof synthConstruct>;
+  beforeAll(() => {
+    synth = synthConstruct({
+      securityLakeExport: {
+        bucketName: 'aws-security-data-lake-eu-west-1-abc',
+        prefix: 'ext/airlock/1.0/',
+        providerRoleArn: 'arn:aws:iam::111122223333:role/AmazonSecurityLakeCustomDataGlue-airlock',
+        externalId: 'airlock-lake',
+        period: Duration.minutes(30),
+      },
+    });
+  }, 120_000);
+
+  it('passes cdk-nag', () => {
+    expect(synth.violations, formatViolations(synth.violations)).toEqual([]);
+  });
+
+  it('runs on its schedule, reads the records by day and only assumes the provider role', () => {
+    synth.template.hasResourceProperties('AWS::Events::Rule', { ScheduleExpression: 'rate(30 minutes)' });
+    const exporter = Object.entries(synth.template.findResources('AWS::Lambda::Function')).find(([id]) => id.includes('SecurityLakeExport'))![1];
+    expect(exporter.Properties.Environment.Variables).toMatchObject({
+      AIRLOCK_SECURITY_LAKE_BUCKET: 'aws-security-data-lake-eu-west-1-abc',
+      AIRLOCK_SECURITY_LAKE_PREFIX: 'ext/airlock/1.0/',
+      AIRLOCK_SECURITY_LAKE_PERIOD_MINUTES: '30',
+      AIRLOCK_SECURITY_LAKE_EXTERNAL_ID: 'airlock-lake',
+    });
+    const policy = Object.entries(synth.template.findResources('AWS::IAM::Policy')).find(([id]) => id.includes('SecurityLakeExportRole'))![1];
+    const actions = (policy.Properties.PolicyDocument.Statement as { Action: string | string[] }[]).flatMap((statement) => statement.Action);
+    expect(actions).toContain('dynamodb:Query');
+    expect(actions).toContain('sts:AssumeRole');
+    expect(actions.filter((action) => /^(dynamodb:(Put|Update|Delete)|s3:)/.test(action))).toEqual([]);
+  });
+
+  it('refuses a period outside 5 min to 24 h', () => {
+    expect(() => synthConstruct({ securityLakeExport: { bucketName: 'lake-bucket', prefix: 'ext/airlock/', period: Duration.minutes(2) } })).toThrow(/securityLakeExport.period/);
   });
 });

@@ -7,18 +7,32 @@ import type { ClusterInfo } from '../cluster/harness.ts';
 import { kubectlBinary } from '../cluster/harness.ts';
 import type { TestAgent, TestStack } from './stack.ts';
 
-/** RBAC for the clients' connection credential (what the example policies then narrow). */
-const CLIENTS_RBAC = `
+/** A ServiceAccount in prod with a Role of `rules` (YAML list items) bound to it: a connection credential with exactly those rights. */
+export function serviceAccountRbac(name: string, rules: string): string {
+  return `
 apiVersion: v1
 kind: ServiceAccount
-metadata: {name: airlock-clients, namespace: prod}
+metadata: {name: ${name}, namespace: prod}
 automountServiceAccountToken: false
 ---
 apiVersion: rbac.authorization.k8s.io/v1
 kind: Role
-metadata: {name: airlock-clients, namespace: prod}
+metadata: {name: ${name}, namespace: prod}
 rules:
-  - apiGroups: ['']
+${rules}---
+apiVersion: rbac.authorization.k8s.io/v1
+kind: RoleBinding
+metadata: {name: ${name}, namespace: prod}
+roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: ${name}}
+subjects:
+  - {kind: ServiceAccount, name: ${name}, namespace: prod}
+`;
+}
+
+/** RBAC for the clients' connection credential (what the example policies then narrow). */
+const CLIENTS_RBAC = serviceAccountRbac(
+  'airlock-clients',
+  `  - apiGroups: ['']
     resources: [pods, pods/log, configmaps, services, events]
     verbs: [get, list, watch, create, update, patch, delete, deletecollection]
   - apiGroups: [apps]
@@ -27,14 +41,8 @@ rules:
   - apiGroups: [events.k8s.io]
     resources: [events]
     verbs: [get, list, watch]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: airlock-clients, namespace: prod}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: airlock-clients}
-subjects:
-  - {kind: ServiceAccount, name: airlock-clients, namespace: prod}
-`;
+`,
+);
 
 export const APPROVER = 'oncall@example.com';
 

@@ -4,7 +4,7 @@
 // newest-first listings, write-once transcripts, the same domain errors), and
 // every method can be made to fail on demand, so each fail-closed row can be
 // driven in milliseconds.
-import type { Agent, Approval, AuditEvent, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from '../../lambdas/core/model.ts';
+import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from '../../lambdas/core/model.ts';
 import type { Log, Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, InvalidCursorError, NotFoundError } from '../../lambdas/core/errors.ts';
 
@@ -295,6 +295,26 @@ export class MemoryRecordStore implements RecordStore {
   async listSpooled(limit: number): Promise<RequestRecord[]> {
     await this.faults.check('listSpooled');
     return copy([...this.records.values()].filter((record) => record.transcriptSpool !== undefined).slice(0, limit));
+  }
+
+  readonly heads = new Map<string, ChainHead>();
+
+  async chainHead(partition: string): Promise<ChainHead | undefined> {
+    await this.faults.check('chainHead');
+    return copy(this.heads.get(partition));
+  }
+
+  async advanceChain(partition: string, from: ChainHead | undefined, to: ChainHead): Promise<boolean> {
+    await this.faults.check('advanceChain');
+    const current = this.heads.get(partition);
+    if (current?.seq !== from?.seq || current?.hash !== from?.hash) return false;
+    this.heads.set(partition, copy(to));
+    return true;
+  }
+
+  async listChainHeads(since: number): Promise<ChainHead[]> {
+    await this.faults.check('listChainHeads');
+    return copy([...this.heads.values()].filter((head) => head.time >= since));
   }
 
   async markTranscriptStored(id: string): Promise<void> {

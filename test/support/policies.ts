@@ -11,3 +11,29 @@ export function policyOf(rules: PolicyRule[]): Policy {
     approvalTimeoutSeconds: 900,
   };
 }
+
+/** The policy `airlock policy review` is tested on: a deny, an approve, broad allows, and one allow (rule 6) no traffic uses. */
+export const REVIEW_POLICY = `
+maxWindow: 1h
+windowApproval: none
+approvers: [oncall@example.com]
+rules:
+  - effect: deny
+    resources: [secrets]
+  - effect: approve
+    verbs: [delete]
+    namespaces: [prod]
+  - effect: allow
+    verbs: [get, list, watch]
+  - effect: allow
+    verbs: [create, update, patch, delete]
+    resources: [configmaps]
+    namespaces: [prod, staging]
+  - effect: allow
+    verbs: ['*']
+    apiGroups: [apps]
+    resources: [deployments, statefulsets]
+  - effect: allow
+    verbs: [create]
+    resources: [serviceaccounts/token]
+`;

@@ -21,7 +21,8 @@ export interface TestAgent {
   secret: string;
   profileDir: string;
   kubeconfig(connection: string): Promise<string>;
-  cli(args: string[]): Promise<CliResult>;
+  /** `input`: what the command reads as its standard input (`airlock exec -i`). */
+  cli(args: string[], input?: string): Promise<CliResult>;
 }
 
 export interface TestStack {
@@ -53,10 +54,15 @@ export async function startTestStack(options: LocalStackOptions = {}, dir = mkdt
   const caPem = readFileSync(stack.caFile, 'utf8');
   const globals = ['--endpoint', stack.url, '--home', stack.home];
 
-  const cli = async (args: string[], extra: string[] = []): Promise<CliResult> => {
+  const cli = async (args: string[], extra: string[] = [], input?: string): Promise<CliResult> => {
     let stdout = '';
     let stderr = '';
-    const code = await runCli([...globals, ...extra, ...args], { out: (text) => (stdout += `${text}\n`), err: (text) => (stderr += `${text}\n`) });
+    const code = await runCli([...globals, ...extra, ...args], {
+      out: (text) => (stdout += `${text}\n`),
+      err: (text) => (stderr += `${text}\n`),
+      write: (stream, text) => (stream === 'stdout' ? (stdout += text) : (stderr += text)),
+      input: async () => input ?? '',
+    });
     return { code, stdout, stderr };
   };
 
@@ -71,7 +77,7 @@ export async function startTestStack(options: LocalStackOptions = {}, dir = mkdt
       const profileDir = join(dir, `profile-${name}`);
       const secretFile = join(dir, `${name}.secret`);
       writeFileSync(secretFile, secret, { mode: 0o600 });
-      const agentCli = (args: string[]) => cli(args, ['--profile-dir', profileDir]);
+      const agentCli = (args: string[], input?: string) => cli(args, ['--profile-dir', profileDir], input);
       const login = await agentCli(['login', '--agent-id', id, '--secret-file', secretFile]);
       if (login.code !== 0) throw new Error(`login failed: ${login.stderr}`);
       return {

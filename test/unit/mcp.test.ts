@@ -19,6 +19,10 @@ async function setUp() {
       forwarded++;
       throw new Error('nothing may reach the gateway in these cases');
     },
+    exec: () => {
+      forwarded++;
+      throw new Error('nothing may reach the gateway in these cases');
+    },
   };
   const endpoint = new McpEndpoint({ state, records, log: new MemoryLog(), now: Date.now, tokens, gateway });
   await state.createAgent({ id: 'agt_AAAAAAAAAAAAAAAAAAAAAA', name: 'bot', status: 'enabled', createdAt: Date.now() });

@@ -466,3 +466,67 @@ describe('requests that reach every namespace', () => {
     expect(evaluatePolicy(policy(onlyApprove), list('/api/v1/pods', 'DELETE')).effect).toBe('deny');
   });
 });
+
+describe('commands: rules about what an exec runs', () => {
+  const execOf = (namespace: string, ...command: string[]) => parseKubeRequest('GET', `/api/v1/namespaces/${namespace}/pods/web-0/exec`, { command, stdout: ['true'] });
+  const listed = `
+rules:
+  - effect: deny
+    verbs: [exec]
+    resources: [pods/exec]
+    commands: ["rm *"]
+  - effect: allow
+    verbs: [exec]
+    resources: [pods/exec]
+    namespaces: [prod]
+    commands: [date, "ls *", "cat /etc/hostname"]
+  - effect: approve
+    verbs: [exec]
+    resources: [pods/exec]
+    namespaces: [prod]
+approvers: [oncall@example.com]
+windowApproval: none
+`;
+
+  it('the parser reads the command from the query, in order; only for exec', () => {
+    expect(execOf('prod', 'ls', '-l', '/tmp').command).toEqual(['ls', '-l', '/tmp']);
+    expect(parseKubeRequest('GET', '/api/v1/namespaces/prod/pods/web-0/log', { command: ['ls'] }).command).toBeUndefined();
+  });
+
+  it('allow these commands, hold every other: a rule that lists the command decides before one that lists none', () => {
+    const { policy } = parsePolicy(listed);
+    expect(evaluatePolicy(policy, execOf('prod', 'date')).effect).toBe('allow');
+    expect(evaluatePolicy(policy, execOf('prod', 'ls')).effect).toBe('allow');
+    expect(evaluatePolicy(policy, execOf('prod', 'ls', '-la', '/var')).effect).toBe('allow');
+    expect(evaluatePolicy(policy, execOf('prod', 'cat', '/etc/hostname')).effect).toBe('allow');
+    // Exactly the words: more arguments, another file, a shell around it.
+    expect(evaluatePolicy(policy, execOf('prod', 'date', '-s', '2020-01-01')).effect).toBe('approve');
+    expect(evaluatePolicy(policy, execOf('prod', 'cat', '/etc/shadow')).effect).toBe('approve');
+    expect(evaluatePolicy(policy, execOf('prod', 'sh', '-c', 'date')).effect).toBe('approve');
+    expect(evaluatePolicy(policy, execOf('prod', 'cat /etc/hostname')).effect).toBe('approve');
+    // A deny wins over every allow.
+    expect(evaluatePolicy(policy, execOf('prod', 'rm', '-rf', '/')).effect).toBe('deny');
+    // Nothing allows exec elsewhere.
+    expect(evaluatePolicy(policy, execOf('staging', 'date')).effect).toBe('deny');
+  });
+
+  it('a rule with commands matches nothing but an exec', () => {
+    const policy = policyOf([{ effect: 'allow', verbs: ['exec'], commands: ['*'] }]);
+    expect(evaluatePolicy(policy, execOf('prod', 'anything', 'at', 'all')).effect).toBe('allow');
+    expect(evaluatePolicy(policy, parseKubeRequest('GET', '/api/v1/namespaces/prod/pods/web-0/attach', {})).effect).toBe('deny');
+  });
+
+  it('describeRule names the commands', () => {
+    expect(describeRule({ effect: 'allow', verbs: ['exec'], commands: ['date', 'ls *'] }, 0)).toBe('rule 1 (allow verbs [exec] commands [date, ls *])');
+  });
+
+  it.each([
+    ['a rule with commands but not only verbs [exec]', '{effect: allow, resources: [pods/exec], commands: [date]}', 'rules[0].verbs', 'a rule with commands is about exec only'],
+    ['* before the last word', '{effect: allow, verbs: [exec], commands: ["ls * /tmp"]}', 'rules[0].commands[0]', 'only as the last word'],
+    ['double spaces', '{effect: allow, verbs: [exec], commands: ["ls  -l"]}', 'rules[0].commands[0]', 'single spaces'],
+    ['an empty list', '{effect: allow, verbs: [exec], commands: []}', 'rules[0].commands', 'an empty list matches nothing'],
+  ])('refuses %s', (_what, rule, path, message) => {
+    const error = policyError(`rules:\n  - ${rule}\nwindowApproval: none\n`);
+    expect(error.issues).toContainEqual({ path, message: expect.stringContaining(message) as string });
+  });
+});

@@ -94,3 +94,34 @@ describe('approval emails', () => {
     expect(text).toContain('Review and decide at https://airlock.example only');
   });
 });
+
+describe('container logs (plain text) in transcripts', () => {
+  const log = { secretsResource: false, logText: true };
+  it('keeps the lines, with credential-shaped text replaced', () => {
+    const text = [
+      'GET /healthz 200',
+      'connecting with token=abc123def456',
+      'Authorization: Bearer abcdefghijklmnop.qrs',
+      'jwt eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl seen',
+      'aws AKIAABCDEFGHIJKLMNOP used',
+      'db postgres://app:hunter2@db:5432/app',
+      '{"password": "s3cr3t", "user": "bob"}',
+      '-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkq\n-----END PRIVATE KEY-----',
+      '',
+    ].join('\n');
+    const body = redactBody(Buffer.from(text), true, text.length, 'text/plain', log).body as string;
+    expect(body).toContain('GET /healthz 200');
+    expect(body).toContain('"user": "bob"');
+    for (const secret of ['abc123def456', 'abcdefghijklmnop', 'eyJhbGciOiJSUzI1NiJ9', 'AKIAABCDEFGHIJKLMNOP', 'hunter2', 's3cr3t', 'MIIEvQIBADANBgkq']) expect(body).not.toContain(secret);
+    expect(body.match(/\[REDACTED\]/g)).toHaveLength(7);
+  });
+
+  it('drops a line cut at the capture limit, and says the body was truncated', () => {
+    const captured = 'line one\nline two with token=abc1';
+    expect(redactBody(Buffer.from(captured), false, 5000, 'text/plain; charset=utf-8', log).body).toEqual({ text: 'line one\n', truncated: true });
+  });
+
+  it('keeps plain text out of any other transcript', () => {
+    expect(redactBody(Buffer.from('token=abc'), true, 9, 'text/plain', plain).body).toBe('[9 bytes of text/plain not recorded: cannot be redacted]');
+  });
+});

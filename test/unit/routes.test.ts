@@ -24,8 +24,9 @@ describe('route table', () => {
     for (const path of ['/api', '/apis', '/apis/apps/v1', '/version', '/openapi/v3']) expect(matchRoute('GET', path)?.route.function, path).toBe('proxy');
   });
 
-  it('streams /k8s, /mcp (served by the proxy function) and the root Kubernetes paths, and every admin route is admin-authorized', () => {
+  it('streams /v1/exec, /k8s, /mcp (served by the proxy function) and the root Kubernetes paths, and every admin route is admin-authorized', () => {
     expect(ROUTES.filter((route) => route.streaming).map((route) => route.resource)).toEqual([
+      '/v1/exec',
       '/k8s/{connection}/{proxy+}',
       '/mcp',
       ...['/api', '/apis', '/version', '/openapi'].flatMap((root) => [root, `${root}/{proxy+}`]),

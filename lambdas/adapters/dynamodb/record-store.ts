@@ -2,7 +2,7 @@
 // item each, listed by agent, connection or day (newest first).
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { GetCommand, QueryCommand, ScanCommand, UpdateCommand, type DynamoDBDocumentClient } from '@aws-sdk/lib-dynamodb';
-import type { AuditEvent, RequestRecord } from '../../core/model.ts';
+import type { AuditEvent, ChainHead, RequestRecord } from '../../core/model.ts';
 import type { Page, RecordQuery, RecordStore } from '../../core/ports.ts';
 import { AlreadyExistsError, NotFoundError } from '../../core/errors.ts';
 import { call, conditionalUpdate, putNew, documentClient, type CallSite, type Item } from './expressions.ts';
@@ -14,7 +14,7 @@ export interface RecordStoreOptions {
   retentionDays?: number;
 }
 
-type RecordType = 'request' | 'event';
+type RecordType = 'request' | 'event' | 'chain';
 
 export class DynamoRecordStore implements RecordStore {
   private readonly doc: DynamoDBDocumentClient;
@@ -107,6 +107,38 @@ export class DynamoRecordStore implements RecordStore {
     );
   }
 
+  async chainHead(partition: string): Promise<ChainHead | undefined> {
+    const out = await call(this.site, 'GetItem', () => this.doc.send(new GetCommand({ TableName: this.table, Key: { id: chainHeadId(partition) }, ConsistentRead: true })));
+    return out.Item?.recordType === ('chain' satisfies RecordType) ? headOf(out.Item) : undefined;
+  }
+
+  async advanceChain(partition: string, from: ChainHead | undefined, to: ChainHead): Promise<boolean> {
+    // The head is listed by day (no agent or connection attribute: request listings never see it).
+    const changes = { recordType: 'chain' satisfies RecordType, partition, seq: to.seq, hash: to.hash, time: to.time, day: partition.slice(-10), ttl: this.ttl(to.time) };
+    const condition = from ? 'seq = :from AND #hash = :fromHash' : 'attribute_not_exists(id)';
+    const extra = from ? { names: { '#hash': 'hash' }, values: { ':from': from.seq, ':fromHash': from.hash } } : {};
+    return call(
+      this.site,
+      'UpdateItem',
+      async () => {
+        await this.doc.send(new UpdateCommand(conditionalUpdate(this.table, { id: chainHeadId(partition) }, changes, condition, extra)));
+        return true;
+      },
+      () => false,
+    );
+  }
+
+  async listChainHeads(since: number): Promise<ChainHead[]> {
+    const heads: ChainHead[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.queryType('chain', { since, limit: 1000, cursor });
+      heads.push(...page.items.map(headOf));
+      cursor = page.cursor;
+    } while (cursor);
+    return heads;
+  }
+
   async queryEvents(query: RecordQuery): Promise<Page<AuditEvent>> {
     const page = await this.queryType('event', query);
     return { ...page, items: page.items.map((item) => cleanRecord<AuditEvent>(item)) };
@@ -161,6 +193,14 @@ export class DynamoRecordStore implements RecordStore {
 function cleanRecord<T>(item: Item): T {
   const { recordType: _type, day: _day, ttl: _ttl, ...rest } = item;
   return rest as T;
+}
+
+function chainHeadId(partition: string): string {
+  return `chain#${partition}`;
+}
+
+function headOf(item: Item): ChainHead {
+  return { partition: String(item.partition), seq: Number(item.seq), hash: String(item.hash), time: Number(item.time) };
 }
 
 function dayOf(time: number): string {

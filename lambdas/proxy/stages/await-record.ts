@@ -1,6 +1,7 @@
 // The write-ahead rule: nothing is forwarded until the record begun beside the
 // state read is written (else 503). The record then says "allowed" and holds
-// the query as forwarded — with the window's deadline — before it goes out.
+// the query as forwarded — with the window's deadline, and a log read's default
+// bounds — before it goes out.
 import { AirlockError } from '../../core/status.ts';
 import { errorText } from '../../core/errors.ts';
 import type { Approved, ResolvedOptions, Recorded } from './context.ts';
@@ -13,12 +14,12 @@ export async function awaitRecord(approved: Approved, options: ResolvedOptions):
     throw recorderUnavailable();
   }
   if (bound.query !== kube.query) {
-    await options.records.complete(record.id, { query: bound.query }).catch((error: unknown) => {
+    await options.records.complete(record.id, { query: bound.query, ...(bound.logBound ? { logBound: bound.logBound } : {}) }).catch((error: unknown) => {
       options.log.error('write-ahead record not updated with the forwarded query; refusing', { requestId: record.id, error: errorText(error) });
       throw recorderUnavailable();
     });
   }
-  return { ...approved, record: { ...record, query: bound.query, decision: 'allowed', reason: decision.reason } };
+  return { ...approved, record: { ...record, query: bound.query, ...(bound.logBound ? { logBound: bound.logBound } : {}), decision: 'allowed', reason: decision.reason } };
 }
 
 function recorderUnavailable(): AirlockError {

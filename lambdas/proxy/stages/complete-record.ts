@@ -1,11 +1,12 @@
 // Complete: the transcript (redacted, transcript.ts) goes to the transcript
-// store — three attempts — and the record gets status, bytes, duration and its
-// phase. When the store would not take the transcript, it is kept (compressed)
+// store — three attempts — and the record gets status, bytes, duration, its
+// phase, the transcript's SHA-256 and its hash-chain link (core/audit-chain.ts). When the store would not take the transcript, it is kept (compressed)
 // in the record, marked incomplete, until `airlock audit repair`. A record that
 // cannot be completed stays "started": the request is not unrecorded.
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { RequestRecord } from '../../core/model.ts';
 import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
+import { sealRecord } from '../../core/audit-chain.ts';
 import { errorText } from '../../core/errors.ts';
 import { buildTranscript, type Answer } from '../transcript.ts';
 import type { ProxyRequest } from '../gateway.ts';
@@ -18,24 +19,15 @@ export async function completeRecord(record: RequestRecord, request: ProxyReques
   const transcriptKey = transcriptKeyFor(record);
   const transcript = buildTranscript(record, request, answer, durationMs, note);
   const transcriptError = await writeTranscript(transcriptKey, transcript, options);
+  const completed: RequestRecord = { ...record, status: answer.status, requestBytes: request.body.length, responseBytes: answer.bytes, durationMs, transcriptKey };
   try {
-    await options.records.complete(record.id, {
-      decision: record.decision,
-      reason: record.reason,
-      agent: record.agent,
-      ...(record.approvalId ? { approvalId: record.approvalId } : {}),
-      ...(record.planId ? { planId: record.planId } : {}),
-      ...(record.policyVersion ? { policyVersion: record.policyVersion } : {}),
-      ...(record.streamEnd ? { streamEnd: record.streamEnd, streamEndReason: record.streamEndReason } : {}),
+    // The transcript's digest and the record's chain link go in the same write (core/audit-chain.ts).
+    const { chainError } = await sealRecord(options.records, completed, transcript, options.now, {
       phase: transcriptError ? 'incomplete' : 'complete',
-      status: answer.status,
-      requestBytes: request.body.length,
-      responseBytes: answer.bytes,
-      durationMs,
-      transcriptKey,
       // The store would not take it: the transcript is kept (compressed) in the record until `airlock audit repair`.
       ...(transcriptError ? { transcriptError, transcriptSpool: spool(transcript) } : {}),
     });
+    if (chainError) options.log.error('record completed without its chain link', { requestId: record.id, error: chainError });
   } catch (error) {
     // The write-ahead record exists (phase "started"), so the request is not
     // unrecorded; an auditor sees it as not completed.

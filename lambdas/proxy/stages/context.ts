@@ -13,11 +13,13 @@ import type { PolicyDecision } from '../../core/policy.ts';
 import type { SelfReview } from '../../core/self-reviews.ts';
 import type { TokenClaims } from '../../core/tokens.ts';
 import type { Plan } from '../../core/model.ts';
+import type { LogReadLimits } from '../../core/log-bounds.ts';
 // The gateway's public types (what callers pass and get) live in gateway.ts; these are the path's own.
 import type { GatewayOptions, ProxyRequest } from '../gateway.ts';
 
 /** The options with every default filled in: what each stage is given beside its context. */
-export type ResolvedOptions = GatewayOptions & Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs'>>;
+export type ResolvedOptions = GatewayOptions &
+  Required<Pick<GatewayOptions, 'now' | 'maxRequestBodyBytes' | 'transcriptCaptureBytes' | 'streamRecheckMs' | 'streamRecheckTimeoutMs' | 'execMaxOutputBytes'>> & { logReadLimits: LogReadLimits };
 
 /** receive: an id and a clock for the request; nothing checked yet. */
 export interface Received {
@@ -54,8 +56,11 @@ export interface Admitted extends Begun {
   connection: Connection;
   grant: Grant;
   windowEndsAt: number;
-  /** The query to forward: timeoutSeconds / timeout capped to the window (core/windows.ts). */
-  bound: { query: string; capped: boolean };
+  /**
+   * The query to forward: timeoutSeconds / timeout capped to the window (core/windows.ts), and a
+   * log read's default bounds added (core/log-bounds.ts; `logBound` says which).
+   */
+  bound: { query: string; capped: boolean; logBound?: string };
 }
 
 /** scope: the policy allows the request and every effect, or asks for approval. */

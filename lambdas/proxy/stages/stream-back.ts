@@ -2,9 +2,11 @@
 // (../stream-guard.ts): it ends at the window's end, within one recheck of a
 // revoke or a disable, or when the state cannot be re-read. What passes is
 // captured for the transcript; when it ends, the record is completed.
-import { AirlockError } from '../../core/status.ts';
+import { AirlockError, kubernetesStatus } from '../../core/status.ts';
+import { EXEC_CONTENT_TYPE } from './open-exec.ts';
 import { assertWindowOpen } from '../../core/windows.ts';
 import { CaptureStream } from '../capture.ts';
+import { logBoundWarning } from '../../core/log-bounds.ts';
 import { guardStream } from '../stream-guard.ts';
 import { completeRecord } from './complete-record.ts';
 import type { GatewayResult } from '../gateway.ts';
@@ -30,13 +32,17 @@ export function streamBack(forwarded: Forwarded, options: ResolvedOptions): Gate
     if (typeof value === 'string') headers[name] = value;
   }
   headers['x-airlock-request-id'] = record.id;
+  if (bound.logBound) headers.warning = [headers.warning, logBoundWarning(bound.logBound)].filter(Boolean).join(', ');
   const contentType = headers['content-type'] ?? '';
 
   const capture = new CaptureStream(options.transcriptCaptureBytes);
+  // POST /v1/exec's framing: whole lines, and Airlock's end is its {"error": Status} line.
+  const execFramed = kube.verb === 'exec' && upstream.statusCode === 200 && contentType === EXEC_CONTENT_TYPE;
   const ended = guardStream({
     upstream,
     output: capture,
-    jsonWatch: kube.verb === 'watch' && upstream.statusCode === 200 && contentType.startsWith('application/json'),
+    jsonWatch: execFramed || (kube.verb === 'watch' && upstream.statusCode === 200 && contentType.startsWith('application/json')),
+    ...(execFramed ? { endLine: (error: AirlockError) => ({ error: kubernetesStatus(error) }) } : {}),
     windowEndsAt,
     // Only a watch's timeoutSeconds ends it at the window's end; a capped `timeout` ends a request that finishes anyway.
     capped: bound.capped && kube.verb === 'watch',
