@@ -3,7 +3,8 @@
 //   from infra/bundling.ts, so they cannot drift), prints each bundle's size
 //   and its module init time — `await import()` of the bundle in a fresh Node
 //   process, measured with performance.now() around the import, median of N
-//   runs. Targets (issue 15): ≤ 500 KB per bundle, ≤ 100 ms init. Returns 1 if a bundle
+//   runs — and the CPU time of that import (process.cpuUsage), which a loaded
+//   machine stretches far less than the wall time. Targets (issue 15): ≤ 500 KB per bundle, ≤ 100 ms init. Returns 1 if a bundle
 //   fails to build or misses a target.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
@@ -25,6 +26,9 @@ export interface SizeResult {
   zippedBytes: number;
   initMs: number[];
   medianInitMs: number;
+  /** CPU time (user + system) of the same imports. */
+  initCpuMs: number[];
+  medianInitCpuMs: number;
   /** The largest inputs of the bundle (package or source folder -> bytes). */
   largest: [string, number][];
 }
@@ -34,14 +38,16 @@ export interface SizeResult {
  * provides the `awslambda` global (streaming handlers use it at import time);
  * a stand-in is installed before the clock starts.
  */
-function measureInit(file: string): number {
+function measureInit(file: string): { wall: number; cpu: number } {
   const script = [
     'globalThis.awslambda ??= { streamifyResponse: (handler) => handler, HttpResponseStream: { from: (stream) => stream } };',
+    'const cpu = process.cpuUsage();',
     'const started = performance.now();',
     `const module = await import(${JSON.stringify(pathToFileURL(file).href)});`,
     'const elapsed = performance.now() - started;',
+    'const used = process.cpuUsage(cpu);',
     "if (typeof module.handler !== 'function') throw new Error('the bundle exports no handler');",
-    'process.stdout.write(String(elapsed));',
+    'process.stdout.write(JSON.stringify({ wall: elapsed, cpu: (used.user + used.system) / 1000 }));',
   ].join('\n');
   const result = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
     encoding: 'utf8',
@@ -55,7 +61,7 @@ function measureInit(file: string): number {
     },
   });
   if (result.status !== 0) throw new Error(`importing ${file} failed:\n${result.stderr}`);
-  return Number(result.stdout);
+  return JSON.parse(result.stdout) as { wall: number; cpu: number };
 }
 
 const median = (values: number[]) => {
@@ -87,8 +93,13 @@ export async function measureBundles(runs = 5): Promise<SizeResult[]> {
       }
       const largest = [...inputs].sort((a, b) => b[1] - a[1]).slice(0, 3);
       const initMs: number[] = [];
-      for (let run = 0; run < runs; run++) initMs.push(measureInit(file));
-      results.push({ name, bytes, mapBytes, zippedBytes, initMs, medianInitMs: median(initMs), largest });
+      const initCpuMs: number[] = [];
+      for (let run = 0; run < runs; run++) {
+        const { wall, cpu } = measureInit(file);
+        initMs.push(wall);
+        initCpuMs.push(cpu);
+      }
+      results.push({ name, bytes, mapBytes, zippedBytes, initMs, medianInitMs: median(initMs), initCpuMs, medianInitCpuMs: median(initCpuMs), largest });
     }
     return results;
   } finally {
@@ -111,7 +122,9 @@ export async function runSizeBench(args: string[] = []): Promise<number> {
     return 1;
   }
   console.log(`Bundles as deployed (infra/bundling.ts: ESM, minified, ${BUNDLE.target}, AWS SDK bundled); init = median of ${runs} fresh-process imports`);
-  console.log(`${'function'.padEnd(10)} ${'bundle'.padStart(9)} ${'map'.padStart(9)} ${'zip≈'.padStart(9)} ${'init ms'.padStart(8)} ${'(min-max)'.padStart(13)}  largest inputs`);
+  console.log(
+    `${'function'.padEnd(10)} ${'bundle'.padStart(9)} ${'map'.padStart(9)} ${'zip≈'.padStart(9)} ${'init ms'.padStart(8)} ${'(min-max)'.padStart(13)} ${'cpu ms'.padStart(7)}  largest inputs`,
+  );
   let failed = 0;
   for (const result of results) {
     const sizeOk = result.bytes <= SIZE_TARGET_BYTES;
@@ -119,10 +132,10 @@ export async function runSizeBench(args: string[] = []): Promise<number> {
     if (!sizeOk || !initOk) failed++;
     const range = `${Math.min(...result.initMs).toFixed(0)}-${Math.max(...result.initMs).toFixed(0)}`;
     console.log(
-      `${result.name.padEnd(10)} ${kb(result.bytes).padStart(9)}${sizeOk ? ' ' : '!'}${kb(result.mapBytes).padStart(9)} ${kb(result.zippedBytes).padStart(9)} ${result.medianInitMs.toFixed(1).padStart(8)}${initOk ? ' ' : '!'}${`(${range})`.padStart(12)}  ${result.largest.map(([input, bytes]) => `${input} ${kb(bytes)}`).join(', ')}`,
+      `${result.name.padEnd(10)} ${kb(result.bytes).padStart(9)}${sizeOk ? ' ' : '!'}${kb(result.mapBytes).padStart(9)} ${kb(result.zippedBytes).padStart(9)} ${result.medianInitMs.toFixed(1).padStart(8)}${initOk ? ' ' : '!'}${`(${range})`.padStart(12)} ${result.medianInitCpuMs.toFixed(1).padStart(7)}  ${result.largest.map(([input, bytes]) => `${input} ${kb(bytes)}`).join(', ')}`,
     );
   }
-  console.log(`targets: bundle ≤ ${kb(SIZE_TARGET_BYTES)}, init ≤ ${INIT_TARGET_MS} ms (! marks a miss)`);
+  console.log(`targets: bundle ≤ ${kb(SIZE_TARGET_BYTES)}, init ≤ ${INIT_TARGET_MS} ms (! marks a miss; judged on wall time, cpu shown for a loaded machine)`);
   if (failed) console.log(`${failed} of ${results.length} functions miss a target`);
   return failed ? 1 : 0;
 }

@@ -23,6 +23,15 @@ export function functionEntry(name: AirlockFunctionName): string {
  * has no `require`, so one is made from the module's own URL. The alias keeps
  * the banner's import from colliding with anything in the bundle.
  */
+/**
+ * Packages replaced inside the bundles. The SDK clients' default credential
+ * chain becomes its environment link only (lambdas/runtime/lambda-credentials.ts
+ * says why that is the same credential on Lambda).
+ */
+const BUNDLE_ALIAS: Record<string, string> = {
+  '@aws-sdk/credential-provider-node': join(PROJECT_ROOT, 'lambdas', 'runtime', 'lambda-credentials.ts'),
+};
+
 const CREATE_REQUIRE_BANNER = "import { createRequire as __airlockCreateRequire } from 'node:module'; const require = __airlockCreateRequire(import.meta.url);";
 
 /** The single description both readers derive from. */
@@ -40,6 +49,7 @@ export const BUNDLE = {
   banner: CREATE_REQUIRE_BANNER,
   /** Nothing is external: the AWS SDK is bundled, so the version that was tested is the version that runs. */
   external: [] as string[],
+  alias: BUNDLE_ALIAS,
   /** The file name Lambda loads for an ESM bundle (`index.handler`). */
   outfile: 'index.mjs',
 } as const;
@@ -59,6 +69,7 @@ export function nodejsBundling(): BundlingOptions {
     banner: BUNDLE.banner,
     externalModules: [...BUNDLE.external],
     bundleAwsSDK: true,
+    esbuildArgs: { '--alias': Object.entries(BUNDLE.alias).map(([from, to]) => `${from}=${to}`) },
     forceDockerBundling: false,
   };
 }
@@ -78,6 +89,7 @@ export function esbuildOptions(entry: string, outdir: string): BuildOptions {
     mainFields: [...BUNDLE.mainFields],
     banner: { js: BUNDLE.banner },
     external: [...BUNDLE.external],
+    alias: { ...BUNDLE.alias },
     logLevel: 'warning',
     metafile: true,
   };

@@ -6,8 +6,9 @@ import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { httpHandler, jsonBody, pathParameter, router, type RouteHandler } from '../runtime/http.ts';
-import type { Services } from '../runtime/services.ts';
+import type { CoreServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createCoreServices } from '../runtime/core-services.ts';
 import { planRoutes } from './plans.ts';
 
 const AccessRequest = z.strictObject({
@@ -17,7 +18,7 @@ const AccessRequest = z.strictObject({
   ticket: z.string().trim().min(1).max(128).optional(),
 });
 
-export function accessRoutes(getServices: () => Promise<Services>): RouteHandler {
+export function accessRoutes(getServices: () => Promise<CoreServices>): RouteHandler {
   /** The calling agent's own window; another agent's is reported exactly like a missing one. */
   const ownGrant = async (event: Parameters<RouteHandler>[0]) => {
     const services = await getServices();
@@ -73,4 +74,4 @@ export function accessRoutes(getServices: () => Promise<Services>): RouteHandler
   });
 }
 
-export const handler = httpHandler(accessRoutes(servicesFromEnvironment));
+export const handler = httpHandler(accessRoutes(servicesFromEnvironment(createCoreServices)));

@@ -13,8 +13,9 @@ import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent } from '../core/events.ts';
 import { disableAgent, revokeAgent, revokeConnection } from '../core/lifecycle.ts';
 import { httpHandler, jsonBody, pathParameter, queryParameter, router, type RouteHandler } from '../runtime/http.ts';
-import type { Services } from '../runtime/services.ts';
+import type { TranscriptServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createTranscriptServices } from '../runtime/transcript-services.ts';
 import { auditRoutes, instantParameter } from './audit.ts';
 
 const name = z.string().regex(NAME_PATTERN, 'use lowercase letters, digits and dashes (a DNS label, at most 63 characters)');
@@ -116,7 +117,7 @@ function credentialOf(input: z.infer<typeof ConnectionInput>): ConnectionCredent
   return { type: 'eks', ...input.eks! };
 }
 
-export function adminRoutes(getServices: () => Promise<Services>): RouteHandler {
+export function adminRoutes(getServices: () => Promise<TranscriptServices>): RouteHandler {
   const admin = async (event: Parameters<RouteHandler>[0]) => {
     const services = await getServices();
     const actor = authenticateAdmin(event, services.config.admin);
@@ -326,4 +327,4 @@ export function adminRoutes(getServices: () => Promise<Services>): RouteHandler 
   });
 }
 
-export const handler = httpHandler(adminRoutes(servicesFromEnvironment));
+export const handler = httpHandler(adminRoutes(servicesFromEnvironment(createTranscriptServices)));

@@ -8,11 +8,13 @@ import { approvalsCount } from '../core/approvals.ts';
 import { AirlockError } from '../core/status.ts';
 import { isId } from '../core/ids.ts';
 import { header, httpHandler, pathParameter, queryParameter, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
-import type { Services } from '../runtime/services.ts';
+import type { TranscriptServices } from '../runtime/services.ts';
 import { PAGE_HEADERS, escapeHtml } from '../runtime/html.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createTranscriptServices } from '../runtime/transcript-services.ts';
 import { cancelledMessage, decide } from '../core/lifecycle.ts';
-import { renderChangePreview, renderWindow, type ChangePreview } from '../core/preview.ts';
+import type { ChangePreview } from '../core/preview.ts';
+import { renderChangePreview, renderWindow } from '../core/preview-render.ts';
 
 const escape = escapeHtml;
 
@@ -75,7 +77,7 @@ interface Shown {
 }
 
 /** A preview as the gateway kept it in the transcript store. Undefined when there is none to show (not stored, unreadable). */
-async function readPreview(services: Services, key: string | undefined): Promise<ChangePreview | undefined> {
+async function readPreview(services: TranscriptServices, key: string | undefined): Promise<ChangePreview | undefined> {
   if (!key) return undefined;
   try {
     const text = await services.transcripts.get(key);
@@ -85,7 +87,7 @@ async function readPreview(services: Services, key: string | undefined): Promise
   }
 }
 
-async function loadPreviews(services: Services, approval: Approval): Promise<Shown> {
+async function loadPreviews(services: TranscriptServices, approval: Approval): Promise<Shown> {
   if (approval.kind === 'request') {
     const request = await readPreview(services, approval.preview?.key);
     return request ? { request, changes: [] } : { changes: [] };
@@ -153,7 +155,7 @@ function refuseAgentCredentials(event: APIGatewayProxyEvent): void {
   }
 }
 
-async function load(services: Services, event: APIGatewayProxyEvent, sig: string | undefined) {
+async function load(services: TranscriptServices, event: APIGatewayProxyEvent, sig: string | undefined) {
   const id = pathParameter(event, 'id');
   if (!isId(id, 'apr')) throw new AirlockError(404, 'approval_not_found', 'there is no such approval');
   const { approver } = await services.links.verifyLink(sig ?? '', id);
@@ -163,7 +165,7 @@ async function load(services: Services, event: APIGatewayProxyEvent, sig: string
   return { approval, approver };
 }
 
-export function approvalRoutes(getServices: () => Promise<Services>): RouteHandler {
+export function approvalRoutes(getServices: () => Promise<TranscriptServices>): RouteHandler {
   const guarded =
     (handler: RouteHandler): RouteHandler =>
     async (event, context) => {
@@ -256,4 +258,4 @@ export function approvalRoutes(getServices: () => Promise<Services>): RouteHandl
   });
 }
 
-export const handler = httpHandler(approvalRoutes(servicesFromEnvironment));
+export const handler = httpHandler(approvalRoutes(servicesFromEnvironment(createTranscriptServices)));

@@ -13,7 +13,7 @@ import { K8S_AUDIT_LEVELS, toK8sAuditEvent, toOcsfApiActivity, type K8sAuditLeve
 import { startOfDay, verifyChains } from '../core/audit-chain.ts';
 import { describeRequest } from '../core/policy-review.ts';
 import { pathParameter, queryParameter, type HttpResult, type RouteHandler } from '../runtime/http.ts';
-import type { Services } from '../runtime/services.ts';
+import type { TranscriptServices } from '../runtime/services.ts';
 import { PAGE_HEADERS, escapeHtml } from '../runtime/html.ts';
 
 /** Most records one review, export page or verification reads (a bigger period: narrow it, or page the export). */
@@ -39,7 +39,7 @@ function nameParameter(event: APIGatewayProxyEvent, field: string): string | und
 }
 
 /** Every record of the period (oldest first), through the store's pages. */
-async function recordsBetween(services: Services, filter: { since: number; until: number; agent?: string; connection?: string }): Promise<RequestRecord[]> {
+async function recordsBetween(services: TranscriptServices, filter: { since: number; until: number; agent?: string; connection?: string }): Promise<RequestRecord[]> {
   const records: RequestRecord[] = [];
   let cursor: string | undefined;
   do {
@@ -51,7 +51,7 @@ async function recordsBetween(services: Services, filter: { since: number; until
   return records.sort((a, b) => a.time - b.time);
 }
 
-async function transcriptOf(services: Services, record: RequestRecord): Promise<string | undefined> {
+async function transcriptOf(services: TranscriptServices, record: RequestRecord): Promise<string | undefined> {
   const stored = record.transcriptKey ? await services.transcripts.get(record.transcriptKey) : undefined;
   return stored ?? (record.transcriptSpool ? unspool(record.transcriptSpool) : undefined);
 }
@@ -60,7 +60,7 @@ function iso(time: number | undefined): string {
   return time === undefined ? '' : new Date(time).toISOString();
 }
 
-export function auditRoutes(admin: (event: APIGatewayProxyEvent) => Promise<{ services: Services }>): Record<string, RouteHandler> {
+export function auditRoutes(admin: (event: APIGatewayProxyEvent) => Promise<{ services: TranscriptServices }>): Record<string, RouteHandler> {
   return {
     'GET /v1/policy-review': async (event) => {
       const { services } = await admin(event);
@@ -172,7 +172,7 @@ function link(href: string, text: string): string {
   return `<a href="${escape(href)}">${escape(text)}</a>`;
 }
 
-async function recordListPage(event: APIGatewayProxyEvent, services: Services): Promise<HttpResult> {
+async function recordListPage(event: APIGatewayProxyEvent, services: TranscriptServices): Promise<HttpResult> {
   const now = services.now();
   const agent = nameParameter(event, 'agent');
   const connection = nameParameter(event, 'connection');
@@ -220,7 +220,7 @@ function approvalStory(approval: Approval): string {
 <table><tbody>${steps.map(([at, what]) => `<tr><td>${escape(iso(at))}</td><td>${escape(what)}</td></tr>`).join('')}</tbody></table>`;
 }
 
-async function recordPage(id: string, services: Services): Promise<HttpResult> {
+async function recordPage(id: string, services: TranscriptServices): Promise<HttpResult> {
   const record = isId(id, 'req') ? await services.records.get(id) : undefined;
   if (!record) throw new AirlockError(404, 'record_not_found', `no request ${id.slice(0, 64)}`);
   const transcript = await transcriptOf(services, record);
@@ -246,7 +246,7 @@ async function recordPage(id: string, services: Services): Promise<HttpResult> {
   return page(`Request ${record.id}`, `<table><tbody>${rows}</tbody></table>${approval ? approvalStory(approval) : ''}<h2>Transcript</h2>${shown}`);
 }
 
-async function timelinePage(event: APIGatewayProxyEvent, name: string, services: Services): Promise<HttpResult> {
+async function timelinePage(event: APIGatewayProxyEvent, name: string, services: TranscriptServices): Promise<HttpResult> {
   if (!NAME_PATTERN.test(name)) throw new AirlockError(400, 'invalid_request', 'not an agent name');
   const agent = await services.state.getAgentByName(name);
   if (!agent) throw new AirlockError(404, 'agent_not_found', `no agent ${name}`);

@@ -10,10 +10,10 @@ import { closePlan, openPlan, startApply } from '../core/lifecycle.ts';
 import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { assertWindowOpen } from '../core/windows.ts';
-import { windowActivity } from '../proxy/preview.ts';
+import { windowActivity } from '../proxy/window-activity.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import { jsonBody, pathParameter, type RouteHandler } from '../runtime/http.ts';
-import type { Services } from '../runtime/services.ts';
+import type { CoreServices } from '../runtime/services.ts';
 
 const PlanRequest = z.strictObject({
   connection: z.string().regex(NAME_PATTERN, 'not a connection name'),
@@ -48,7 +48,7 @@ export function planView(plan: Plan, approval: Approval | undefined, now: number
   };
 }
 
-export function planRoutes(getServices: () => Promise<Services>): Record<string, RouteHandler> {
+export function planRoutes(getServices: () => Promise<CoreServices>): Record<string, RouteHandler> {
   /** The calling agent's own plan; another agent's is reported exactly like a missing one. */
   const ownPlan = async (event: Parameters<RouteHandler>[0]) => {
     const services = await getServices();
@@ -58,7 +58,7 @@ export function planRoutes(getServices: () => Promise<Services>): Record<string,
     if (!plan || plan.agentId !== agent.id) throw new AirlockError(404, 'plan_not_found', `no plan ${id.slice(0, 64)}`);
     return { services, agent, plan };
   };
-  const approvalOf = (services: Services, plan: Plan) => (plan.approvalId ? services.state.getApproval(plan.approvalId) : Promise.resolve(undefined));
+  const approvalOf = (services: CoreServices, plan: Plan) => (plan.approvalId ? services.state.getApproval(plan.approvalId) : Promise.resolve(undefined));
 
   return {
     'POST /v1/plans': async (event) => {

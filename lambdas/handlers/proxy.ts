@@ -14,6 +14,9 @@ import { AirlockError } from '../core/status.ts';
 import { rawBody } from '../runtime/http.ts';
 import type { Services } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createServices } from '../runtime/services.ts';
+import { ENV } from '../runtime/aws-config.ts';
+import { EksCredentialProvider } from '../adapters/eks-credentials.ts';
 import { logger } from '../runtime/logger.ts';
 import { errorText } from '../core/errors.ts';
 
@@ -73,4 +76,5 @@ export function createProxyHandler(getServices: () => Promise<Services>) {
   });
 }
 
-export const handler = createProxyHandler(servicesFromEnvironment);
+// Only the proxy reaches clusters, so only its bundle carries STS and the EKS token code.
+export const handler = createProxyHandler(servicesFromEnvironment((config) => createServices({ ...config, eks: new EksCredentialProvider({ externalId: process.env[ENV.eksExternalId] }) })));

@@ -11,8 +11,9 @@ import { authenticateAgent } from '../runtime/auth.ts';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { header, httpHandler, jsonBody, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
 import { OAuthError, authorizationServerMetadata, protectedResourceMetadata, readTokenForm } from '../mcp/oauth.ts';
-import type { Services } from '../runtime/services.ts';
+import type { CoreServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createCoreServices } from '../runtime/core-services.ts';
 
 const TokenRequest = z.strictObject({
   connection: z.string().regex(NAME_PATTERN, 'not a connection name'),
@@ -29,7 +30,7 @@ const TokenRequest = z.strictObject({
 });
 
 /** POST /v1/mcp/token (OAuth client credentials, lambdas/mcp/oauth.ts): the agent's key or IAM principal -> an MCP token. */
-async function mcpToken(services: Services, event: APIGatewayProxyEvent): Promise<HttpResult> {
+async function mcpToken(services: CoreServices, event: APIGatewayProxyEvent): Promise<HttpResult> {
   const now = services.now();
   try {
     const type = (header(event, 'content-type') ?? '').split(';')[0]!.trim().toLowerCase();
@@ -71,7 +72,7 @@ async function mcpToken(services: Services, event: APIGatewayProxyEvent): Promis
   }
 }
 
-export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler {
+export function tokensRoutes(getServices: () => Promise<CoreServices>): RouteHandler {
   return router({
     'POST /v1/mcp/token': async (event) => mcpToken(await getServices(), event),
     'GET /.well-known/oauth-protected-resource': async () => {
@@ -142,4 +143,4 @@ export function tokensRoutes(getServices: () => Promise<Services>): RouteHandler
   });
 }
 
-export const handler = httpHandler(tokensRoutes(servicesFromEnvironment));
+export const handler = httpHandler(tokensRoutes(servicesFromEnvironment(createCoreServices)));

@@ -6,8 +6,9 @@ import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
 import * as z from 'zod';
 import { AirlockError } from '../core/status.ts';
 import { logger } from '../runtime/logger.ts';
-import type { Services } from '../runtime/services.ts';
+import type { CoreServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
+import { createCoreServices } from '../runtime/core-services.ts';
 import { activateWindow, awaitDecision, endPendingWindow, expireWindow, secondsUntil, settleApproval, windowPhase } from '../core/lifecycle.ts';
 import { errorText } from '../core/errors.ts';
 
@@ -25,7 +26,7 @@ const Task = z.discriminatedUnion('action', [
 
 export type WorkflowTask = z.infer<typeof Task>;
 
-export async function runTask(services: Services, input: unknown): Promise<Record<string, unknown>> {
+export async function runTask(services: CoreServices, input: unknown): Promise<Record<string, unknown>> {
   const parsed = Task.safeParse(input);
   if (!parsed.success) throw new Error(`invalid workflow task: ${parsed.error.issues[0]?.message ?? 'unknown'}`);
   const task = parsed.data;
@@ -60,7 +61,7 @@ export async function runTask(services: Services, input: unknown): Promise<Recor
   }
 }
 
-export function createWorkflowHandler(getServices: () => Promise<Services>) {
+export function createWorkflowHandler(getServices: () => Promise<CoreServices>) {
   return middy<unknown, Record<string, unknown>>()
     .use(injectLambdaContext(logger, { resetKeys: true }))
     .handler(async (event) => {
@@ -74,4 +75,4 @@ export function createWorkflowHandler(getServices: () => Promise<Services>) {
     });
 }
 
-export const handler = createWorkflowHandler(servicesFromEnvironment);
+export const handler = createWorkflowHandler(servicesFromEnvironment(createCoreServices));

@@ -9,16 +9,15 @@
 // be approved.
 import type { ClusterAnswer, ClusterReader, RecordStore, TranscriptStore } from '../core/ports.ts';
 import { commandLine, type KubeRequest } from '../core/kube-request.ts';
-import type { Approval, Grant } from '../core/model.ts';
+import type { Approval } from '../core/model.ts';
 import { mediaType } from '../core/approvals.ts';
 import { errorText } from '../core/errors.ts';
-import { parseDocuments, previewLines, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview, type WindowActivity } from '../core/preview.ts';
+import { parseDocuments, previewLines, redactDocument, stripNoise, summarizeDocument, toYaml, diffLines, type ChangePreview } from '../core/preview.ts';
 import { redactCommandLine, redactText, type RedactionContext } from '../core/redaction.ts';
 import type { HeldRequest } from './gateway.ts';
-import { PREVIEW_USER_AGENT } from './cluster-reader.ts';
+import { windowActivity } from './window-activity.ts';
 
 const WRITES = new Set(['create', 'update', 'patch']);
-const RECENT = 8;
 /** The most stdin an approver is shown; more cannot be shown whole, so it cannot be approved. */
 const EXEC_STDIN_PREVIEW_BYTES = 16 * 1024;
 
@@ -301,26 +300,4 @@ function ownersOf(meta: Obj): string {
   const owners = Array.isArray(meta.ownerReferences) ? (meta.ownerReferences as Obj[]) : [];
   if (!owners.length) return '';
   return ` (owned by ${owners.map((owner) => `${String(owner.kind)} ${String(owner.name)}${owner.controller ? ' (controller)' : ''}`).join(', ')})`;
-}
-
-/** What the agent has done in the window so far (a held request leaves itself out). */
-export async function windowActivity(of: { agentName: string; connection: string; grant: Grant; requestId?: string }, records: RecordStore): Promise<WindowActivity> {
-  const { grant } = of;
-  const since = grant.activatedAt ?? grant.requestedAt;
-  const page = await records.query({ agent: of.agentName, connection: of.connection, since, limit: 500 });
-  // What the agent did: Airlock's own preview calls (dry runs, reads) are recorded, but are not the agent's.
-  const mine = page.items.filter((record) => record.grantId === grant.id && record.id !== of.requestId && record.userAgent !== PREVIEW_USER_AGENT);
-  const counts: Record<string, number> = {};
-  for (const record of mine) counts[record.decision] = (counts[record.decision] ?? 0) + 1;
-  return {
-    grantId: grant.id,
-    reason: grant.reason,
-    ...(grant.ticket ? { ticket: grant.ticket } : {}),
-    counts,
-    recent: mine
-      .slice(0, RECENT)
-      .map(
-        (record) => `${new Date(record.time).toISOString()} ${record.decision} ${record.method} ${record.path}${record.query ? `?${record.query}` : ''}${record.status ? ` → ${record.status}` : ''}`,
-      ),
-  };
 }

@@ -2,7 +2,6 @@
 // CDK construct (infra/). These names are the contract between the two.
 import { GetSecretValueCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { deriveGatewaySecrets } from '../core/keys.ts';
-import { EksCredentialProvider } from '../adapters/eks-credentials.ts';
 import type { AirlockConfig, GatewaySecrets, SecretSource } from './services.ts';
 
 export const ENV = {
@@ -54,6 +53,7 @@ function optionalNumber(name: string): number | undefined {
   return value === undefined || value === '' ? undefined : Number(value);
 }
 
+/** The configuration without `eks`: only the proxy reaches clusters (handlers/proxy.ts adds it). */
 export async function configFromEnvironment(): Promise<AirlockConfig> {
   const retention = Number(process.env[ENV.recordRetentionDays] ?? 400);
   return {
@@ -70,7 +70,6 @@ export async function configFromEnvironment(): Promise<AirlockConfig> {
       limitBytes: optionalNumber(ENV.logReadLimitBytes),
       tailLines: optionalNumber(ENV.logReadTailLines),
     },
-    eks: new EksCredentialProvider({ externalId: process.env[ENV.eksExternalId] }),
     workflows: {
       windowStateMachineArn: process.env[ENV.windowStateMachineArn],
       approvalStateMachineArn: process.env[ENV.approvalStateMachineArn],

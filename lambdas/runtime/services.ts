@@ -1,21 +1,14 @@
 // Wiring: one configuration -> the adapters and core services every handler
 // uses. Lambda builds the configuration from its environment; the local stack
 // builds it with endpoint overrides pointing at the embedded emulators. Same
-// classes, same SDK calls.
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { S3Client } from '@aws-sdk/client-s3';
+// classes, same SDK calls. Each Lambda function builds only the part it uses
+// (core-services.ts, transcript-services.ts, then the gateway here), so its
+// bundle carries only those clients; the local stack builds all of it.
 import type { AwsCredentialIdentity } from '@smithy/types';
-import { DynamoRecordStore } from '../adapters/dynamodb/record-store.ts';
-import { DynamoStateStore } from '../adapters/dynamodb/state-store.ts';
-import { S3TranscriptStore } from '../adapters/s3.ts';
 import type { EksCredentialSource, Log, Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
-import { ApprovalLinks } from '../core/approvals.ts';
-import { SFNClient } from '@aws-sdk/client-sfn';
-import { SNSClient } from '@aws-sdk/client-sns';
-import { StepFunctionsWorkflows } from '../adapters/sfn.ts';
-import { SnsNotifier } from '../adapters/sns.ts';
+import type { ApprovalLinks } from '../core/approvals.ts';
 import { RequestApprovals } from '../proxy/approval-gate.ts';
-import { TokenService } from '../core/tokens.ts';
+import type { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
 import { ExecClient } from '../proxy/exec-client.ts';
@@ -24,8 +17,11 @@ import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
 import { McpEndpoint } from '../mcp/endpoint.ts';
+import { createCoreServices } from './core-services.ts';
+import { withTranscripts } from './transcript-services.ts';
 import type { LogReadLimits } from '../core/log-bounds.ts';
 
+export { awsClientConfig } from './core-services.ts';
 export type { GatewaySecrets };
 
 export interface SecretSource {
@@ -68,7 +64,8 @@ export interface AirlockConfig {
   now?: () => number;
 }
 
-export interface Services {
+/** What every function uses: the stores, tokens, links and workflows. */
+export interface CoreServices {
   config: AirlockConfig;
   /** Step Functions; absent when not configured (windows needing approval are then refused). */
   workflows?: Workflows;
@@ -76,47 +73,30 @@ export interface Services {
   links: ApprovalLinks;
   state: StateStore;
   records: RecordStore;
-  transcripts: TranscriptStore;
   tokens: TokenService;
   secrets: GatewaySecrets;
+  now: () => number;
+  log: Log;
+}
+
+/** The core plus the transcript store (admin and approvals read transcripts). */
+export interface TranscriptServices extends CoreServices {
+  transcripts: TranscriptStore;
+}
+
+/** Everything: the proxy function and the local stack. */
+export interface Services extends TranscriptServices {
   forwarder: Forwarder;
   gateway: Gateway;
   /** POST /mcp: tool calls through `gateway`, in-process. */
   mcp: McpEndpoint;
-  now: () => number;
-  log: Log;
   /** The one-time approval step for risky requests (wired with the workflows). */
   approvals?: RequestApprovalGate;
 }
 
-export function awsClientConfig(config: AirlockConfig, service: keyof NonNullable<AirlockConfig['endpoints']>) {
-  const endpoint = config.endpoints?.[service];
-  return {
-    region: config.region,
-    ...(endpoint ? { endpoint } : {}),
-    ...(config.credentials ? { credentials: config.credentials } : {}),
-    ...(service === 's3' && endpoint ? { forcePathStyle: true } : {}),
-    maxAttempts: 2,
-  };
-}
-
 export async function createServices(config: AirlockConfig): Promise<Services> {
-  const dynamodb = new DynamoDBClient(awsClientConfig(config, 'dynamodb'));
-  const s3 = new S3Client(awsClientConfig(config, 's3'));
-  const state = new DynamoStateStore(dynamodb, config.stateTable);
-  const recordsDynamodb = config.endpoints?.dynamodbRecords ? new DynamoDBClient(awsClientConfig(config, 'dynamodbRecords')) : dynamodb;
-  const records = new DynamoRecordStore(recordsDynamodb, config.recordsTable, { retentionDays: config.recordRetentionDays });
-  const transcripts = new S3TranscriptStore(s3, config.transcriptBucket);
-  const secrets = await config.secrets.load();
-  const now = config.now ?? Date.now;
-  const tokens = new TokenService(secrets.signingKeys, { issuer: config.publicUrl, now });
-  const links = new ApprovalLinks(secrets.linkKey, now);
-  const { windowStateMachineArn, approvalStateMachineArn, approvalTopicArn } = config.workflows ?? {};
-  const workflows =
-    windowStateMachineArn && approvalStateMachineArn
-      ? new StepFunctionsWorkflows(new SFNClient(awsClientConfig(config, 'sfn')), { window: windowStateMachineArn, approval: approvalStateMachineArn })
-      : undefined;
-  const notifier = approvalTopicArn ? new SnsNotifier(new SNSClient(awsClientConfig(config, 'sns')), approvalTopicArn) : undefined;
+  const base = withTranscripts(config, await createCoreServices(config));
+  const { state, records, transcripts, tokens, workflows, notifier, now } = base;
   const forwarder = new Forwarder();
   const upstreamAuth = new ConnectionUpstreamAuth(config.eks);
   // The approver's preview reaches the cluster the way the gateway does: same forwarder, same credential, recorded.
@@ -139,5 +119,5 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     logReadLimits: config.logReadLimits,
   });
   const mcp = new McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway });
-  return { config, state, records, transcripts, tokens, secrets, links, workflows, notifier, approvals, forwarder, gateway, mcp, now, log: logger };
+  return { ...base, approvals, forwarder, gateway, mcp };
 }

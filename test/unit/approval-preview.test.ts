@@ -4,7 +4,8 @@
 // preview that cannot show the change, which then cannot be approved.
 import { describe, expect, it } from 'vitest';
 import type { ClusterAnswer, ClusterCall, ClusterReader } from '../../lambdas/core/ports.ts';
-import { parseDocuments, renderChangePreview, summarizeDocument, type ChangePreview } from '../../lambdas/core/preview.ts';
+import { parseDocuments, summarizeDocument, type ChangePreview } from '../../lambdas/core/preview.ts';
+import { renderChangePreview } from '../../lambdas/core/preview-render.ts';
 import { approvalEmail } from '../../lambdas/core/approvals.ts';
 import { previewKeyFor } from '../../lambdas/proxy/approval-gate.ts';
 import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';

@@ -15,7 +15,7 @@ import type { PolicyRule } from '../../lambdas/core/policy.ts';
 import type { APIGatewayProxyEvent, Context } from 'aws-lambda';
 import { ApprovalLinks, approvalEmail } from '../../lambdas/core/approvals.ts';
 import { approvalRoutes } from '../../lambdas/handlers/approvals.ts';
-import { windowActivity } from '../../lambdas/proxy/preview.ts';
+import { windowActivity } from '../../lambdas/proxy/window-activity.ts';
 import type { Services } from '../../lambdas/runtime/services.ts';
 
 const RULES: PolicyRule[] = [
