@@ -1,13 +1,16 @@
 // Tamper evidence for the records. Each completed record is a link of a hash
-// chain: its partition is (connection, agent, UTC day), so agents never wait on
-// one another; within a partition the order is a conditional-write sequence on
-// the partition's head (read the head, write seq+1 only if the head is still
-// what was read, else read again). The link's hash covers the previous link's
+// chain: its partition is (connection, agent, writer, UTC day) — the writer is
+// the process (a Lambda instance serves one request at a time), so no two
+// processes ever append to one chain and an agent's concurrent requests never
+// race each other across instances; within a process, appends to a partition
+// take turns in a queue. The head is still moved by a conditional write (read
+// the head, write seq+1 only if it is still what was read), so a clash could
+// never fork a chain. The link's hash covers the previous link's
 // hash and the record's audited fields, the transcript's SHA-256 among them.
 // `verifyChains` recomputes all of it: a deleted record is a gap in the
 // sequence, an edited one a hash that no longer matches, a replaced transcript
 // a digest that differs.
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { canonicalJson } from './canonical-json.ts';
 import type { ChainHead, ChainLink, RequestRecord } from './model.ts';
@@ -60,10 +63,22 @@ export function sha256Text(text: string): string {
   return `sha256:${createHash('sha256').update(text, 'utf8').digest('hex')}`;
 }
 
-/** connection/agentId/yyyy-mm-dd: one chain per agent per connection per day. */
-export function chainPartition(record: Pick<RequestRecord, 'connection' | 'agentId' | 'time'>): string {
-  return `${record.connection}/${record.agentId}/${new Date(record.time).toISOString().slice(0, 10)}`;
+/** This process's writer id: its chains are its own. */
+const WRITER = `w${randomBytes(6).toString('base64url')}`;
+
+/** connection/agentId/writer/yyyy-mm-dd: one chain per agent per connection per writing process per day. */
+export function chainPartition(record: Pick<RequestRecord, 'connection' | 'agentId' | 'time'>, writer = WRITER): string {
+  return `${record.connection}/${record.agentId}/${writer}/${new Date(record.time).toISOString().slice(0, 10)}`;
 }
+
+/** Whether a partition name is one of the record's own (its connection, agent and day; any writer). */
+export function partitionOwns(partition: string, record: Pick<RequestRecord, 'connection' | 'agentId' | 'time'>): boolean {
+  const [connection, agentId, writer, day, ...rest] = partition.split('/');
+  return rest.length === 0 && writer !== undefined && connection === record.connection && agentId === record.agentId && day === new Date(record.time).toISOString().slice(0, 10);
+}
+
+/** The last append queued per partition of this process: appends to one partition take turns. */
+const tails = new Map<string, Promise<unknown>>();
 
 export function auditedFields(record: RequestRecord): Partial<AuditedFields> {
   const picked: Record<string, unknown> = {};
@@ -77,11 +92,24 @@ export function linkHash(prev: string, record: RequestRecord): string {
 
 /**
  * Takes the next place in the record's partition. Runs when the request is over
- * (the agent already has its answer): two round trips (read the head, move it),
- * more only when another request of the same agent completes at the same moment.
+ * (the agent already has its answer): two round trips (read the head, move it).
+ * This process's appends to one partition take turns, so they never race.
  */
-export async function appendToChain(records: RecordStore, record: RequestRecord, now: () => number): Promise<ChainLink> {
+export function appendToChain(records: RecordStore, record: RequestRecord, now: () => number): Promise<ChainLink> {
   const partition = chainPartition(record);
+  const mine = (tails.get(partition) ?? Promise.resolve()).then(() => takeNextPlace(records, record, partition, now));
+  const settled = mine.then(
+    () => undefined,
+    () => undefined,
+  );
+  tails.set(partition, settled);
+  void settled.then(() => {
+    if (tails.get(partition) === settled) tails.delete(partition);
+  });
+  return mine;
+}
+
+async function takeNextPlace(records: RecordStore, record: RequestRecord, partition: string, now: () => number): Promise<ChainLink> {
   for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
     if (attempt > 0) await sleep(Math.random() * Math.min(50, 2 * attempt));
     const head = await records.chainHead(partition);
@@ -161,7 +189,7 @@ export async function verifyChains(input: {
   for (const record of records) {
     if (record.chain) partitionOf(record.chain.partition).records.push(record);
     else if (record.phase === 'started') unfinished.push(record.id);
-    else problems.push({ kind: 'unchained', recordId: record.id, partition: chainPartition(record), detail: `${record.id} is completed but carries no chain link` });
+    else problems.push({ kind: 'unchained', recordId: record.id, partition: chainPartition(record, '*'), detail: `${record.id} is completed but carries no chain link` });
   }
 
   for (const [partition, { head, records: linked }] of partitions) {
@@ -170,7 +198,7 @@ export async function verifyChains(input: {
       const link = record.chain!;
       if (bySeq.has(link.seq)) problems.push({ kind: 'edited', partition, seq: link.seq, recordId: record.id, detail: `two records claim place ${link.seq}` });
       bySeq.set(link.seq, record);
-      if (link.partition !== chainPartition(record))
+      if (link.partition !== partition || !partitionOwns(partition, record))
         problems.push({ kind: 'edited', partition, seq: link.seq, recordId: record.id, detail: `${record.id}: its connection, agent or time no longer match its chain` });
       else if (linkHash(link.prev, record) !== link.hash)
         problems.push({ kind: 'edited', partition, seq: link.seq, recordId: record.id, detail: `${record.id}: its fields no longer match its hash (edited)` });

@@ -2,7 +2,7 @@
 // concurrently by several agents form one gap-free chain per agent and day; an
 // edited record, a deleted one, a replaced or missing transcript are each found.
 import { describe, expect, it } from 'vitest';
-import { CHAIN_START, chainPartition, sealRecord, verifyChains } from '../../lambdas/core/audit-chain.ts';
+import { CHAIN_START, chainPartition, partitionOwns, sealRecord, verifyChains } from '../../lambdas/core/audit-chain.ts';
 import type { RequestRecord } from '../../lambdas/core/model.ts';
 import { MemoryRecordStore, MemoryTranscriptStore } from '../support/memory.ts';
 
@@ -62,6 +62,26 @@ describe('the record hash chain', () => {
     const report = await verify();
     expect(report).toMatchObject({ records: 24, partitions: 2, transcripts: 24, problems: [] });
     for (const item of records.records.values()) expect(item.transcriptSha256).toMatch(/^sha256:[0-9a-f]{64}$/);
+  });
+
+  it("takes an agent's many concurrent completions in turn in this process: none left unchained, one chain", async () => {
+    // 16 kubectl-style parallel requests of one agent used to race for the head and give up after 40 tries.
+    const { records, sealed, verify } = await world(64, ['alpha']);
+    expect(sealed.map((outcome) => outcome.chainError).filter(Boolean)).toEqual([]);
+    expect(records.heads.size).toBe(1);
+    expect((await verify()).problems).toEqual([]);
+  });
+
+  it("names each process's chains by writer, and a chain owns only its connection's, agent's and day's records", () => {
+    const item = { connection: 'prod', agentId: 'agt_alpha', time: DAY + 5000 };
+    const mine = chainPartition(item);
+    expect(mine).toMatch(/^prod\/agt_alpha\/w[A-Za-z0-9_-]{8}\/2026-11-20$/);
+    expect(partitionOwns(mine, item)).toBe(true);
+    expect(partitionOwns(chainPartition(item, 'wOtherInst'), item)).toBe(true);
+    expect(partitionOwns(mine, { ...item, agentId: 'agt_beta' })).toBe(false);
+    expect(partitionOwns(mine, { ...item, connection: 'staging' })).toBe(false);
+    expect(partitionOwns(mine, { ...item, time: DAY + 86_400_000 })).toBe(false);
+    expect(partitionOwns(`${mine}/extra`, item)).toBe(false);
   });
 
   it('finds an edited record', async () => {
