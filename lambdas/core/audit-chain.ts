@@ -77,9 +77,6 @@ export function partitionOwns(partition: string, record: Pick<RequestRecord, 'co
   return rest.length === 0 && writer !== undefined && connection === record.connection && agentId === record.agentId && day === new Date(record.time).toISOString().slice(0, 10);
 }
 
-/** The last append queued per partition of this process: appends to one partition take turns. */
-const tails = new Map<string, Promise<unknown>>();
-
 export function auditedFields(record: RequestRecord): Partial<AuditedFields> {
   const picked: Record<string, unknown> = {};
   for (const field of AUDITED_FIELDS) if (record[field] !== undefined) picked[field] = record[field];
@@ -90,32 +87,73 @@ export function linkHash(prev: string, record: RequestRecord): string {
   return sha256Text(`${prev}\n${canonicalJson(auditedFields(record))}`);
 }
 
+/** Appends waiting per partition of this process, and the partitions being written now. */
+const waiting = new Map<string, { record: RequestRecord; resolve: (link: ChainLink) => void; reject: (error: unknown) => void }[]>();
+const writing = new Set<string>();
+/** The head this process last wrote per partition (it is the partition's only writer): no read before each move. */
+const knownHeads = new Map<string, ChainHead>();
+const KNOWN_HEADS_MAX = 10_000;
+
 /**
  * Takes the next place in the record's partition. Runs when the request is over
- * (the agent already has its answer): two round trips (read the head, move it).
- * This process's appends to one partition take turns, so they never race.
+ * (the agent already has its answer). This process is the partition's only
+ * writer: its appends are batched (what arrives while a batch is written goes
+ * in the next) and each batch moves the head once, conditionally, from the head
+ * it wrote last — one round trip per batch, a read only after a restart.
  */
 export function appendToChain(records: RecordStore, record: RequestRecord, now: () => number): Promise<ChainLink> {
   const partition = chainPartition(record);
-  const mine = (tails.get(partition) ?? Promise.resolve()).then(() => takeNextPlace(records, record, partition, now));
-  const settled = mine.then(
-    () => undefined,
-    () => undefined,
-  );
-  tails.set(partition, settled);
-  void settled.then(() => {
-    if (tails.get(partition) === settled) tails.delete(partition);
+  return new Promise<ChainLink>((resolve, reject) => {
+    const queue = waiting.get(partition) ?? [];
+    queue.push({ record, resolve, reject });
+    waiting.set(partition, queue);
+    if (!writing.has(partition)) void drain(records, partition, now);
   });
-  return mine;
 }
 
-async function takeNextPlace(records: RecordStore, record: RequestRecord, partition: string, now: () => number): Promise<ChainLink> {
+/** Writes a partition's waiting appends, batch by batch: every append that arrived while one batch was written goes in the next. */
+async function drain(records: RecordStore, partition: string, now: () => number): Promise<void> {
+  writing.add(partition);
+  try {
+    for (let batch = waiting.get(partition); batch?.length; batch = waiting.get(partition)) {
+      waiting.delete(partition);
+      try {
+        const links = await takePlaces(
+          records,
+          partition,
+          batch.map((item) => item.record),
+          now,
+        );
+        batch.forEach((item, index) => item.resolve(links[index]!));
+      } catch (error) {
+        for (const item of batch) item.reject(error);
+      }
+    }
+  } finally {
+    writing.delete(partition);
+  }
+}
+
+/** The next places of the partition for `batch`, in order, by one conditional move of its head. */
+async function takePlaces(records: RecordStore, partition: string, batch: RequestRecord[], now: () => number): Promise<ChainLink[]> {
   for (let attempt = 0; attempt < APPEND_ATTEMPTS; attempt++) {
     if (attempt > 0) await sleep(Math.random() * Math.min(50, 2 * attempt));
-    const head = await records.chainHead(partition);
-    const prev = head?.hash ?? CHAIN_START;
-    const link: ChainLink = { partition, seq: (head?.seq ?? 0) + 1, prev, hash: linkHash(prev, record) };
-    if (await records.advanceChain(partition, head, { partition, seq: link.seq, hash: link.hash, time: now() })) return link;
+    const head = knownHeads.get(partition) ?? (await records.chainHead(partition));
+    let prev = head?.hash ?? CHAIN_START;
+    let seq = head?.seq ?? 0;
+    const links = batch.map((record): ChainLink => {
+      const link = { partition, seq: ++seq, prev, hash: linkHash(prev, record) };
+      prev = link.hash;
+      return link;
+    });
+    const moved: ChainHead = { partition, seq, hash: prev, time: now() };
+    if (await records.advanceChain(partition, head, moved)) {
+      if (knownHeads.size >= KNOWN_HEADS_MAX) knownHeads.delete(knownHeads.keys().next().value!);
+      knownHeads.set(partition, moved);
+      return links;
+    }
+    // The head is not what this process wrote last (it cannot be, unless written elsewhere): read it again.
+    knownHeads.delete(partition);
   }
   throw new Error(`the chain ${partition} stayed busy for ${APPEND_ATTEMPTS} attempts`);
 }
