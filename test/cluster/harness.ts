@@ -182,6 +182,9 @@ export function ensureBinaries(): Binaries {
   }
   const env = { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' };
   const moduleSource = (cwd: string, module: string) => {
+    // `go list -m` names a module's directory only once it is in the module cache: on a fresh machine, download it first.
+    const download = spawnSync('go', ['mod', 'download', module], { cwd, encoding: 'utf8', env });
+    if (download.status !== 0) throw new ClusterUnavailableError(`go mod download ${module} failed: ${download.stderr}`);
     const list = spawnSync('go', ['list', '-m', '-f', '{{.Dir}}', module], { cwd, encoding: 'utf8', env });
     const dir = list.stdout.trim();
     if (list.status !== 0 || !dir) throw new ClusterUnavailableError(`go list -m ${module} failed: ${list.stderr}`);
