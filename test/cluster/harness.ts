@@ -116,7 +116,7 @@ function cacheKey(release: string, files: string[], recipe: unknown, goVersion: 
   return `${release}-${hash.digest('hex').slice(0, 12)}`;
 }
 
-function buildGroups(): { controlPlane: BuildGroup; kwok: BuildGroup } {
+function buildGroups(): { controlPlane: BuildGroup; kwok: BuildGroup; tools: BuildGroup } {
   const controlPlane: BuildTarget[] = [
     { pkg: 'k8s.io/kubernetes/cmd/kube-apiserver', out: 'apiserver', ldflags: KUBERNETES_LDFLAGS },
     { pkg: 'k8s.io/kubernetes/cmd/kube-controller-manager', out: 'controllerManager', ldflags: KUBERNETES_LDFLAGS },
@@ -124,6 +124,8 @@ function buildGroups(): { controlPlane: BuildGroup; kwok: BuildGroup } {
     { pkg: './cmd/etcd', out: 'etcd', ldflags: [] },
   ];
   const kwok: BuildTarget[] = [{ pkg: 'sigs.k8s.io/kwok/cmd/kwok', out: 'kwok', ldflags: [`-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION}`] }];
+  // Test tools from this module, built with the cluster (not on first use inside a timed test).
+  const tools: BuildTarget[] = [{ pkg: './cmd/auditcheck', out: 'auditcheck', ldflags: [] }];
   // kwok wraps a command's exit error, and the kubelet streaming code it uses then reports a
   // non-zero exit as an internal error; the patch unwraps it (see the file's comment).
   const patch = { module: 'k8s.io/cri-streaming', file: 'pkg/streaming/remotecommand/exec.go', replacement: 'kwok/patch/cri-streaming-remotecommand-exec.go.patched' };
@@ -138,6 +140,11 @@ function buildGroups(): { controlPlane: BuildGroup; kwok: BuildGroup } {
       key: (go) => cacheKey(`kwok-${KWOK_VERSION}`, ['kwok/go.mod', 'kwok/go.sum', patch.replacement], [kwok, patch, KWOK_STAGES, KWOK_CRD_FILES], go),
       targets: kwok,
       patch,
+    },
+    tools: {
+      cwd: moduleDir,
+      key: (go) => cacheKey('tools', ['go.mod', 'go.sum', 'cmd/auditcheck/main.go'], tools, go),
+      targets: tools,
     },
   };
 }
@@ -158,15 +165,18 @@ export interface Binaries {
   kwokStages: string;
   /** The CRDs of kwok's Logs/Exec/PortForward rules, one multi-document YAML file. */
   kwokCrds: string;
+  /** Reads audit.k8s.io/v1 events strictly into the API server's own types (test/e2e/audit.test.ts). */
+  auditcheck: string;
 }
 
-/** Build (or reuse from ~/.cache/airlock) the control plane and etcd, and kwok (its own module, its own cache directory). */
+/** Build (or reuse from ~/.cache/airlock) the control plane and etcd, kwok (its own module), and the test tools — each group its own cache directory. */
 export function ensureBinaries(): Binaries {
   const version = goVersion();
   const groups = buildGroups();
   const root = join(cacheRoot(), 'test-cluster');
   const controlPlaneDir = join(root, version ? groups.controlPlane.key(version) : `${KUBERNETES_VERSION}-prebuilt`);
   const kwokDir = join(root, version ? groups.kwok.key(version) : `kwok-${KWOK_VERSION}-prebuilt`);
+  const toolsDir = join(root, version ? groups.tools.key(version) : 'tools-prebuilt');
   const binaries: Binaries = {
     etcd: join(controlPlaneDir, 'etcd'),
     apiserver: join(controlPlaneDir, 'kube-apiserver'),
@@ -175,6 +185,7 @@ export function ensureBinaries(): Binaries {
     kwok: join(kwokDir, 'kwok'),
     kwokStages: join(kwokDir, 'kwok-stages.yaml'),
     kwokCrds: join(kwokDir, 'kwok-crds.yaml'),
+    auditcheck: join(toolsDir, 'auditcheck'),
   };
   if (Object.values(binaries).every((file) => existsSync(file))) return binaries;
   if (!version) {
@@ -190,7 +201,7 @@ export function ensureBinaries(): Binaries {
     if (list.status !== 0 || !dir) throw new ClusterUnavailableError(`go list -m ${module} failed: ${list.stderr}`);
     return dir;
   };
-  for (const group of [groups.controlPlane, groups.kwok]) {
+  for (const group of [groups.controlPlane, groups.kwok, groups.tools]) {
     const missing = group.targets.filter((target) => !existsSync(binaries[target.out]));
     if (!missing.length) continue;
     const dir = dirname(binaries[missing[0]!.out]);

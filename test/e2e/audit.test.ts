@@ -13,9 +13,7 @@
 //   and a replaced transcript (each changed behind Airlock's back with the SDK);
 // - the /audit pages, in Chromium. Screenshots: test-results/audit-*.png.
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { DeleteItemCommand, DynamoDBClient, UpdateItemCommand } from '@aws-sdk/client-dynamodb';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -32,31 +30,13 @@ import { chromiumMissing, launchChromium } from '../support/browser.ts';
 import { kubectl } from '../support/kubectl.ts';
 import { REVIEW_POLICY } from '../support/policies.ts';
 import { startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
+import { ensureBinaries } from '../cluster/harness.ts';
 
 const cluster = inject('cluster');
 const browserMissing = chromiumMissing('the audit page browser test');
 
-/** Builds test/cluster/cmd/auditcheck once (Go module cache of the test-cluster build) and returns its path. */
-function auditcheck(): string {
-  const moduleDir = new URL('../cluster/', import.meta.url).pathname;
-  const source = readFileSync(join(moduleDir, 'cmd/auditcheck/main.go'));
-  const binary = join(
-    homedir(),
-    '.cache',
-    'airlock',
-    'auditcheck',
-    createHash('sha256')
-      .update(source)
-      .update(readFileSync(join(moduleDir, 'go.sum')))
-      .digest('hex')
-      .slice(0, 16),
-  );
-  if (!existsSync(binary)) {
-    const built = spawnSync('go', ['build', '-o', binary, './cmd/auditcheck'], { cwd: moduleDir, env: { ...process.env, GOFLAGS: '-mod=readonly', CGO_ENABLED: '0' }, encoding: 'utf8' });
-    if (built.status !== 0) throw new Error(`go build auditcheck failed: ${built.stderr}`);
-  }
-  return binary;
-}
+/** test/cluster/cmd/auditcheck, built with the test cluster (npm run test-cluster -- build). */
+const auditcheck = () => ensureBinaries().auditcheck;
 
 interface ApiserverEvent {
   auditID: string;

@@ -183,7 +183,8 @@ describe('windows and approvals on Step Functions (local)', () => {
       return g?.status === 'expired' ? g : undefined;
     });
     expect(grant.endReason).toBe('window ended');
-    expect(env.stack.stepFunctions.describe(grant.executionArn!)!.status).toBe('SUCCEEDED');
+    // The expiry task writes the grant; the execution finishes its notify step a moment after.
+    await until('execution succeeded', async () => (env.stack.stepFunctions.describe(grant.executionArn!)!.status === 'SUCCEEDED' ? true : undefined));
     const token = await agent.cli(['token', '--connection', 'open-windows']);
     expect(token.code).toBe(1);
   });
