@@ -27,7 +27,7 @@ export function authorizationFor(auth: RouteAuth): apigw.AuthorizationType {
 }
 
 const PUBLIC_ROUTE_REASON: Record<Exclude<RouteAuth, 'agent-iam' | 'admin'>, string> = {
-  none: 'GET /healthz and the OAuth metadata documents (/.well-known/oauth-protected-resource, /.well-known/oauth-authorization-server) are public by design: they say where to get a token and reveal nothing else.',
+  none: 'GET /healthz, the OAuth metadata documents (/.well-known/oauth-protected-resource, /.well-known/oauth-authorization-server) and the authorization endpoint they name (which only answers unsupported_response_type) are public by design: they say where to get a token and reveal nothing else.',
   agent:
     'Agent routes authenticate in the function with the agent key (HTTP Basic; SHA-256-hashed keys in DynamoDB, agent must be enabled). IAM-signed agents use the /v1/iam twin of this route, which is AWS_IAM.',
   proxy:

@@ -82,6 +82,7 @@ export const ROUTES: readonly Route[] = [
   { method: 'GET', resource: '/.well-known/oauth-protected-resource', function: 'tokens', auth: 'none' },
   { method: 'GET', resource: '/.well-known/oauth-protected-resource/mcp', function: 'tokens', auth: 'none' },
   { method: 'GET', resource: '/.well-known/oauth-authorization-server', function: 'tokens', auth: 'none' },
+  { method: 'GET', resource: '/v1/mcp/authorize', function: 'tokens', auth: 'none' },
   // The Kubernetes API paths at the root too (`kubectl get --raw`, `kubectl proxy`): the token names the connection.
   ...KUBERNETES_ROOT_PATHS.flatMap((root): Route[] => [
     { method: 'ANY', resource: root, function: 'proxy', auth: 'proxy', streaming: true },

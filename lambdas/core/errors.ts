@@ -4,7 +4,7 @@
 // Modelled on Powertools' idempotency errors: one small class per outcome.
 
 /** The entities the stores name in their errors. */
-export type Entity = 'agent' | 'agent name' | 'principal' | 'connection' | 'grant' | 'approval' | 'plan' | 'request record' | 'audit event' | 'spooled transcript';
+export type Entity = 'agent' | 'agent name' | 'principal' | 'connection' | 'grant' | 'approval' | 'plan' | 'MCP task' | 'request record' | 'audit event' | 'spooled transcript';
 
 /**
  * What `error` says, for a log line or a message: `Name: message` unless the

@@ -2,13 +2,13 @@
 // line says what it names and cannot be guessed.
 import { randomBytes } from 'node:crypto';
 
-export type IdPrefix = 'agt' | 'gr' | 'req' | 'apr' | 'evt' | 'tok' | 'pln' | 'mcp';
+export type IdPrefix = 'agt' | 'gr' | 'req' | 'apr' | 'evt' | 'tok' | 'pln' | 'mcp' | 'tsk';
 
 export function newId(prefix: IdPrefix): string {
   return `${prefix}_${randomBytes(16).toString('base64url')}`;
 }
 
-const idPattern = /^(agt|gr|req|apr|evt|tok|pln|mcp)_[A-Za-z0-9_-]{22}$/;
+const idPattern = /^(agt|gr|req|apr|evt|tok|pln|mcp|tsk)_[A-Za-z0-9_-]{22}$/;
 
 export function isId(value: unknown, prefix?: IdPrefix): value is string {
   if (typeof value !== 'string' || !idPattern.test(value)) return false;

@@ -177,6 +177,39 @@ export interface Plan {
   policyVersion: string;
 }
 
+/**
+ * An MCP task (the Tasks extension): a tool call that was held for approval and
+ * runs once the approval is decided, when the agent next polls it. `working`
+ * until then; `completed` holds the tool's result (a refusal is a completed
+ * tool error, as MCP says); `cancelled` by the agent. Its arguments and result
+ * are sealed (JWE, A256GCM) with a key that only the task id the agent holds
+ * carries (lambdas/mcp/tasks.ts): Airlock's stores never hold them readable.
+ */
+export type McpTaskStatus = 'working' | 'completed' | 'failed' | 'cancelled';
+
+export interface McpTask {
+  /** The public part of the task id (`tsk_...`); the key part is never stored. */
+  id: string;
+  agentId: string;
+  tool: string;
+  /** The call it continues: the records of its run name the same call. */
+  callId: string;
+  connection?: string;
+  /** The approval it waits for (a run held again names the new one). */
+  approvalId: string;
+  status: McpTaskStatus;
+  statusMessage?: string;
+  sealedArguments: string;
+  sealedResult?: string;
+  /** A run claims the task until this time (0: unclaimed), so two polls never run it twice. */
+  runLeaseUntil: number;
+  runId?: string;
+  createdAt: number;
+  updatedAt: number;
+  /** After this the task is gone (its approval's use deadline and an hour to read the result). */
+  expiresAt: number;
+}
+
 /** `pending`: written ahead, checks still running (a record left pending means the gateway stopped mid-request). */
 export type Decision = 'pending' | 'allowed' | 'denied' | 'held' | 'error';
 

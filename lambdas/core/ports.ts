@@ -1,6 +1,6 @@
 // The small interfaces the core needs from the outside world. Adapters
 // (DynamoDB, S3, Step Functions, SNS, STS) implement them; nothing here knows AWS.
-import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from './model.ts';
+import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, McpTask, McpTaskStatus, Plan, PlanChange, PlanStatus, RequestRecord } from './model.ts';
 
 /** Where the core reports what it carries on without (Powertools' Logger on Lambda). */
 export interface Log {
@@ -61,6 +61,14 @@ export interface StateStore {
   spendPlanChange(id: string, fingerprint: string, requestId: string): Promise<boolean>;
   /** Newest first, by agent or by connection (an index: may lag a just-created plan). */
   listPlans(filter: { agentId?: string; connection?: string }): Promise<Plan[]>;
+
+  createMcpTask(task: McpTask): Promise<void>;
+  getMcpTask(id: string): Promise<McpTask | undefined>;
+  /**
+   * Conditional on the task's status being in `expect.status`, and, with `leaseFreeAt`, on no run
+   * holding it at that time, or, with `runId`, on that run holding it. Undefined when a condition failed.
+   */
+  updateMcpTask(id: string, expect: { status: McpTaskStatus[]; leaseFreeAt?: number; runId?: string }, changes: Partial<McpTask>): Promise<McpTask | undefined>;
 }
 
 export interface RecordQuery {

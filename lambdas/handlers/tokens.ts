@@ -10,7 +10,7 @@ import { assertWindowOpen } from '../core/windows.ts';
 import { authenticateAgent } from '../runtime/auth.ts';
 import type { APIGatewayProxyEvent } from 'aws-lambda';
 import { header, httpHandler, jsonBody, rawBody, router, type HttpResult, type RouteHandler } from '../runtime/http.ts';
-import { OAuthError, authorizationServerMetadata, protectedResourceMetadata, readTokenForm } from '../mcp/oauth.ts';
+import { OAuthError, authorizationServerMetadata, authorizeRefusal, protectedResourceMetadata, readTokenForm } from '../mcp/oauth.ts';
 import type { CoreServices } from '../runtime/services.ts';
 import { servicesFromEnvironment } from '../runtime/environment.ts';
 import { createCoreServices } from '../runtime/core-services.ts';
@@ -87,6 +87,7 @@ export function tokensRoutes(getServices: () => Promise<CoreServices>): RouteHan
       const services = await getServices();
       return { status: 200, body: authorizationServerMetadata(services.config.publicUrl) };
     },
+    'GET /v1/mcp/authorize': () => Promise.resolve(authorizeRefusal()),
     'POST /v1/tokens': async (event) => {
       const services = await getServices();
       const { state, tokens } = services;

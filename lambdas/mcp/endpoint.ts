@@ -14,6 +14,7 @@ import type { LifecycleDeps } from '../core/lifecycle.ts';
 import { requestWindow, revokeWindow } from '../core/lifecycle.ts';
 import type { Policy } from '../core/policy.ts';
 import type { TokenService } from '../core/tokens.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { AirlockError, refusalFor } from '../core/status.ts';
 import { isId, newId } from '../core/ids.ts';
 import { errorText } from '../core/errors.ts';
@@ -22,6 +23,7 @@ import type { Gateway } from '../proxy/gateway.ts';
 import {
   CallParams,
   ErrorCode,
+  META_CLIENT_CAPABILITIES,
   INSTRUCTIONS,
   LEGACY_PROTOCOL_VERSIONS,
   MAX_MCP_BODY_BYTES,
@@ -35,10 +37,12 @@ import {
   firstIssue,
   protocolOf,
   singleHeader,
+  TaskParams,
   type JsonRpcId,
 } from './protocol.ts';
 import { TOOLS, type KubeAnswer, type KubeCall, type ToolContext, type ToolDefinition, type ToolOutput } from './tools.ts';
 import { ToolInputError } from './kube-calls.ts';
+import { McpTasks, RELATED_TASK_META, TASKS_EXTENSION, TASKS_LEGACY_VERSION, taskView, toolError, type CallToolResult, type ToolOutcome } from './tasks.ts';
 
 export interface McpHttpRequest {
   method: string;
@@ -57,10 +61,17 @@ export interface McpHttpResponse {
 export interface McpEndpointOptions extends LifecycleDeps {
   tokens: TokenService;
   gateway: Pick<Gateway, 'handle' | 'exec'>;
+  /** How long a 2025-11-25 tasks/result waits for a working task before telling the client to poll. @default 20 s (API Gateway ends at 29 s) */
+  taskResultWaitMs?: number;
 }
+
+type Protocol = { modern: boolean; version: string };
 
 /** Most of one Kubernetes answer a tool reads (its output is bounded again, smaller). */
 const MAX_KUBE_READ_BYTES = 4 * 1024 * 1024;
+
+/** How often a 2025-11-25 tasks/result looks at a working task's approval while it waits. */
+const TASK_RESULT_POLL_MS = 1000;
 
 const JSON_HEADERS = { 'content-type': 'application/json', 'cache-control': 'no-store', 'x-content-type-options': 'nosniff' };
 
@@ -138,7 +149,7 @@ export class McpEndpoint {
       const protocol = protocolOf(message, request.headers);
       if (protocol.modern) checkModernHeaders(message, request.headers);
       if (message.method === 'tools/call') tool = typeof message.params?.name === 'string' ? message.params.name.slice(0, 128) : undefined;
-      const result = await this.dispatch(message, caller, request);
+      const result = await this.dispatch(message, caller, request, protocol);
       const body = protocol.modern ? { resultType: 'complete', ...result, _meta: { ...(result._meta as Record<string, unknown> | undefined), [META_SERVER_INFO]: SERVER_INFO } } : result;
       return { statusCode: 200, headers: JSON_HEADERS, body: JSON.stringify({ jsonrpc: '2.0', id, result: body }) };
     } catch (error) {
@@ -210,18 +221,20 @@ export class McpEndpoint {
     return message.data;
   }
 
-  private async dispatch(message: Message & { id: string | number }, caller: Caller, request: McpHttpRequest): Promise<Record<string, unknown>> {
+  private async dispatch(message: Message & { id: string | number }, caller: Caller, request: McpHttpRequest, protocol: Protocol): Promise<Record<string, unknown>> {
     switch (message.method) {
       case 'initialize': {
         const requested = message.params?.protocolVersion;
         const protocolVersion = typeof requested === 'string' && (LEGACY_PROTOCOL_VERSIONS as readonly string[]).includes(requested) ? requested : LEGACY_PROTOCOL_VERSIONS[0];
-        return { protocolVersion, capabilities: { tools: { listChanged: false } }, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
+        // 2025-11-25 has tasks in core: tools/call may be task-augmented, and tasks/get, tasks/result, tasks/cancel are served (no tasks/list).
+        const tasks = protocolVersion === TASKS_LEGACY_VERSION ? { tasks: { cancel: {}, requests: { tools: { call: {} } } } } : {};
+        return { protocolVersion, capabilities: { tools: { listChanged: false }, ...tasks }, serverInfo: SERVER_INFO, instructions: INSTRUCTIONS };
       }
       case 'server/discover':
         // 2026-07-28 cache hints (required on cacheable results): the same for everyone, for an hour.
         return {
           supportedVersions: SUPPORTED_PROTOCOL_VERSIONS,
-          capabilities: { tools: { listChanged: false } },
+          capabilities: { tools: { listChanged: false }, extensions: { [TASKS_EXTENSION]: {} } },
           serverInfo: SERVER_INFO,
           instructions: INSTRUCTIONS,
           ttlMs: 3_600_000,
@@ -231,16 +244,21 @@ export class McpEndpoint {
         return {};
       case 'tools/list':
         // Per agent, and it changes as windows open and end: never shared, never reused.
-        return { tools: await this.listTools(caller.agent), ttlMs: 0, cacheScope: 'private' };
+        return { tools: await this.listTools(caller.agent, protocol), ttlMs: 0, cacheScope: 'private' };
       case 'tools/call':
-        return this.callTool(message, caller, request);
+        return this.callTool(message, caller, request, protocol);
+      case 'tasks/get':
+      case 'tasks/result':
+      case 'tasks/cancel':
+      case 'tasks/update':
+        return this.taskMethod(message, caller, request, protocol);
       default:
-        throw new McpError(200, ErrorCode.MethodNotFound, `method ${message.method.slice(0, 128)} is not served (Airlock serves tools only)`, undefined, 'method_not_found');
+        throw new McpError(200, ErrorCode.MethodNotFound, `method ${message.method.slice(0, 128)} is not served (Airlock serves tools and their tasks only)`, undefined, 'method_not_found');
     }
   }
 
   /** The tools the agent's windows and their policies can ever allow; each says whether approval comes into it. */
-  private async listTools(agent: Agent) {
+  private async listTools(agent: Agent, protocol: Protocol) {
     const now = this.options.now();
     const grants = (await this.options.state.listGrants({ agentId: agent.id })).filter((grant) => grant.status === 'pending' || (grant.status === 'active' && (grant.expiresAt ?? 0) > now));
     const names = [...new Set(grants.map((grant) => grant.connection))].sort();
@@ -259,45 +277,140 @@ export class McpEndpoint {
         const maybe = usable.filter(([, value]) => value === 'may-need-approval').map(([name]) => name);
         note = ` Connections: ${usable.map(([name]) => name).join(', ')}.${held.length ? ` Needs a one-time human approval on: ${held.join(', ')}.` : ''}${maybe.length ? ` May need a one-time human approval (depending on the object) on: ${maybe.join(', ')}.` : ''}`;
       }
+      // 2025-11-25: a tool that may be held can run as a task (the client then polls instead of retrying).
+      const mayBeHeld = Object.values(reach).some((value) => value === 'needs-approval' || value === 'may-need-approval');
       tools.push({
         name: tool.name,
         title: tool.title,
         description: tool.description + note,
         inputSchema: tool.input.toJSONSchema({ io: 'input', target: 'draft-2020-12' }),
         annotations: annotationsOf(tool),
+        ...(!protocol.modern && protocol.version === TASKS_LEGACY_VERSION && mayBeHeld ? { execution: { taskSupport: 'optional' } } : {}),
         ...(Object.keys(reach).length ? { _meta: { 'airlock.dev/approval': reach } } : {}),
       });
     }
     return tools;
   }
 
-  private async callTool(message: Message & { id: string | number }, caller: Caller, request: McpHttpRequest): Promise<Record<string, unknown>> {
+  private async callTool(message: Message & { id: string | number }, caller: Caller, request: McpHttpRequest, protocol: Protocol): Promise<Record<string, unknown>> {
     const params = CallParams.safeParse(message.params ?? {});
     if (!params.success) throw new McpError(200, ErrorCode.InvalidParams, firstIssue(params.error, 'params'), undefined, 'invalid_params');
     const tool = TOOLS.find((candidate) => candidate.name === params.data.name);
     if (!tool) throw new McpError(200, ErrorCode.InvalidParams, `unknown tool "${params.data.name}"; tools/list names the ones there are`, undefined, 'unknown_tool');
+    // 2025-11-25: the client asks for a task up front (params.task) and gets one either way.
+    // 2026-07-28 (Tasks extension): Airlock decides — a held call becomes a task for a client that declared the extension.
+    const legacyTask = !protocol.modern && params.data.task !== undefined;
+    if (legacyTask && protocol.version !== TASKS_LEGACY_VERSION)
+      throw new McpError(200, ErrorCode.InvalidParams, `params.task: tasks exist from protocol version ${TASKS_LEGACY_VERSION} (this request is ${protocol.version})`, undefined, 'invalid_params');
     const callId = newId('mcp');
+    const args = params.data.arguments ?? {};
+    const outcome = await this.runTool(caller.agent, tool, args, callId, request);
+    if (legacyTask || (outcome.held && protocol.modern && declaresTasks(message))) {
+      const { task, handle } = await this.tasks(request).create(caller.agent, {
+        tool: tool.name,
+        callId,
+        connection: typeof args.connection === 'string' ? args.connection : undefined,
+        outcome,
+        args,
+      });
+      const view = taskView(task, handle, protocol.modern, this.options.now());
+      return protocol.modern ? { ...view, resultType: 'task' } : { task: view };
+    }
+    return outcome.result;
+  }
+
+  /** The task methods: the agent's own tasks only; a held one advances as its approval is decided. */
+  private async taskMethod(message: Message & { id: string | number }, caller: Caller, request: McpHttpRequest, protocol: Protocol): Promise<Record<string, unknown>> {
+    if (protocol.modern ? message.method === 'tasks/result' : protocol.version !== TASKS_LEGACY_VERSION || message.method === 'tasks/update')
+      throw new McpError(200, ErrorCode.MethodNotFound, `method ${message.method} is not part of protocol version ${protocol.version}`, undefined, 'method_not_found');
+    if (protocol.modern && !declaresTasks(message))
+      throw new McpError(
+        400,
+        ErrorCode.MissingRequiredClientCapability,
+        'Missing required client capability',
+        { requiredCapabilities: { extensions: { [TASKS_EXTENSION]: {} } } },
+        'missing_client_capability',
+      );
+    const params = TaskParams.safeParse(message.params ?? {});
+    if (!params.success) throw new McpError(200, ErrorCode.InvalidParams, firstIssue(params.error, 'params'), undefined, 'invalid_params');
+    const tasks = this.tasks(request);
+    const now = () => this.options.now();
+    switch (message.method) {
+      case 'tasks/cancel': {
+        const { task, handle } = await tasks.cancel(caller.agent, params.data.taskId);
+        return protocol.modern ? {} : taskView(task, handle, false, now());
+      }
+      case 'tasks/update': {
+        // Airlock never asks a client for input (no elicitation): an answer has nothing to answer, and never approves anything.
+        await tasks.advance(caller.agent, params.data.taskId);
+        throw new McpError(
+          200,
+          ErrorCode.InvalidParams,
+          "this task asks for no input: Airlock never asks a client for input, and an answer never approves anything (only an approver on Airlock's approval page does)",
+          undefined,
+          'unexpected_input',
+        );
+      }
+      case 'tasks/result': {
+        const deadline = now() + (this.options.taskResultWaitMs ?? 20_000);
+        let { task, handle } = await tasks.advance(caller.agent, params.data.taskId);
+        while (task.status === 'working' && now() < deadline) {
+          await sleep(Math.min(TASK_RESULT_POLL_MS, Math.max(0, deadline - now())));
+          ({ task, handle } = await tasks.advance(caller.agent, params.data.taskId));
+        }
+        if (task.status === 'working')
+          throw new McpError(200, ErrorCode.InvalidRequest, `task ${task.id} is still working (${task.statusMessage ?? 'waiting'}); poll it with tasks/get`, undefined, 'task_working');
+        if (task.status !== 'completed') throw new McpError(200, ErrorCode.InvalidParams, `task ${task.id} was ${task.status}: it has no result`, undefined, 'task_terminal');
+        const result = await tasks.resultOf(task, handle);
+        return { ...result, _meta: { ...(result._meta as Record<string, unknown> | undefined), [RELATED_TASK_META]: { taskId: handle.taskId } } };
+      }
+      default: {
+        const { task, handle } = await tasks.advance(caller.agent, params.data.taskId);
+        const view = taskView(task, handle, protocol.modern, now());
+        // 2026-07-28 inlines the result (a CallToolResult of that revision: resultType "complete"); 2025-11-25 hands it out with tasks/result.
+        return protocol.modern && task.status === 'completed' ? { ...view, result: { resultType: 'complete', ...(await tasks.resultOf(task, handle)) } } : view;
+      }
+    }
+  }
+
+  private tasks(request: McpHttpRequest): McpTasks {
+    return new McpTasks(this.options, {
+      run: (agent, name, args, callId) => {
+        const tool = TOOLS.find((candidate) => candidate.name === name);
+        if (!tool) return Promise.resolve({ result: toolError(`the tool ${name} no longer exists; nothing was sent`, { callId }) });
+        return this.runTool(agent, tool, args, callId, request);
+      },
+    });
+  }
+
+  /** One tool call through the gateway's stages: its result, and the approval and exact arguments when it was held. */
+  private async runTool(agent: Agent, tool: ToolDefinition, rawArgs: Record<string, unknown>, callId: string, request: McpHttpRequest): Promise<ToolOutcome> {
     const requestIds: string[] = [];
-    const refused = async (code: string, text: string, extra: Record<string, unknown> = {}, connection?: string) => {
-      await this.recordRefusal({ agent: caller.agent, tool: tool.name, callId, connection, code, message: text, status: 400, request });
-      return toolError(text, { callId, requestIds, code, ...extra });
+    const refused = async (code: string, text: string, extra: Record<string, unknown> = {}, connection?: string): Promise<ToolOutcome> => {
+      await this.recordRefusal({ agent, tool: tool.name, callId, connection, code, message: text, status: 400, request });
+      return { result: toolError(text, { callId, requestIds, code, ...extra }) };
     };
-    const args = tool.input.safeParse(params.data.arguments ?? {});
+    const args = tool.input.safeParse(rawArgs);
     if (!args.success) return refused('invalid_arguments', `invalid arguments: ${firstIssue(args.error)}`);
     // Only a tool that fills in a value itself (rollout_restart's stamp) names the arguments to repeat:
     // echoing the agent's own input back could carry Secret data from an apply.
     let retryArguments: Record<string, unknown> | undefined;
-    const context = this.toolContext(caller.agent, tool.name, callId, requestIds, (retry) => (retryArguments = retry));
+    const context = this.toolContext(agent, tool.name, callId, requestIds, (retry) => (retryArguments = retry));
     try {
       const output: ToolOutput = await tool.run(args.data, context);
       return {
-        content: [{ type: 'text', text: output.text }],
-        ...(output.structured ? { structuredContent: output.structured } : {}),
-        isError: false,
-        _meta: { 'airlock.dev/callId': callId, 'airlock.dev/requestIds': requestIds },
+        result: {
+          content: [{ type: 'text', text: output.text }],
+          ...(output.structured ? { structuredContent: output.structured } : {}),
+          isError: false,
+          _meta: { 'airlock.dev/callId': callId, 'airlock.dev/requestIds': requestIds },
+        },
       };
     } catch (error) {
-      if (error instanceof KubeRefusal) return this.kubeRefusal(error, tool, retryArguments, callId, requestIds);
+      if (error instanceof KubeRefusal) {
+        const { result, approvers } = await this.kubeRefusal(error, tool, retryArguments, callId, requestIds);
+        return approvers && error.approvalId ? { result, held: { approvalId: error.approvalId, approvers, arguments: retryArguments ?? args.data } } : { result };
+      }
       if (error instanceof ToolInputError) return refused('invalid_arguments', `invalid arguments: ${error.message}`);
       const refusal = refusalFor(error);
       if (refusal) return refused(refusal.code, refusal.message, {}, typeof args.data.connection === 'string' ? args.data.connection : undefined);
@@ -307,9 +420,17 @@ export class McpEndpoint {
   }
 
   /** A refusal from the gateway: already recorded there. A held request says which approval, who was asked, and how to go on. */
-  private async kubeRefusal(error: KubeRefusal, tool: ToolDefinition, retryArguments: Record<string, unknown> | undefined, callId: string, requestIds: string[]) {
+  private async kubeRefusal(
+    error: KubeRefusal,
+    tool: ToolDefinition,
+    retryArguments: Record<string, unknown> | undefined,
+    callId: string,
+    requestIds: string[],
+  ): Promise<{ result: CallToolResult; approvers?: string[] }> {
     if (error.code !== 'approval_required' || !error.approvalId)
-      return toolError(`refused (${error.status} ${error.code}): ${error.message.replace(/^airlock: /, '')}`, { callId, requestIds, code: error.code, status: error.status });
+      return {
+        result: toolError(`refused (${error.status} ${error.code}): ${error.message.replace(/^airlock: /, '')}`, { callId, requestIds, code: error.code, status: error.status }),
+      };
     const approval = await this.options.state.getApproval(error.approvalId);
     const approvers = approval?.approvers ?? [];
     const text = [
@@ -324,7 +445,7 @@ export class McpEndpoint {
     ]
       .filter(Boolean)
       .join('\n');
-    return toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, ...(retryArguments ? { retryArguments } : {}) });
+    return { result: toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, ...(retryArguments ? { retryArguments } : {}) }), approvers };
   }
 
   private toolContext(agent: Agent, tool: string, callId: string, requestIds: string[], retryWith: (args: Record<string, unknown>) => void): ToolContext {
@@ -439,8 +560,11 @@ export class McpEndpoint {
   }
 }
 
-function toolError(text: string, meta: Record<string, unknown>) {
-  return { content: [{ type: 'text', text }], isError: true, _meta: Object.fromEntries(Object.entries(meta).map(([key, value]) => [`airlock.dev/${key}`, value])) };
+/** Whether this 2026-07-28 request's client declared the Tasks extension in its per-request capabilities. */
+function declaresTasks(message: Message): boolean {
+  const capabilities = (message.params?._meta as Record<string, unknown> | undefined)?.[META_CLIENT_CAPABILITIES] as { extensions?: Record<string, unknown> } | undefined;
+  const extension = capabilities?.extensions?.[TASKS_EXTENSION];
+  return typeof extension === 'object' && extension !== null;
 }
 
 async function readBounded(body: Readable | string, limit: number): Promise<{ bytes: Buffer; cut: boolean }> {

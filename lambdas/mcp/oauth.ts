@@ -7,6 +7,22 @@
 // agent is registered by an admin (`airlock agents create`).
 
 export const MCP_TOKEN_PATH = '/v1/mcp/token';
+export const MCP_AUTHORIZE_PATH = '/v1/mcp/authorize';
+
+/**
+ * The answer of the authorization endpoint to every request: RFC 6749 §4.1.2.1 — no response type is
+ * served and no client is registered for one, so the error is shown here and the user agent is never
+ * redirected (a redirect to an unregistered redirect_uri would be an open redirect).
+ */
+export function authorizeRefusal() {
+  return {
+    status: 400,
+    body: {
+      error: 'unsupported_response_type',
+      error_description: `Airlock has no user authorization step: an agent gets an MCP token with its own credential by client credentials at ${MCP_TOKEN_PATH} (or /v1/iam/mcp/token with SigV4 on AWS)`,
+    },
+  };
+}
 
 function base(publicUrl: string): string {
   return publicUrl.replace(/\/+$/, '');
@@ -28,8 +44,9 @@ export function authorizationServerMetadata(publicUrl: string) {
   return {
     issuer: base(publicUrl),
     // Required by RFC 8414 (and the SDK's schema) although no response type is served: there is no
-    // user-facing authorization step for agents, so this path answers 404.
-    authorization_endpoint: `${base(publicUrl)}/v1/mcp/authorize`,
+    // user-facing authorization step for agents, so this endpoint answers every request with an error
+    // (authorizeRefusal) and never redirects.
+    authorization_endpoint: `${base(publicUrl)}${MCP_AUTHORIZE_PATH}`,
     token_endpoint: `${base(publicUrl)}${MCP_TOKEN_PATH}`,
     grant_types_supported: ['client_credentials'],
     token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post'],

@@ -31,6 +31,8 @@ export const ErrorCode = {
   Unauthorized: -32001,
   /** 2026-07-28: headers and body disagree (or a required header is missing). */
   HeaderMismatch: -32020,
+  /** 2026-07-28: the request needs a capability the client did not declare (e.g. the Tasks extension). */
+  MissingRequiredClientCapability: -32021,
   UnsupportedProtocolVersion: -32022,
 } as const;
 
@@ -38,7 +40,8 @@ export const SERVER_INFO = { name: 'airlock', title: 'Airlock (Kubernetes throug
 
 export const INSTRUCTIONS =
   'Airlock is the only way to the Kubernetes clusters (connections) here. Ask for a window first (request_access), then pass the connection on every call. ' +
-  'Changes may be held for a human approval: the tool error names the approval; check it with approval_status and call again with exactly the same arguments once approved. ' +
+  'Changes may be held for a human approval: the tool error names the approval; check it with approval_status and call again with exactly the same arguments once approved ' +
+  '(a client that supports MCP tasks gets a task instead, which runs the call once when it is approved). ' +
   "Nothing you answer approves anything: only an approver on Airlock's approval page does.";
 
 const RequestId = z.union([z.string().max(256), z.number().int()]);
@@ -53,7 +56,12 @@ export type Message = z.infer<typeof Message>;
 export const CallParams = z.looseObject({
   name: z.string().min(1).max(128),
   arguments: z.record(z.string(), z.unknown()).optional(),
+  /** 2025-11-25: ask for the call to run as a task (a requested ttl is a wish; the task's own is what counts). */
+  task: z.looseObject({ ttl: z.number().int().nonnegative().optional(), pollInterval: z.number().int().nonnegative().optional() }).optional(),
 });
+
+/** tasks/get, tasks/result, tasks/cancel, tasks/update. */
+export const TaskParams = z.looseObject({ taskId: z.string().min(1).max(128) });
 
 export type JsonRpcId = string | number | null;
 
@@ -136,6 +144,10 @@ export function checkModernHeaders(message: Message & { id: unknown }, headers: 
   if (message.method === 'tools/call') {
     const name = singleHeader(headers, 'mcp-name');
     if (name !== message.params?.name) throw new McpError(400, ErrorCode.HeaderMismatch, `Mcp-Name header (${name?.slice(0, 128) ?? 'absent'}) differs from params.name`, undefined, 'header_mismatch');
+  }
+  if (message.method.startsWith('tasks/')) {
+    // The Tasks extension routes by task: Mcp-Name carries params.taskId. (Never echoed: a task id carries its key.)
+    if (singleHeader(headers, 'mcp-name') !== message.params?.taskId) throw new McpError(400, ErrorCode.HeaderMismatch, 'Mcp-Name header differs from params.taskId', undefined, 'header_mismatch');
   }
 }
 

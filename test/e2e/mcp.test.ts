@@ -14,7 +14,7 @@ import { pathToFileURL } from 'node:url';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { kubectl } from '../support/kubectl.ts';
 import { EXAMPLE_POLICY, startTestStack, type TestAgent, type TestStack } from '../support/stack.ts';
 import { connectAgent, fetchWithCa, type McpAgent } from '../support/mcp.ts';
@@ -147,6 +147,75 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
     expect(meta(again, 'approvalId')).not.toBe(approvalId);
   });
 
+  it('where the client supports tasks, a held delete becomes a task that runs once when approved on the emailed page (SDK task stream, 2025-11-25)', async () => {
+    const name = `mcp-task-${suffix}`;
+    expect((await admin(['create', 'configmap', name, '-n', 'prod', '--from-literal=owner=mcp'])).code).toBe(0);
+    const exists = async () => (await admin(['get', 'configmap', name, '-n', 'prod', '-o', 'name'])).code === 0;
+    const tools = (await mcp.client.listTools()).tools;
+    expect(tools.find((tool) => tool.name === 'delete')?.execution).toEqual({ taskSupport: 'optional' });
+    const stream = mcp.client.experimental.tasks.callToolStream({ name: 'delete', arguments: { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name } }, CallToolResultSchema, {
+      task: { ttl: 600_000 },
+    });
+    const statuses: string[] = [];
+    let result: CallToolResult | undefined;
+    let approvalId = '';
+    for await (const message of stream) {
+      if (message.type === 'error') throw message.error;
+      if (message.type === 'result') result = message.result as CallToolResult;
+      if (message.type === 'taskStatus') statuses.push(message.task.status);
+      if (message.type === 'taskCreated') {
+        expect(message.task.status).toBe('working');
+        approvalId = /apr_[\w-]{22}/.exec(message.task.statusMessage ?? '')?.[0] ?? '';
+        expect(message.task.statusMessage).toContain('oncall@example.com');
+        // Held: nothing has reached the cluster; an approver decides on the emailed page while the client polls.
+        expect(await exists()).toBe(true);
+        expect((await env.decide(await env.approvalLink(approvalId, 'oncall@example.com'), 'approve')).status).toBe(200);
+      }
+    }
+    expect(approvalId).toMatch(/^apr_/);
+    expect(statuses.at(-1)).toBe('completed');
+    expect(result?.isError, result && text(result)).toBe(false);
+    expect(text(result!)).toBe(`deleted configmaps prod/${name}`);
+    expect(await exists()).toBe(false);
+    const recorded = await record((meta(result!, 'requestIds') as string[])[0]!);
+    expect(recorded).toMatchObject({ decision: 'allowed', verb: 'delete', approvalId, mcpTool: 'delete', mcpCallId: meta(result!, 'callId') });
+    expect((await call('approval_status', { id: approvalId })).structuredContent).toMatchObject({ status: 'consumed' });
+  });
+
+  it('2026-07-28 Tasks extension: a held call returns a task; a client answer never moves it; tasks/get carries the result once approved', async () => {
+    const name = `mcp-task-2026-${suffix}`;
+    expect((await admin(['create', 'configmap', name, '-n', 'prod', '--from-literal=owner=mcp'])).code).toBe(0);
+    const token = await mcpToken();
+    const meta2026 = { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': { extensions: { 'io.modelcontextprotocol/tasks': {} } } };
+    let id = 100;
+    const send = async (method: string, params: Record<string, unknown>, mcpName: string) => {
+      const answer = await post(
+        token,
+        { jsonrpc: '2.0', id: id++, method, params: { ...params, _meta: meta2026 } },
+        { 'mcp-protocol-version': '2026-07-28', 'mcp-method': method, 'mcp-name': mcpName },
+      );
+      return JSON.parse(answer.body) as { result?: Record<string, unknown>; error?: { code: number; message: string } };
+    };
+    const created = await send('tools/call', { name: 'delete', arguments: { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name } }, 'delete');
+    expect(created.result).toMatchObject({ resultType: 'task', status: 'working', pollIntervalMs: 2000 });
+    const taskId = created.result!.taskId as string;
+    const approvalId = /apr_[\w-]{22}/.exec(created.result!.statusMessage as string)![0];
+    const answered = await send('tasks/update', { taskId, inputResponses: { approval: { action: 'accept', content: { approve: true } } } }, taskId);
+    expect(answered.error?.message).toContain('never approves anything');
+    expect((await send('tasks/get', { taskId }, taskId)).result).toMatchObject({ status: 'working' });
+    expect((await admin(['get', 'configmap', name, '-n', 'prod', '-o', 'name'])).code).toBe(0);
+
+    expect((await env.decide(await env.approvalLink(approvalId, 'oncall@example.com'), 'approve')).status).toBe(200);
+    const done = await send('tasks/get', { taskId }, taskId);
+    expect(done.result).toMatchObject({ resultType: 'complete', status: 'completed', result: { isError: false, content: [{ type: 'text', text: `deleted configmaps prod/${name}` }] } });
+    expect((await admin(['get', 'configmap', name, '-n', 'prod', '-o', 'name'])).code).not.toBe(0);
+    // Polled again: the stored result, nothing sent again.
+    expect((await send('tasks/get', { taskId }, taskId)).result).toMatchObject({ status: 'completed' });
+    const requestIds = ((done.result!.result as Record<string, unknown>)._meta as Record<string, unknown>)['airlock.dev/requestIds'] as string[];
+    expect(requestIds).toHaveLength(1);
+    expect(await record(requestIds[0]!)).toMatchObject({ decision: 'allowed', approvalId, mcpTool: 'delete' });
+  });
+
   it('refuses bad input with clear MCP errors, recorded, nothing forwarded', async () => {
     const badArgs = await call('list', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', limit: 0 });
     expect(badArgs.isError).toBe(true);
@@ -177,10 +246,16 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
     expect(JSON.parse((await form(`grant_type=client_credentials&resource=${encodeURIComponent('https://elsewhere.example/mcp')}`)).body)).toMatchObject({ error: 'invalid_target' });
     const metadata = JSON.parse((await env.https('GET', '/.well-known/oauth-protected-resource/mcp')).body) as { resource: string; authorization_servers: string[] };
     expect(metadata).toEqual(expect.objectContaining({ resource: `${env.stack.url}/mcp`, authorization_servers: [env.stack.url] }));
-    expect(JSON.parse((await env.https('GET', '/.well-known/oauth-authorization-server')).body)).toMatchObject({
-      token_endpoint: `${env.stack.url}/v1/mcp/token`,
-      grant_types_supported: ['client_credentials'],
-    });
+    const authorizationServer = JSON.parse((await env.https('GET', '/.well-known/oauth-authorization-server')).body) as { authorization_endpoint: string };
+    expect(authorizationServer).toMatchObject({ token_endpoint: `${env.stack.url}/v1/mcp/token`, grant_types_supported: ['client_credentials'] });
+    // The authorization endpoint the metadata must name answers an error and never redirects (no open redirect).
+    const authorize = await env.https(
+      'GET',
+      `${new URL(authorizationServer.authorization_endpoint).pathname}?response_type=code&client_id=x&redirect_uri=${encodeURIComponent('https://evil.example/cb')}`,
+    );
+    expect(authorize.status).toBe(400);
+    expect(authorize.headers.location).toBeUndefined();
+    expect(JSON.parse(authorize.body)).toMatchObject({ error: 'unsupported_response_type' });
 
     const audit = await env.cli(['--json', 'audit', 'list', '--agent', 'mcp-agent', '--limit', '100']);
     const items = (JSON.parse(audit.stdout) as { items: { decision: string; verb: string }[] }).items;
@@ -316,6 +391,76 @@ describe.skipIf(!cluster)('MCP endpoint: tool calls meet all five controls (SDK 
         expect(listed.isError, text(listed)).toBe(false);
         expect((await record((meta(listed, 'requestIds') as string[])[0]!)).mcpTool).toBe('list');
       } finally {
+        await client.close();
+      }
+    });
+
+    it('the Tasks extension client (@modelcontextprotocol/ext-tasks, as the Inspector brings it) on the SDK v2 client at 2026-07-28: a held delete settles once approved', async ({ skip }) => {
+      if (!tools) return skip();
+      const name = `mcp-ext-tasks-${suffix}`;
+      expect((await admin(['create', 'configmap', name, '-n', 'prod', '--from-literal=owner=mcp'])).code).toBe(0);
+      const modules = tools.inspector.slice(0, tools.inspector.indexOf('/@modelcontextprotocol/'));
+      const sdk = (await import(pathToFileURL(join(modules, '@modelcontextprotocol', 'client', 'dist', 'index.mjs')).href)) as {
+        Client: new (info: unknown, options: unknown) => { connect(transport: unknown): Promise<void>; close(): Promise<void> };
+        StreamableHTTPClientTransport: new (url: URL, options: unknown) => unknown;
+      };
+      type Execution = {
+        settle(options: { onEvent(event: { type: string; task?: { status: string; statusMessage?: string } }): Promise<void> }): Promise<{ outcome: { status: string; result?: CallToolResult } }>;
+      };
+      const extTasks = (await import(pathToFileURL(join(modules, '@modelcontextprotocol', 'ext-tasks', 'dist', 'client', 'index.js')).href)) as {
+        createTaskSessionFromClient(client: unknown, options: unknown): { callTool(name: string, args: unknown): Promise<Execution>; close(): Promise<void> };
+      };
+      const token = await mcpToken();
+      const fetch = fetchWithCa(readFileSync(env.stack.caFile, 'utf8'));
+      const client = new sdk.Client({ name: 'airlock-e2e-ext-tasks', version: '1.0.0' }, { versionNegotiation: { mode: { pin: '2026-07-28' } } });
+      await client.connect(new sdk.StreamableHTTPClientTransport(new URL(`${env.stack.url}/mcp`), { fetch, requestInit: { headers: { authorization: `Bearer ${token}` } } }));
+      // The library's raw request path (its README: required for a 2026-07-28 Tasks server): it frames each
+      // request's params; this is only the transport — JSON-RPC envelope, the routing headers derived from the
+      // body, and the answer in the library's port shape ({kind: result|error}).
+      let rawId = 1000;
+      const rawDispatch = async (request: { method: string; params?: { name?: string; taskId?: string } }) => {
+        const routed = request.params?.taskId ?? request.params?.name;
+        const answer = await fetch(`${env.stack.url}/mcp`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            accept: 'application/json, text/event-stream',
+            authorization: `Bearer ${token}`,
+            'mcp-protocol-version': '2026-07-28',
+            'mcp-method': request.method,
+            ...(routed ? { 'mcp-name': routed } : {}),
+          },
+          body: JSON.stringify({ ...request, jsonrpc: '2.0', id: rawId++ }),
+        });
+        const message = (await answer.json()) as { result?: unknown; error?: unknown };
+        return message.error ? { kind: 'error', error: message.error } : { kind: 'result', result: message.result };
+      };
+      const session = extTasks.createTaskSessionFromClient(client, {
+        endpointId: 'airlock-e2e',
+        rawDispatch,
+        v2RequestFraming: {
+          protocolVersion: '2026-07-28',
+          clientInfo: { name: 'airlock-e2e-ext-tasks', version: '1.0.0' },
+          clientCapabilities: { extensions: { 'io.modelcontextprotocol/tasks': {} } },
+        },
+      });
+      try {
+        const execution = await session.callTool('delete', { connection: CONNECTION, resource: 'configmaps', namespace: 'prod', name });
+        let approvalId = '';
+        const { outcome } = await execution.settle({
+          onEvent: async (event) => {
+            if (event.type !== 'task' || event.task?.status !== 'working' || approvalId) return;
+            approvalId = /apr_[\w-]{22}/.exec(event.task.statusMessage ?? '')?.[0] ?? '';
+            expect((await admin(['get', 'configmap', name, '-n', 'prod', '-o', 'name'])).code).toBe(0);
+            expect((await env.decide(await env.approvalLink(approvalId, 'oncall@example.com'), 'approve')).status).toBe(200);
+          },
+        });
+        expect(approvalId).toMatch(/^apr_/);
+        expect(outcome.status, `${JSON.stringify(outcome)}: ${String((outcome as { error?: { message?: string } }).error?.message)}`).toBe('completed');
+        expect(outcome.result?.isError, JSON.stringify(outcome)).toBe(false);
+        expect((await admin(['get', 'configmap', name, '-n', 'prod', '-o', 'name'])).code).not.toBe(0);
+      } finally {
+        await session.close();
         await client.close();
       }
     });

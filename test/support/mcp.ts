@@ -15,7 +15,8 @@ export function fetchWithCa(ca: string): typeof fetch {
     new Headers(init?.headers).forEach((value, name) => headers.set(name, value));
     const body = init?.body === undefined || init.body === null ? undefined : typeof init.body === 'string' ? init.body : Buffer.from(await new Response(init.body).arrayBuffer());
     return new Promise<Response>((resolve, reject) => {
-      const req = request(url, { method: init?.method ?? 'GET', ca, headers: Object.fromEntries(headers.entries()), signal: init?.signal ?? undefined }, (res) => {
+      // agent: false: no pooled socket that the server may have closed meanwhile (see stack.ts https).
+      const req = request(url, { method: init?.method ?? 'GET', ca, agent: false, headers: Object.fromEntries(headers.entries()), signal: init?.signal ?? undefined }, (res) => {
         const responseHeaders = new Headers();
         for (const [name, value] of Object.entries(res.headers)) {
           if (value !== undefined) for (const one of Array.isArray(value) ? value : [value]) responseHeaders.append(name, one);

@@ -4,7 +4,7 @@
 // newest-first listings, write-once transcripts, the same domain errors), and
 // every method can be made to fail on demand, so each fail-closed row can be
 // driven in milliseconds.
-import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus, RequestRecord } from '../../lambdas/core/model.ts';
+import type { Agent, Approval, AuditEvent, ChainHead, Connection, Grant, GrantStatus, McpTask, McpTaskStatus, Plan, PlanChange, PlanStatus, RequestRecord } from '../../lambdas/core/model.ts';
 import type { Log, Notifier, Page, ProxyContext, RecordQuery, RecordStore, StateStore, TranscriptStore, Workflows } from '../../lambdas/core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, InvalidCursorError, NotFoundError } from '../../lambdas/core/errors.ts';
 
@@ -49,6 +49,7 @@ export class MemoryStateStore implements StateStore {
   readonly approvals = new Map<string, Approval>();
   private readonly fingerprints = new Map<string, string>();
   readonly plans = new Map<string, Plan>();
+  readonly mcpTasks = new Map<string, McpTask>();
   /** `${planId} ${fingerprint}` -> the request that spent it. */
   readonly spent = new Map<string, string>();
 
@@ -250,6 +251,27 @@ export class MemoryStateStore implements StateStore {
         .filter((plan) => (!filter.agentId || plan.agentId === filter.agentId) && (!filter.connection || plan.connection === filter.connection))
         .sort((a, b) => b.createdAt - a.createdAt),
     );
+  }
+
+  async createMcpTask(task: McpTask): Promise<void> {
+    await this.faults.check('createMcpTask');
+    if (this.mcpTasks.has(task.id)) throw new AlreadyExistsError('MCP task', task.id);
+    this.mcpTasks.set(task.id, copy(task));
+  }
+
+  async getMcpTask(id: string): Promise<McpTask | undefined> {
+    await this.faults.check('getMcpTask');
+    return copy(this.mcpTasks.get(id));
+  }
+
+  async updateMcpTask(id: string, expect: { status: McpTaskStatus[]; leaseFreeAt?: number; runId?: string }, changes: Partial<McpTask>): Promise<McpTask | undefined> {
+    await this.faults.check('updateMcpTask');
+    const task = this.mcpTasks.get(id);
+    if (!task || !expect.status.includes(task.status)) return undefined;
+    if (expect.leaseFreeAt !== undefined && !(task.runLeaseUntil < expect.leaseFreeAt)) return undefined;
+    if (expect.runId !== undefined && task.runId !== expect.runId) return undefined;
+    Object.assign(task, definedOnly(changes));
+    return copy(task);
   }
 }
 

@@ -107,7 +107,9 @@ export async function startTestStack(options: LocalStackOptions = {}, dir = mkdt
       return new Promise((resolve, reject) => {
         // Raw path on purpose: URL() would normalize '..', '%2e%2e' and '.' away before they reach the server.
         const { hostname, port } = new URL(stack.url);
-        const req = request({ hostname, port, path, method, ca: caPem, headers }, (res) => {
+        // agent: false — a new connection each time: a pooled socket the server closed while this process was
+        // busy in synchronous work (say, an npm install) would be reused once and fail with ECONNRESET.
+        const req = request({ hostname, port, path, method, ca: caPem, headers, agent: false }, (res) => {
           let text = '';
           res.setEncoding('utf8');
           res.on('data', (chunk: string) => (text += chunk));

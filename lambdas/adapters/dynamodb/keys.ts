@@ -13,6 +13,7 @@ const PREFIX = {
   fingerprint: 'FP#',
   plan: 'PLAN#',
   planSpent: 'PLANSPENT#',
+  mcpTask: 'MCPTASK#',
 } as const;
 
 export const stateKey = {
@@ -26,6 +27,7 @@ export const stateKey = {
   plan: (id: string) => `${PREFIX.plan}${id}`,
   /** One item per spent change: its conditional put is what lets a change pass once. */
   planSpent: (planId: string, fingerprint: string) => `${PREFIX.planSpent}${planId}#${fingerprint}`,
+  mcpTask: (id: string) => `${PREFIX.mcpTask}${id}`,
 };
 
 /** The kinds listed per agent and per connection. */

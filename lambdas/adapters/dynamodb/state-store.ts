@@ -4,7 +4,7 @@
 import type { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { BatchGetCommand, GetCommand, PutCommand, QueryCommand, UpdateCommand, type DynamoDBDocumentClient, type QueryCommandInput } from '@aws-sdk/lib-dynamodb';
 import { setTimeout } from 'node:timers/promises';
-import type { Agent, Approval, Connection, Grant, GrantStatus, Plan, PlanChange, PlanStatus } from '../../core/model.ts';
+import type { Agent, Approval, Connection, Grant, GrantStatus, McpTask, McpTaskStatus, Plan, PlanChange, PlanStatus } from '../../core/model.ts';
 import type { ProxyContext, StateStore } from '../../core/ports.ts';
 import { AlreadyExistsError, DependencyUnavailableError, NotFoundError } from '../../core/errors.ts';
 import { call, conditionalUpdate, documentClient, putNew, statusIn, type CallSite, type Item } from './expressions.ts';
@@ -309,5 +309,34 @@ export class DynamoStateStore implements StateStore {
 
   listPlans(filter: { agentId?: string; connection?: string }): Promise<Plan[]> {
     return filter.agentId || filter.connection ? this.listBy<Plan>('plan', filter) : Promise.resolve([]);
+  }
+
+  // -- MCP tasks (expire by DynamoDB TTL an hour after their own expiry; readers check expiresAt)
+
+  async createMcpTask(task: McpTask): Promise<void> {
+    const item = { ...task, pk: stateKey.mcpTask(task.id), entity: 'mcp-task', ttl: Math.ceil(task.expiresAt / 1000) + 3600 };
+    await putNew(this.doc, this.site, 'pk', item, (cause) => new AlreadyExistsError('MCP task', task.id, { cause }));
+  }
+
+  getMcpTask(id: string): Promise<McpTask | undefined> {
+    return this.get<McpTask>(stateKey.mcpTask(id));
+  }
+
+  updateMcpTask(id: string, expect: { status: McpTaskStatus[]; leaseFreeAt?: number; runId?: string }, changes: Partial<McpTask>): Promise<McpTask | undefined> {
+    const status = statusIn(expect.status);
+    const values: Item = { ...status.values };
+    const names: Record<string, string> = { '#status': 'status' };
+    let condition = `attribute_exists(pk) AND ${status.condition}`;
+    if (expect.leaseFreeAt !== undefined) {
+      condition += ' AND #lease < :leaseFreeAt';
+      names['#lease'] = 'runLeaseUntil';
+      values[':leaseFreeAt'] = expect.leaseFreeAt;
+    }
+    if (expect.runId !== undefined) {
+      condition += ' AND #runId = :runId';
+      names['#runId'] = 'runId';
+      values[':runId'] = expect.runId;
+    }
+    return this.update<McpTask>(stateKey.mcpTask(id), changes, condition, values, names);
   }
 }
