@@ -41,17 +41,18 @@ if (asked) {
   const { findProfile, profileDir } = await import('./profile.ts');
   const dir = asked.profileDir ?? profileDir();
   enableCompileCache(join(dir, 'compile-cache'));
-  const { execCredential, readCachedToken } = await import('./token-cache.ts');
+  const { execCredential, nameWindow, readCachedToken } = await import('./token-cache.ts');
   // Logged out since: no token from the cache (the CLI says how to log in).
   const profile = findProfile(asked.endpoint, asked.agent, dir);
-  const cached =
-    profile &&
-    readCachedToken(dir, {
-      endpoint: asked.endpoint,
-      agent: asked.agent,
-      connection: asked.connection,
-      ...(asked.plan ? { plan: asked.plan, mode: asked.mode } : { window: profile.windows?.[asked.connection] }),
-    });
+  const key = {
+    endpoint: asked.endpoint,
+    agent: asked.agent,
+    connection: asked.connection,
+    ...(asked.plan ? { plan: asked.plan, mode: asked.mode } : { window: profile?.windows?.[asked.connection] }),
+  };
+  const cached = profile && readCachedToken(dir, key);
+  // The sh fast path (airlock-token.sh) finds this token next time, even if no window was named for it yet.
+  if (cached) nameWindow(dir, key);
   credential = cached ? execCredential(cached) : undefined;
 }
 if (credential) {
