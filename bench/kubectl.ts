@@ -153,7 +153,7 @@ export async function runKubectlBench(args: string[]): Promise<number> {
     }
 
     const row = (name: string, list: Run[]) =>
-      `${name.padEnd(34)} ${median(list.map((run) => run.wallMs))
+      `${name.padEnd(42)} ${median(list.map((run) => run.wallMs))
         .toFixed(0)
         .padStart(6)} ms wall ${median(list.map((run) => run.cpuMs))
         .toFixed(0)

@@ -124,7 +124,7 @@ export function nameWindow(profileDir: string, key: TokenCacheKey): void {
 export function switchWindow(profileDir: string, binding: TokenBinding, window: string, saveProfile: () => void): void {
   rmSync(windowFile(profileDir, binding), { force: true });
   saveProfile();
-  removeFiles(profileDir, (name) => name.startsWith(`${tokenCacheName(binding)}.window-`) && name !== basename(tokenFile(profileDir, { ...binding, window })));
+  removeFiles(profileDir, (name) => name.startsWith(`${tokenCacheName(binding)}.window-`) && name.endsWith('.token') && name !== basename(tokenFile(profileDir, { ...binding, window })));
   if (SAFE_WINDOW.test(window)) writePrivate(profileDir, windowFile(profileDir, binding), `${window}\n`);
 }
 
