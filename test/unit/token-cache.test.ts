@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { runCli } from '../../cli/airlock.ts';
+import { agentKubeconfig } from '../../cli/commands/kubeconfig.ts';
 import { writeProfile } from '../../cli/profile.ts';
 import { execCredential, readCachedToken, removeCachedTokens, switchWindow, TOKEN_REUSE_MARGIN_MS, tokenCacheName, writeCachedToken, type TokenCacheKey } from '../../cli/token-cache.ts';
 
@@ -148,6 +149,22 @@ describe('the sh fast path of kubeconfigs', () => {
     // The new window's token is printed once there is one.
     writeCachedToken(dir, { endpoint, agent, connection: 'prod', window: 'gr_2' }, { token: 'new.window.token', expiresAt });
     expect(run(exec, { node: join(dir, 'no-such-node') }).stdout).toBe(credentialFor('new.window.token', expiresAt));
+  });
+
+  it("a plan's kubeconfig prints only that plan's token in its mode, never the window's", async () => {
+    const dir = fresh();
+    await loggedIn(dir);
+    const kubeconfig = agentKubeconfig({ profileDir: dir, endpoint, agentId: agent }, resolve('cli/airlock.ts'), 'prod', { plan: 'pl_1', mode: 'plan' });
+    const exec = (parseYaml(kubeconfig) as { users: { user: { exec: Exec } }[] }).users[0]!.user.exec;
+    const expiresAt = inSeconds(600);
+    writeCachedToken(dir, { endpoint, agent, connection: 'prod', window: 'gr_1' }, { token: 'window.token', expiresAt });
+    writeCachedToken(dir, { endpoint, agent, connection: 'prod', plan: 'pl_1', mode: 'apply' }, { token: 'apply.token', expiresAt });
+    writeCachedToken(dir, { endpoint, agent, connection: 'prod', plan: 'pl_2', mode: 'plan' }, { token: 'other.plan.token', expiresAt });
+    const none = run(exec, { node: join(dir, 'no-such-node') });
+    expect(none.stdout).toBe('');
+    expect(none.status).toBe(127);
+    writeCachedToken(dir, { endpoint, agent, connection: 'prod', plan: 'pl_1', mode: 'plan' }, { token: 'plan.token', expiresAt });
+    expect(run(exec, { node: join(dir, 'no-such-node') }).stdout).toBe(credentialFor('plan.token', expiresAt));
   });
 
   it('after logout nothing is printed', async () => {
