@@ -1,10 +1,12 @@
 #!/usr/bin/env node
 // What kubeconfigs run (cli/kubeconfig.ts): `airlock token` as kubectl's exec
-// plugin, in the least time. kubectl runs it for every command, so: Node's
-// compile cache is on before anything of ours loads (kubeconfigs also set
-// NODE_COMPILE_CACHE, which covers this file), in the agent's own 0700 profile
-// directory; a token still valid in the disk cache (token-cache.ts) is answered
-// without loading the CLI; anything else runs the whole CLI with the same arguments.
+// plugin, in the least time. Where there is a /bin/sh, airlock-token.sh runs
+// first and prints a cached token without starting Node; this runs when it
+// cannot. kubectl runs it for every command, so: Node's compile cache is on
+// before anything of ours loads (kubeconfigs also set NODE_COMPILE_CACHE, which
+// covers this file), in the agent's own 0700 profile directory; a token still
+// valid in the disk cache (token-cache.ts) is answered without loading the CLI;
+// anything else runs the whole CLI with the same arguments.
 import { enableCompileCache } from 'node:module';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -41,17 +43,18 @@ if (asked) {
   const { findProfile, profileDir } = await import('./profile.ts');
   const dir = asked.profileDir ?? profileDir();
   enableCompileCache(join(dir, 'compile-cache'));
-  const { execCredential, readCachedToken } = await import('./token-cache.ts');
+  const { execCredential, nameWindow, readCachedToken } = await import('./token-cache.ts');
   // Logged out since: no token from the cache (the CLI says how to log in).
   const profile = findProfile(asked.endpoint, asked.agent, dir);
-  const cached =
-    profile &&
-    readCachedToken(dir, {
-      endpoint: asked.endpoint,
-      agent: asked.agent,
-      connection: asked.connection,
-      ...(asked.plan ? { plan: asked.plan, mode: asked.mode } : { window: profile.windows?.[asked.connection] }),
-    });
+  const key = {
+    endpoint: asked.endpoint,
+    agent: asked.agent,
+    connection: asked.connection,
+    ...(asked.plan ? { plan: asked.plan, mode: asked.mode } : { window: profile?.windows?.[asked.connection] }),
+  };
+  const cached = profile && readCachedToken(dir, key);
+  // The sh fast path (airlock-token.sh) finds this token next time, even if no window was named for it yet.
+  if (cached) nameWindow(dir, key);
   credential = cached ? execCredential(cached) : undefined;
 }
 if (credential) {

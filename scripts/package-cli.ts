@@ -33,6 +33,9 @@ process.stderr.write(`[package-cli] bundled cli/airlock.ts into airlock.mjs (${(
 // What kubeconfigs run: answers from the token cache, else loads airlock.mjs beside it (cli/airlock-token.ts).
 await build({ ...bundle, entryPoints: [join(root, 'cli', 'airlock-token.ts')], outfile: join(staging, 'airlock-token.mjs') });
 chmodSync(join(staging, 'airlock-token.mjs'), 0o755);
+// Where there is a /bin/sh, kubeconfigs run this first: a cached token without starting Node (cli/airlock-token.sh).
+copyFileSync(join(root, 'cli', 'airlock-token.sh'), join(staging, 'airlock-token.sh'));
+chmodSync(join(staging, 'airlock-token.sh'), 0o755);
 
 writeFileSync(
   join(staging, 'package.json'),
@@ -45,7 +48,7 @@ writeFileSync(
       type: 'module',
       bin: { airlock: 'airlock.mjs' },
       engines: project.engines,
-      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'airlock-token.mjs', 'README.md'],
+      files: ['airlock.mjs', 'airlock.mjs.LEGAL.txt', 'airlock-token.mjs', 'airlock-token.sh', 'README.md'],
     },
     null,
     2,

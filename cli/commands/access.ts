@@ -1,6 +1,7 @@
 // Access windows: ask for one (and wait for it), see them, end one (agent).
 import { setTimeout as sleep } from 'node:timers/promises';
-import { writeProfile } from '../profile.ts';
+import { agentOf, writeProfile } from '../profile.ts';
+import { switchWindow } from '../token-cache.ts';
 import { agentClient, type CommandContext, EXIT, ExitCode, profileDirOf, table } from './context.ts';
 
 interface Grant {
@@ -32,7 +33,11 @@ export function registerAccess({ program, io, globals, print }: CommandContext):
         reason: options.reason,
         ...(options.ticket ? { ticket: options.ticket } : {}),
       });
-      writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, profileDirOf(global));
+      // Tokens of the connection's earlier window are not handed out again (token-cache.ts).
+      const dir = profileDirOf(global);
+      switchWindow(dir, { endpoint: profile.endpoint, agent: agentOf(profile), connection: options.connection }, body.id, () =>
+        writeProfile({ ...profile, windows: { ...profile.windows, [options.connection]: body.id } }, dir),
+      );
       let grant = body;
       if (options.wait && grant.status === 'pending') {
         if (!global.json) io.err(`window ${grant.id} pending approval${grant.approvalId ? ` (approval ${grant.approvalId}; approvers have been emailed)` : ''}; waiting...`);

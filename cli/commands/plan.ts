@@ -11,7 +11,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { agentKubeconfig } from './kubeconfig.ts';
+import { agentKubeconfig, type PlanBinding } from './kubeconfig.ts';
 import { agentClient, type CommandContext, EXIT, ExitCode, type GlobalOptions, UsageError } from './context.ts';
 
 interface PlanView {
@@ -27,11 +27,11 @@ interface PlanView {
 }
 
 /** Runs the command with its own kubeconfig (removed after); resolves to its exit code. */
-async function runWith(global: GlobalOptions, entry: string, connection: string, tokenArgs: string[], command: string[]): Promise<number> {
+async function runWith(global: GlobalOptions, entry: string, connection: string, plan: PlanBinding, command: string[]): Promise<number> {
   const dir = mkdtempSync(join(tmpdir(), 'airlock-plan-'));
   try {
     const kubeconfig = join(dir, 'kubeconfig');
-    writeFileSync(kubeconfig, agentKubeconfig(global, entry, connection, tokenArgs), { mode: 0o600 });
+    writeFileSync(kubeconfig, agentKubeconfig(global, entry, connection, plan), { mode: 0o600 });
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, KUBECONFIG: kubeconfig } });
       child.on('error', reject);
@@ -62,7 +62,7 @@ export function registerPlan({ program, io, entry, globals, print }: CommandCont
         })
       ).body;
       if (!global.json) io.err(`plan ${opened.id} open: running ${command.join(' ')} (changes are dry runs)`);
-      const code = await runWith(global, entry, options.connection, ['--plan', opened.id, '--mode', 'plan'], command);
+      const code = await runWith(global, entry, options.connection, { plan: opened.id, mode: 'plan' }, command);
       // The plan closes even after a failed command: an approver must never see a plan that could still grow.
       const closed = (await client.call<PlanView>('POST', `v1/plans/${encodeURIComponent(opened.id)}/close`)).body;
       const count = `${closed.changes.length} change${closed.changes.length === 1 ? '' : 's'}`;
@@ -108,7 +108,7 @@ export function registerPlan({ program, io, entry, globals, print }: CommandCont
       // The gateway decides (approved, unexpired, not yet applied, window open); its refusal says why.
       const applying = (await client.call<PlanView>('POST', `v1/plans/${encodeURIComponent(planId)}/apply`)).body;
       if (!global.json) io.err(`plan ${applying.id}: applying ${applying.changes.length} change(s) until ${applying.expiresAt ?? '?'}`);
-      const code = await runWith(global, entry, applying.connection, ['--plan', applying.id, '--mode', 'apply'], command);
+      const code = await runWith(global, entry, applying.connection, { plan: applying.id, mode: 'apply' }, command);
       if (code !== 0) throw new ExitCode(code);
     });
 }

@@ -1,6 +1,6 @@
 // kubectl's exec-credential plugin: a short-lived token for one connection (agent).
 import { agentOf } from '../profile.ts';
-import { execCredential, readCachedToken, writeCachedToken, type TokenCacheKey } from '../token-cache.ts';
+import { execCredential, nameWindow, readCachedToken, writeCachedToken, type TokenCacheKey } from '../token-cache.ts';
 import { agentClient, type CommandContext, endpointOf, loginCommand, profileDirOf, resolveProfile } from './context.ts';
 
 export function registerToken({ program, io, globals }: CommandContext): void {
@@ -26,6 +26,7 @@ export function registerToken({ program, io, globals }: CommandContext): void {
       const key: TokenCacheKey = { endpoint: profile.endpoint, agent: agentOf(profile), connection: options.connection, ...(options.plan ? { plan: options.plan, mode: options.mode } : { window }) };
       const cached = readCachedToken(dir, key);
       if (cached) {
+        nameWindow(dir, key);
         io.out(execCredential(cached));
         return;
       }

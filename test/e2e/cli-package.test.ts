@@ -3,7 +3,7 @@
 // kubeconfig and real kubectl through the installed `airlock` bin, on the project's Node.js 24
 // (first on PATH, as on an agent host that has Node 24), against the local stack and the real
 // API server; the cluster is checked directly with the admin kubeconfig.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, realpathSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join } from 'node:path';
@@ -83,14 +83,25 @@ describe.skipIf(!cluster)('the packaged CLI, installed outside the repository', 
     // The exec plugin runs the installed bundle on the Node.js that ran the CLI: nothing else from the repo
     // (here that Node.js is the project's own, in the repo's node_modules, as the machine's is older).
     const exec = (parseYaml(issued.stdout) as { users: { user: { exec: { command: string; args: string[] } } }[] }).users[0]!.user.exec;
-    expect(exec.command).toBe(process.execPath);
-    // The package's token entry beside the bin (cli/airlock-token.ts): it answers from the token cache without loading the CLI.
-    expect(exec.args[0]).toBe(join(dirname(realpathSync(bin)), 'airlock-token.mjs'));
+    // The package's sh fast path (cli/airlock-token.sh): a cached token without starting Node; else, with the same
+    // arguments, its token entry beside the bin (cli/airlock-token.ts), which answers from the cache without loading the CLI.
+    const installedDir = dirname(realpathSync(bin));
+    expect(exec.command).toBe('/bin/sh');
+    expect(exec.args[0]).toBe(join(installedDir, 'airlock-token.sh'));
+    expect(exec.args.slice(3, 5)).toEqual([process.execPath, join(installedDir, 'airlock-token.mjs')]);
     expect(issued.stdout.replaceAll(process.execPath, '<node>')).not.toContain(repo);
 
     const pods = await kubectl(['get', 'pods', '-n', 'prod', '-o', 'name'], { kubeconfig: agentKubeconfig, env: { PATH: path } });
     expect(pods.code, pods.stderr).toBe(0);
     expect(pods.stdout).toContain('pod/web-0');
+    // kubectl's first plugin run cached a token: the packaged script prints it now with no Node to fall back to.
+    const fast = spawnSync(
+      exec.command,
+      exec.args.map((arg) => (arg === process.execPath ? join(work, 'no-such-node') : arg)),
+      { encoding: 'utf8' },
+    );
+    expect(fast.status).toBe(0);
+    expect((JSON.parse(fast.stdout) as { kind: string }).kind).toBe('ExecCredential');
 
     // A delete is held for approval (the example policy) and the cluster still has the object.
     const held = await kubectl(['delete', 'configmap', 'app-config', '-n', 'prod'], { kubeconfig: agentKubeconfig, env: { PATH: path } });
