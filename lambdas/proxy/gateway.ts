@@ -36,6 +36,11 @@
 //
 // A refusal at any stage (refuse) answers a Kubernetes Status and completes the
 // record with what the last stage reached knew: the begun record, or a new one.
+//
+// What only a rare path needs (the YAML parser for scope, a plan's preview, the
+// exec request reader; the approval gate, exec client and MCP endpoint wired in
+// runtime/services.ts) is loaded on its first use (lazy.ts); a load that fails
+// refuses the request like any stage that cannot check what it checks.
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant } from '../core/model.ts';
 import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
