@@ -24,7 +24,7 @@ import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as eks from 'aws-cdk-lib/aws-eks';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import type * as kms from 'aws-cdk-lib/aws-kms';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import type * as sns from 'aws-cdk-lib/aws-sns';
@@ -58,7 +58,7 @@ export class Airlock extends Construct {
   /** The API's base URL including the stage (or the custom domain), no trailing slash: AIRLOCK_PUBLIC_URL. */
   public readonly url: string;
   /** The seven functions, by name. */
-  public readonly functions: Readonly<Record<AirlockFunctionName, NodejsFunction>>;
+  public readonly functions: Readonly<Record<AirlockFunctionName, lambda.Function>>;
   /** The proxy function's role: the only principal connection roles trust. */
   public readonly proxyRole: iam.Role;
   /** Agents, connections (+ policy), grants, approvals. */
@@ -66,7 +66,7 @@ export class Airlock extends Construct {
   /** One item per request / audit event, expiring after `recordRetentionDays`. */
   public readonly recordsTable: dynamodb.Table;
   /** The scheduled OCSF export to Security Lake, when props.securityLakeExport is set. */
-  public readonly securityLakeExport?: NodejsFunction;
+  public readonly securityLakeExport?: lambda.Function;
   /** Request transcripts (redacted), one object per request. */
   public readonly transcriptBucket: s3.Bucket;
   /** Server access logs of the transcript bucket (when enabled). */

@@ -5,14 +5,14 @@ import { Duration } from 'aws-cdk-lib';
 import type * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import * as cwActions from 'aws-cdk-lib/aws-cloudwatch-actions';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sns from 'aws-cdk-lib/aws-sns';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { FUNCTION_NAMES, type AirlockFunctionName } from './bundling.ts';
 
 export interface AirlockAlarmsProps {
-  readonly functions: Readonly<Record<AirlockFunctionName, NodejsFunction>>;
+  readonly functions: Readonly<Record<AirlockFunctionName, lambda.Function>>;
   readonly api: apigw.RestApi;
   readonly windowStateMachine: sfn.StateMachine;
   readonly approvalStateMachine: sfn.StateMachine;

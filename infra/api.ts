@@ -5,7 +5,7 @@
 import { Annotations, Names, RemovalPolicy, Stack, type Duration } from 'aws-cdk-lib';
 import * as apigw from 'aws-cdk-lib/aws-apigateway';
 import * as iam from 'aws-cdk-lib/aws-iam';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import * as wafv2 from 'aws-cdk-lib/aws-wafv2';
 import type { Construct } from 'constructs';
@@ -117,7 +117,7 @@ export class AirlockApi {
   }
 
   /** One method per route of lambdas/routes.ts, integrated with its function (the proxy's streams its response). */
-  public addRoutes(functions: Readonly<Record<AirlockFunctionName, NodejsFunction>>, proxyTimeout: Duration): void {
+  public addRoutes(functions: Readonly<Record<AirlockFunctionName, lambda.Function>>, proxyTimeout: Duration): void {
     const validator = this.api.addRequestValidator('PathParameters', { validateRequestParameters: true, validateRequestBody: false });
     acknowledge(
       this.api,

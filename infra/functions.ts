@@ -2,16 +2,14 @@
 // its own role (no AWS managed policy) and its own log group. What each may do beyond
 // writing its logs is granted in airlock.ts.
 // Like storage.ts, it adds to `scope` directly so logical ids stay as they were.
-import { join } from 'node:path';
 import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ENV } from '../lambdas/runtime/aws-config.ts';
 import type { ProxyNetworking } from './airlock-props.ts';
-import { FUNCTION_NAMES, FUNCTION_NODE_OPTIONS, PROJECT_ROOT, functionEntry, nodejsBundling, type AirlockFunctionName } from './bundling.ts';
+import { FUNCTION_NAMES, FUNCTION_NODE_OPTIONS, functionCode, type AirlockFunctionName } from './bundling.ts';
 import { acknowledge } from './nag.ts';
 
 const DEFAULT_MEMORY: Record<AirlockFunctionName, number> = {
@@ -62,7 +60,7 @@ export interface AirlockFunctionsProps {
 }
 
 /** Makes the functions, by name. */
-export function createFunctions(scope: Construct, props: AirlockFunctionsProps): Record<AirlockFunctionName, NodejsFunction> {
+export function createFunctions(scope: Construct, props: AirlockFunctionsProps): Record<AirlockFunctionName, lambda.Function> {
   const { logRetention, removalPolicy, tracing, airlockEnvironment } = props;
   const commonEnvironment: Record<string, string> = {
     POWERTOOLS_SERVICE_NAME: 'airlock',
@@ -70,7 +68,7 @@ export function createFunctions(scope: Construct, props: AirlockFunctionsProps):
     NODE_OPTIONS: FUNCTION_NODE_OPTIONS,
   };
 
-  const functions = {} as Record<AirlockFunctionName, NodejsFunction>;
+  const functions = {} as Record<AirlockFunctionName, lambda.Function>;
   for (const name of FUNCTION_NAMES) {
     const title = name[0]!.toUpperCase() + name.slice(1);
     const logGroup = new logs.LogGroup(scope, `${title}Logs`, { retention: logRetention, removalPolicy });
@@ -86,10 +84,10 @@ export function createFunctions(scope: Construct, props: AirlockFunctionsProps):
       ...(name === 'proxy' && props.eksExternalId ? { [ENV.eksExternalId]: props.eksExternalId } : {}),
     };
     const networking = name === 'proxy' ? props.proxyNetworking : undefined;
-    functions[name] = new NodejsFunction(scope, `${title}Function`, {
+    functions[name] = new lambda.Function(scope, `${title}Function`, {
       description: DESCRIPTIONS[name],
-      entry: functionEntry(name),
-      handler: 'handler',
+      code: functionCode(name),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize?.[name] ?? DEFAULT_MEMORY[name],
@@ -99,9 +97,6 @@ export function createFunctions(scope: Construct, props: AirlockFunctionsProps):
       loggingFormat: lambda.LoggingFormat.JSON,
       tracing: tracing ? lambda.Tracing.ACTIVE : lambda.Tracing.DISABLED,
       environment,
-      projectRoot: PROJECT_ROOT,
-      depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-      bundling: nodejsBundling(),
       ...(networking ? { vpc: networking.vpc, vpcSubnets: networking.subnets, securityGroups: networking.securityGroups } : {}),
     });
   }

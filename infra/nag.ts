@@ -1,7 +1,7 @@
 // cdk-nag: the AwsSolutions findings Airlock accepts are acknowledged here, or where the
 // resource is made, always with the reason it is safe (test/infra/nag-acknowledgements.test.ts).
 import { Stack, Token, Validations, type CfnElement } from 'aws-cdk-lib';
-import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as sfn from 'aws-cdk-lib/aws-stepfunctions';
 import type { Construct } from 'constructs';
 import { FUNCTION_NAMES, type AirlockFunctionName } from './bundling.ts';
@@ -13,7 +13,7 @@ export function acknowledge(scope: Construct, id: string, reason: string): void 
 }
 
 export interface FunctionPolicies {
-  readonly functions: Readonly<Record<AirlockFunctionName, NodejsFunction>>;
+  readonly functions: Readonly<Record<AirlockFunctionName, lambda.Function>>;
   readonly storage: AirlockStorage;
   readonly windowStateMachine: sfn.StateMachine;
   readonly approvalStateMachine: sfn.StateMachine;

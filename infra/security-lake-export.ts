@@ -4,20 +4,18 @@
 // location (lambdas/handlers/security-lake-export.ts). Its role reads records
 // (Query) and nothing else of Airlock's; it writes only under the prefix, or
 // only assumes the source's provider role.
-import { join } from 'node:path';
 import { Aws, Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as events from 'aws-cdk-lib/aws-events';
 import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
-import { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { ENV } from '../lambdas/runtime/aws-config.ts';
 import { EXPORT_ENV } from '../lambdas/handlers/security-lake-export.ts';
 import type { SecurityLakeExport } from './airlock-props.ts';
-import { FUNCTION_NODE_OPTIONS, PROJECT_ROOT, nodejsBundling } from './bundling.ts';
+import { FUNCTION_NODE_OPTIONS, functionCode } from './bundling.ts';
 import { acknowledge } from './nag.ts';
 
 export interface SecurityLakeExportProps {
@@ -27,16 +25,16 @@ export interface SecurityLakeExportProps {
   readonly removalPolicy: RemovalPolicy;
 }
 
-export function createSecurityLakeExport(scope: Construct, props: SecurityLakeExportProps): NodejsFunction {
+export function createSecurityLakeExport(scope: Construct, props: SecurityLakeExportProps): lambda.Function {
   const { settings } = props;
   const period = settings.period ?? Duration.hours(1);
   const logGroup = new logs.LogGroup(scope, 'SecurityLakeExportLogs', { retention: props.logRetention, removalPolicy: props.removalPolicy });
   const role = new iam.Role(scope, 'SecurityLakeExportRole', { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com'), description: 'Airlock scheduled OCSF export to Security Lake' });
   logGroup.grantWrite(role);
-  const fn = new NodejsFunction(scope, 'SecurityLakeExportFunction', {
+  const fn = new lambda.Function(scope, 'SecurityLakeExportFunction', {
     description: 'Airlock: scheduled OCSF API Activity Parquet export to an Amazon Security Lake custom source',
-    entry: join(PROJECT_ROOT, 'lambdas/handlers/security-lake-export.ts'),
-    handler: 'handler',
+    code: functionCode('security-lake-export'),
+    handler: 'index.handler',
     runtime: lambda.Runtime.NODEJS_24_X,
     architecture: lambda.Architecture.ARM_64,
     memorySize: 1024,
@@ -53,9 +51,6 @@ export function createSecurityLakeExport(scope: Construct, props: SecurityLakeEx
       ...(settings.providerRoleArn ? { [EXPORT_ENV.providerRoleArn]: settings.providerRoleArn } : {}),
       ...(settings.externalId ? { [EXPORT_ENV.externalId]: settings.externalId } : {}),
     },
-    projectRoot: PROJECT_ROOT,
-    depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
-    bundling: nodejsBundling(),
   });
   role.addToPolicy(new iam.PolicyStatement({ sid: 'ReadRecordsByDay', actions: ['dynamodb:Query'], resources: [`${props.recordsTable.tableArn}/index/byDay`] }));
   props.recordsTable.encryptionKey?.grantDecrypt(role);

@@ -1,5 +1,5 @@
 // Transcripts in S3, one JSON object per request under a predictable key.
-import { GetObjectCommand, NoSuchKey, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, NoSuchKey, PutObjectCommand, S3Client, type S3ClientConfig } from '@aws-sdk/client-s3';
 import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { TranscriptStore } from '../core/ports.ts';
 
@@ -50,4 +50,9 @@ export class S3TranscriptStore implements TranscriptStore {
       throw this.unavailable('GetObject', key, error);
     }
   }
+}
+
+/** The adapter with its own client: the functions load this module on first use (runtime/transcript-services.ts). */
+export function s3TranscriptStore(clientConfig: S3ClientConfig, bucket: string): S3TranscriptStore {
+  return new S3TranscriptStore(new S3Client(clientConfig), bucket);
 }

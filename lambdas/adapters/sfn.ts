@@ -8,7 +8,8 @@ import {
   StopExecutionCommand,
   TaskDoesNotExist,
   TaskTimedOut,
-  type SFNClient,
+  SFNClient,
+  type SFNClientConfig,
 } from '@aws-sdk/client-sfn';
 import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { Workflows } from '../core/ports.ts';
@@ -70,4 +71,9 @@ export class StepFunctionsWorkflows implements Workflows {
 
 function taskGone(error: unknown): boolean {
   return error instanceof TaskDoesNotExist || error instanceof TaskTimedOut;
+}
+
+/** The adapter with its own client: the functions load this module on first use (runtime/core-services.ts). */
+export function stepFunctionsWorkflows(clientConfig: SFNClientConfig, machines: { window: string; approval: string }): StepFunctionsWorkflows {
+  return new StepFunctionsWorkflows(new SFNClient(clientConfig), machines);
 }

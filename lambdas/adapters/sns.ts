@@ -1,7 +1,7 @@
 // SNS: one topic; each approver's email subscription filters on the
 // `approver` message attribute, so each approver receives only their own
 // message with their own signed link.
-import { PublishCommand, type SNSClient } from '@aws-sdk/client-sns';
+import { PublishCommand, SNSClient, type SNSClientConfig } from '@aws-sdk/client-sns';
 import { DependencyUnavailableError, errorText } from '../core/errors.ts';
 import type { Notifier } from '../core/ports.ts';
 
@@ -37,4 +37,9 @@ export class SnsNotifier implements Notifier {
   event(type: string, subject: string, text: string, attributes: Record<string, string>): Promise<void> {
     return this.publish(subject, text, { ...attributes, event: type });
   }
+}
+
+/** The adapter with its own client: the functions load this module on first use (runtime/core-services.ts). */
+export function snsNotifier(clientConfig: SNSClientConfig, topicArn: string): SnsNotifier {
+  return new SnsNotifier(new SNSClient(clientConfig), topicArn);
 }

@@ -2,7 +2,7 @@
 // as every verb the API server authorizes it as, and as each effect its verb does
 // not say (an eviction deletes, a pod spec reads a Secret, server-side apply
 // creates). The policy decides each of these checks; see evaluateRequest.
-import { parse as parseYaml } from 'yaml';
+import type { parse as parseYaml } from 'yaml';
 import type { KubeRequest, KubeVerb } from './kube-request.ts';
 import { AirlockError } from './status.ts';
 import { errorText } from './errors.ts';
@@ -30,6 +30,11 @@ export interface Escalation {
 export interface RequestBody {
   contentType: string | undefined;
   body: Buffer;
+  /**
+   * The YAML parser (the `yaml` package's parse), needed for a body sent as YAML (sentAsYaml). The
+   * caller passes it: the gateway loads it on the first such body (proxy/lazy.ts), since most are JSON.
+   */
+  parseYaml?: typeof parseYaml;
 }
 
 const WRITE_VERBS = new Set<KubeVerb>(['create', 'update', 'patch']);
@@ -123,7 +128,7 @@ export function checksOf(request: KubeRequest, body: RequestBody): RequestCheck[
   const checks: RequestCheck[] = [{ request, why: '' }];
   if (request.kind !== 'resource') return checks;
   const { verb, resource, subresource, apiGroup, name } = request;
-  const contentType = (body.contentType ?? '').split(';')[0]!.trim().toLowerCase();
+  const contentType = mediaTypeOf(body.contentType);
   const apply = verb === 'patch' && contentType.startsWith('application/apply-patch');
 
   // The API server authorizes these as create too: each verb must be allowed.
@@ -165,7 +170,7 @@ export function checksOf(request: KubeRequest, body: RequestBody): RequestCheck[
     const readsBody = (subresource === '' && (WORKLOADS.has(resource) || isCustomGroup(apiGroup))) || (resource === 'pods' && subresource === 'ephemeralcontainers');
     const secretBody = apiGroup === '' && resource === 'secrets' && subresource === '';
     if (readsBody || secretBody) {
-      const document = readBody(request, body.body, contentType);
+      const document = readBody(request, body, contentType);
       if (readsBody) checks.push(...podSpecChecks(request, document, contentType));
       if (secretBody) checks.push(...tokenSecretChecks(request, document));
     }
@@ -176,12 +181,20 @@ export function checksOf(request: KubeRequest, body: RequestBody): RequestCheck[
 const JSON_TYPES = /^application\/([a-z.-]+\+)?json$/;
 const YAML_TYPES = new Set(['application/yaml', 'application/apply-patch+yaml', 'application/x-yaml', 'text/yaml']);
 
+const mediaTypeOf = (contentType: string | undefined) => (contentType ?? '').split(';')[0]!.trim().toLowerCase();
+
+/** Whether a body with this Content-Type is read as YAML (then checksOf needs `parseYaml`). */
+export function sentAsYaml(contentType: string | undefined): boolean {
+  return YAML_TYPES.has(mediaTypeOf(contentType));
+}
+
 /** The body as the API server will decode it, or a 415 when Airlock cannot read what it must check. */
-function readBody(request: KubeRequest, body: Buffer, contentType: string): unknown {
+function readBody(request: KubeRequest, { body, parseYaml }: RequestBody, contentType: string): unknown {
   const text = body.toString('utf8');
+  if (YAML_TYPES.has(contentType) && !parseYaml) throw new Error('a YAML body was checked without the YAML parser');
   try {
     if (JSON_TYPES.test(contentType)) return JSON.parse(text);
-    if (YAML_TYPES.has(contentType)) return parseYaml(text, { maxAliasCount: 0, uniqueKeys: true, merge: false });
+    if (YAML_TYPES.has(contentType)) return parseYaml!(text, { maxAliasCount: 0, uniqueKeys: true, merge: false });
   } catch (error) {
     const detail = errorText(error, { name: false }).split('\n')[0];
     throw new AirlockError(400, 'unreadable_body', `the ${request.resource} body could not be read as ${contentType} (${detail}); Airlock checks what a workload references, so it must read the body`);

@@ -1,6 +1,7 @@
 // One Kubernetes API request, parsed the way the API server's RequestInfoFactory
 // reads it, but stricter: anything two readers could disagree on is refused,
 // because the policy must check exactly what is forwarded.
+import type { RequestRecord } from './model.ts';
 import { AirlockError } from './status.ts';
 
 export type KubeVerb = 'get' | 'list' | 'watch' | 'create' | 'update' | 'patch' | 'delete' | 'deletecollection' | 'exec' | 'attach' | 'portforward' | 'proxy';
@@ -290,6 +291,13 @@ export function describeKubeRequest(kube: KubeRequest): string {
   if (kube.kind !== 'resource') return `${kube.verb} ${kube.path}`;
   const command = kube.command ? ` running \`${commandLine(kube.command)}\`` : '';
   return `${kube.verb} ${kubeTarget(kube)}${kube.namespace ? ` in namespace ${kube.namespace}` : ' (cluster-wide)'}${command}`;
+}
+
+/** A recorded request in words, for audit pages and the policy review: "list pods in prod". */
+export function describeRequest(record: Pick<RequestRecord, 'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name' | 'path'>): string {
+  if (!record.resource) return `${record.verb} ${record.path}`;
+  const what = `${record.resource}${record.subresource ? `/${record.subresource}` : ''}${record.apiGroup ? `.${record.apiGroup}` : ''}`;
+  return `${record.verb} ${what}${record.name ? ` ${record.name}` : ''}${record.namespace ? ` in ${record.namespace}` : ''}`;
 }
 
 /** An exec's command as one line a person can read (and a POSIX shell would split back the same): words with anything but plain characters are single-quoted. */

@@ -6,7 +6,7 @@
 import { createTwoFilesPatch } from 'diff';
 import { stringify as stringifyYaml } from 'yaml';
 import { escalationOf, escalationSamples } from './effects.ts';
-import type { KubeRequest, KubeVerb } from './kube-request.ts';
+import { describeRequest, type KubeRequest, type KubeVerb } from './kube-request.ts';
 import type { Approval, RequestRecord } from './model.ts';
 import { describeRule, escalationWarnings, evaluatePolicy, type Policy, type PolicyRule, type RuleEffect } from './policy.ts';
 import { policyFromJSON, policySource } from './policy-file.ts';
@@ -85,12 +85,6 @@ export function kubeRequestOf(record: RequestRecord): KubeRequest {
     path: record.path,
     query: record.query,
   };
-}
-
-export function describeRequest(record: Pick<RequestRecord, 'verb' | 'apiGroup' | 'resource' | 'subresource' | 'namespace' | 'name' | 'path'>): string {
-  if (!record.resource) return `${record.verb} ${record.path}`;
-  const what = `${record.resource}${record.subresource ? `/${record.subresource}` : ''}${record.apiGroup ? `.${record.apiGroup}` : ''}`;
-  return `${record.verb} ${what}${record.name ? ` ${record.name}` : ''}${record.namespace ? ` in ${record.namespace}` : ''}`;
 }
 
 /** The rule (0-based) that decided a record: named in its reason under the current policy version, else the current policy's answer; -1 for none. */

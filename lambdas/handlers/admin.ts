@@ -7,7 +7,7 @@ import { AirlockError } from '../core/status.ts';
 import { NAME_PATTERN, isId, newId } from '../core/ids.ts';
 import { hashAgentKey, newAgentKey } from '../core/agent-keys.ts';
 import { escalationWarnings } from '../core/policy.ts';
-import { parsePolicy } from '../core/policy-file.ts';
+import { partOnFirstUse } from '../core/on-first-use.ts';
 import { unspool } from '../core/transcripts.ts';
 import { authenticateAdmin } from '../runtime/auth.ts';
 import { recordEvent } from '../core/events.ts';
@@ -117,6 +117,9 @@ function credentialOf(input: z.infer<typeof ConnectionInput>): ConnectionCredent
   return { type: 'eks', ...input.eks! };
 }
 
+/** A policy file (YAML, its schema) is read only when a connection is created or changed: loaded on first use. */
+const loadPolicyFile = partOnFirstUse('admin_unavailable', 'the policy file reader', () => import('../core/policy-file.ts'));
+
 export function adminRoutes(getServices: () => Promise<TranscriptServices>): RouteHandler {
   const admin = async (event: Parameters<RouteHandler>[0]) => {
     const services = await getServices();
@@ -174,7 +177,7 @@ export function adminRoutes(getServices: () => Promise<TranscriptServices>): Rou
     'POST /v1/connections': async (event) => {
       const { services, actor } = await admin(event);
       const input = jsonBody(event, CreateConnection);
-      const parsed = parsePolicy(input.policy);
+      const parsed = (await loadPolicyFile()).parsePolicy(input.policy);
       const now = services.now();
       const connection: Connection = {
         name: input.name,
@@ -197,7 +200,7 @@ export function adminRoutes(getServices: () => Promise<TranscriptServices>): Rou
       const existing = NAME_PATTERN.test(connectionName) ? await services.state.getConnection(connectionName) : undefined;
       if (!existing) throw new AirlockError(404, 'connection_not_found', `no connection named "${connectionName.slice(0, 64)}"`);
       const input = jsonBody(event, ConnectionInput);
-      const parsed = parsePolicy(input.policy);
+      const parsed = (await loadPolicyFile()).parsePolicy(input.policy);
       const connection: Connection = {
         ...existing,
         server: input.server.replace(/\/$/, ''),

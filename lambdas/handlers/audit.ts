@@ -8,10 +8,10 @@ import { NAME_PATTERN, isId } from '../core/ids.ts';
 import { parseDuration } from '../core/durations.ts';
 import { unspool } from '../core/transcripts.ts';
 import type { Approval, Decision, Grant, RequestRecord } from '../core/model.ts';
-import { reviewPolicy } from '../core/policy-review.ts';
 import { K8S_AUDIT_LEVELS, toK8sAuditEvent, toOcsfApiActivity, type K8sAuditLevel, type TranscriptBodies } from '../core/audit-export.ts';
 import { startOfDay, verifyChains } from '../core/audit-chain.ts';
-import { describeRequest } from '../core/policy-review.ts';
+import { describeRequest } from '../core/kube-request.ts';
+import { partOnFirstUse } from '../core/on-first-use.ts';
 import { pathParameter, queryParameter, type HttpResult, type RouteHandler } from '../runtime/http.ts';
 import type { TranscriptServices } from '../runtime/services.ts';
 import { PAGE_HEADERS, escapeHtml } from '../runtime/html.ts';
@@ -60,6 +60,9 @@ function iso(time: number | undefined): string {
   return time === undefined ? '' : new Date(time).toISOString();
 }
 
+/** The policy review (its YAML and diffs) is asked for rarely next to the audit pages: loaded on first use. */
+const loadPolicyReview = partOnFirstUse('admin_unavailable', 'the policy review', () => import('../core/policy-review.ts'));
+
 export function auditRoutes(admin: (event: APIGatewayProxyEvent) => Promise<{ services: TranscriptServices }>): Record<string, RouteHandler> {
   return {
     'GET /v1/policy-review': async (event) => {
@@ -74,7 +77,16 @@ export function auditRoutes(admin: (event: APIGatewayProxyEvent) => Promise<{ se
       if (!connection) throw new AirlockError(404, 'connection_not_found', `no connection ${connectionName}`);
       const records = await recordsBetween(services, { since, until, connection: connectionName, ...(agent ? { agent } : {}) });
       const approvals = await services.state.listApprovals({ connection: connectionName });
-      const review = reviewPolicy({ connection: connectionName, ...(agent ? { agent } : {}), policy: connection.policy, policyVersion: connection.policyVersion, since, until, records, approvals });
+      const review = (await loadPolicyReview()).reviewPolicy({
+        connection: connectionName,
+        ...(agent ? { agent } : {}),
+        policy: connection.policy,
+        policyVersion: connection.policyVersion,
+        since,
+        until,
+        records,
+        approvals,
+      });
       return {
         status: 200,
         body: {

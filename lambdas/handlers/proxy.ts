@@ -67,7 +67,14 @@ export function createProxyHandler(getServices: () => Promise<Services>) {
     }
     const request = proxyRequestFromEvent(event);
     if (event.resource === '/mcp') {
-      const answer = await services.mcp.handle({ method: request.method, headers: request.headers, body: request.body, sourceIp: request.sourceIp });
+      let answer;
+      try {
+        answer = await services.mcp.handle({ method: request.method, headers: request.headers, body: request.body, sourceIp: request.sourceIp });
+      } catch (error) {
+        // The endpoint is loaded on the first /mcp request (runtime/services.ts); if it cannot be, nothing was called.
+        if (error instanceof AirlockError) return statusResponse(error, '-');
+        throw error;
+      }
       return { statusCode: answer.statusCode, headers: answer.headers, body: answer.body };
     }
     const { response, done } = await (event.resource === EXEC_RESOURCE ? services.gateway.exec(request) : services.gateway.handle(request));

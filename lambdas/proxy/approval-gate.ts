@@ -8,7 +8,7 @@
 // lifecycle's (core/lifecycle.ts).
 import type { Approval } from '../core/model.ts';
 import type { ClusterReader, TranscriptStore, Workflows } from '../core/ports.ts';
-import { keepPreview, workOutPreview } from './preview.ts';
+import { keepPreview, previewKeyFor, workOutPreview } from './preview.ts';
 import { mediaType, requestFingerprint } from '../core/approvals.ts';
 import { cancelApproval, consumeApproval, holdRequest, newApproval, type LifecycleDeps } from '../core/lifecycle.ts';
 import { commandLine, kubeTarget } from '../core/kube-request.ts';
@@ -24,16 +24,6 @@ export interface ApprovalGateDeps extends LifecycleDeps {
   cluster?: ClusterReader;
   /** Where the whole preview is kept, under a key on the approval. Without it the preview cannot be shown. */
   transcripts?: TranscriptStore;
-}
-
-/** Where an approval's whole preview is kept in the transcript store. */
-export function previewKeyFor(approvalId: string): string {
-  return `previews/${approvalId}.json`;
-}
-
-/** Where a plan change's whole preview is kept: under its plan, by the dry-run request that planned it. */
-export function planChangePreviewKeyFor(planId: string, requestId: string): string {
-  return `previews/${planId}/${requestId}.json`;
 }
 
 /** Lines of the preview an approval item keeps (the email's), bounded. */

@@ -36,6 +36,11 @@
 //
 // A refusal at any stage (refuse) answers a Kubernetes Status and completes the
 // record with what the last stage reached knew: the begun record, or a new one.
+//
+// What only a rare path needs (the YAML parser for scope, a plan's preview, the
+// exec request reader; the approval gate, exec client and MCP endpoint wired in
+// runtime/services.ts) is loaded on its first use (lazy.ts); a load that fails
+// refuses the request like any stage that cannot check what it checks.
 import type { Readable } from 'node:stream';
 import type { Agent, Connection, Grant } from '../core/model.ts';
 import type { ClusterReader, Log, RecordStore, StateStore, TranscriptStore } from '../core/ports.ts';
@@ -60,12 +65,12 @@ import { collectDryRun, plan } from './stages/plan.ts';
 import { awaitRecord } from './stages/await-record.ts';
 import { answerSelfReview } from './stages/answer-self-review.ts';
 import { forward } from './stages/forward.ts';
-import { readExec } from './stages/read-exec.ts';
 import { openExec } from './stages/open-exec.ts';
 import type { ExecClient } from './exec-client.ts';
 import { AirlockError } from '../core/status.ts';
 import { streamBack } from './stages/stream-back.ts';
 import { refuse } from './stages/refuse.ts';
+import { loadExecReader } from './lazy.ts';
 
 export interface ProxyRequest {
   /** From /k8s/{connection}/...; undefined at the root (/api, /apis, ...): the token names the one connection it is for. */
@@ -170,7 +175,7 @@ export class Gateway {
       refuseIdentityHeaders(headed);
       const begun = (known = beginRecord(headed, options));
       const admitted = (known = await readState(begun, options));
-      const scoped = (known = scope(admitted));
+      const scoped = (known = await scope(admitted));
       refuseInteractive(scoped);
       const planning = (known = await plan(scoped, options));
       const planned = 'planned' in planning ? planning : undefined;
@@ -193,12 +198,12 @@ export class Gateway {
     try {
       checkEnvelope({ ...known, request }, options);
       const caller = (known = await authenticate(known, options));
-      const { parsed, ask } = readExec(caller, request.body);
+      const { parsed, ask } = (await loadExecReader()).readExec(caller, request.body);
       known = parsed;
       const headed = (known = selectForwardedHeaders(parsed));
       const begun = (known = beginRecord(headed, options));
       const admitted = (known = await readState(begun, options));
-      const scoped = (known = scope(admitted));
+      const scoped = (known = await scope(admitted));
       if (scoped.claims.plan) throw new AirlockError(403, 'not_plannable', 'a command in a container has no dry run, so it cannot be part of a plan; run `airlock exec` with its own token');
       const approved = (known = await approve(scoped, options));
       const recorded = (known = await awaitRecord(approved, options));

@@ -21,6 +21,16 @@ const WRITES = new Set(['create', 'update', 'patch']);
 /** The most stdin an approver is shown; more cannot be shown whole, so it cannot be approved. */
 const EXEC_STDIN_PREVIEW_BYTES = 16 * 1024;
 
+/** Where an approval's whole preview is kept in the transcript store. */
+export function previewKeyFor(approvalId: string): string {
+  return `previews/${approvalId}.json`;
+}
+
+/** Where a plan change's whole preview is kept: under its plan, by the dry-run request that planned it. */
+export function planChangePreviewKeyFor(planId: string, requestId: string): string {
+  return `previews/${planId}/${requestId}.json`;
+}
+
 export interface PreviewDeps {
   reader: ClusterReader | undefined;
   records: RecordStore;

@@ -9,7 +9,9 @@
 // fromTemporaryCredentials in security-lake-export, which take the same chain).
 // Outside Lambda (tests, the local stack) nothing is aliased and the full
 // chain runs.
-import { fromEnv } from '@aws-sdk/credential-providers';
+// The link's own package, not the @aws-sdk/credential-providers barrel: in a bundle built with code
+// splitting every import() in the barrel's other providers would become a chunk of the asset.
+import { fromEnv } from '@aws-sdk/credential-provider-env';
 
 type FromEnvInit = Parameters<typeof fromEnv>[0];
 

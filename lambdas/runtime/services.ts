@@ -7,16 +7,15 @@
 import type { AwsCredentialIdentity } from '@smithy/types';
 import type { EksCredentialSource, Log, Notifier, RecordStore, StateStore, TranscriptStore, Workflows } from '../core/ports.ts';
 import type { ApprovalLinks } from '../core/approvals.ts';
-import { RequestApprovals } from '../proxy/approval-gate.ts';
 import type { TokenService } from '../core/tokens.ts';
 import type { GatewaySecrets } from '../core/keys.ts';
 import { Forwarder } from '../proxy/forwarder.ts';
-import { ExecClient } from '../proxy/exec-client.ts';
 import { GatewayClusterReader } from '../proxy/cluster-reader.ts';
 import { Gateway, type RequestApprovalGate } from '../proxy/gateway.ts';
 import { ConnectionUpstreamAuth } from '../proxy/upstream-auth.ts';
 import { logger } from './logger.ts';
-import { McpEndpoint } from '../mcp/endpoint.ts';
+import type { McpEndpoint, McpHttpRequest } from '../mcp/endpoint.ts';
+import { loadApprovalGate, loadExecClient, loadMcpEndpoint } from '../proxy/lazy.ts';
 import { createCoreServices } from './core-services.ts';
 import { withTranscripts } from './transcript-services.ts';
 import type { LogReadLimits } from '../core/log-bounds.ts';
@@ -89,7 +88,7 @@ export interface Services extends TranscriptServices {
   forwarder: Forwarder;
   gateway: Gateway;
   /** POST /mcp: tool calls through `gateway`, in-process. */
-  mcp: McpEndpoint;
+  mcp: Pick<McpEndpoint, 'handle'>;
   /** The one-time approval step for risky requests (wired with the workflows). */
   approvals?: RequestApprovalGate;
 }
@@ -101,7 +100,12 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
   const upstreamAuth = new ConnectionUpstreamAuth(config.eks);
   // The approver's preview reaches the cluster the way the gateway does: same forwarder, same credential, recorded.
   const cluster = new GatewayClusterReader({ forwarder, upstreamAuth, records, transcripts, now });
-  const approvals = workflows ? new RequestApprovals({ state, records, workflows, notifier, now, log: logger, cluster, transcripts }) : undefined;
+  // Holding a request for approval, exec and /mcp are rare next to the requests the path forwards: each is
+  // loaded on its first use (proxy/lazy.ts), so none is in the proxy function's init. Each object is
+  // made per use; they keep nothing between requests.
+  const approvals: RequestApprovalGate | undefined = workflows && {
+    authorize: async (held) => new (await loadApprovalGate()).RequestApprovals({ state, records, workflows, notifier, now, log: logger, cluster, transcripts }).authorize(held),
+  };
   const gateway = new Gateway({
     state,
     records,
@@ -110,7 +114,7 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     upstreamAuth,
     forwarder,
     // POST /v1/exec: the proxy function opens the exec stream to the API server itself.
-    executor: new ExecClient(),
+    executor: { open: async (request) => new (await loadExecClient()).ExecClient().open(request) },
     approvals,
     cluster,
     log: logger,
@@ -118,6 +122,6 @@ export async function createServices(config: AirlockConfig): Promise<Services> {
     maxRequestBodyBytes: config.maxRequestBodyBytes,
     logReadLimits: config.logReadLimits,
   });
-  const mcp = new McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway });
+  const mcp = { handle: async (request: McpHttpRequest) => new (await loadMcpEndpoint()).McpEndpoint({ state, records, log: logger, now, workflows, notifier, tokens, gateway }).handle(request) };
   return { ...base, approvals, forwarder, gateway, mcp };
 }

@@ -7,7 +7,7 @@ import type { ClusterAnswer, ClusterCall, ClusterReader } from '../../lambdas/co
 import { parseDocuments, summarizeDocument, type ChangePreview } from '../../lambdas/core/preview.ts';
 import { renderChangePreview } from '../../lambdas/core/preview-render.ts';
 import { approvalEmail } from '../../lambdas/core/approvals.ts';
-import { previewKeyFor } from '../../lambdas/proxy/approval-gate.ts';
+import { previewKeyFor } from '../../lambdas/proxy/preview.ts';
 import { RequestApprovals } from '../../lambdas/proxy/approval-gate.ts';
 import { lifecycleWorld, refusal } from '../support/lifecycle-world.ts';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';

@@ -1,7 +1,7 @@
 // Scope by what a request does (issue 9 §1): every verb the API server authorizes a
 // request as, and every effect its verb does not say, against the policy.
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { checksOf, escalationOf, escalationSamples } from '../../lambdas/core/effects.ts';
 import { parseKubeRequest } from '../../lambdas/core/kube-request.ts';
 import { escalationWarnings, evaluateRequest, type PolicyRule } from '../../lambdas/core/policy.ts';
@@ -14,7 +14,7 @@ const JSON_TYPE = 'application/json';
 function decide(rules: PolicyRule[], method: string, path: string, body: unknown = undefined, contentType = JSON_TYPE) {
   const text = body === undefined ? '' : typeof body === 'string' ? body : JSON.stringify(body);
   const request = parseKubeRequest(method, path, {});
-  return evaluateRequest(policyOf(rules), checksOf(request, { contentType, body: Buffer.from(text) }));
+  return evaluateRequest(policyOf(rules), checksOf(request, { contentType, body: Buffer.from(text), parseYaml: parse }));
 }
 
 const README_SHAPE: PolicyRule[] = [

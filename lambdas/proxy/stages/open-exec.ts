@@ -29,6 +29,8 @@ export async function openExec(recorded: Recorded, ask: ExecAsk, options: Resolv
       maxOutputBytes: options.execMaxOutputBytes,
     });
   } catch (error) {
+    // The executor's own refusal (it could not be loaded: proxy/lazy.ts) says what it is.
+    if (error instanceof AirlockError) throw error;
     throw new AirlockError(502, 'upstream_unavailable', `the cluster behind "${connection.name}" could not be reached: ${errorText(error, { name: false })}`);
   }
   if (opened.upgraded) return { ...recorded, upstream: asResponse(opened.output, 200, { 'content-type': EXEC_CONTENT_TYPE }) };

@@ -20,8 +20,7 @@ import { describeKubeRequest, kubeTarget } from '../../core/kube-request.ts';
 import { envelopedObject } from '../../core/protobuf.ts';
 import { isMutatingVerb, MAX_PLAN_CHANGES, PLAN_PREVIEW_LINE_CHARS, PLAN_PREVIEW_LINES, planChangeFingerprint, withDryRun } from '../../core/plans.ts';
 import type { ClusterAnswer } from '../../core/ports.ts';
-import { keepPreview, workOutPreview } from '../preview.ts';
-import { planChangePreviewKeyFor } from '../approval-gate.ts';
+import { loadPreview } from '../lazy.ts';
 import { AirlockError } from '../../core/status.ts';
 import { errorText } from '../../core/errors.ts';
 import type { Forwarded, Planned, ResolvedOptions, Scoped } from './context.ts';
@@ -237,6 +236,7 @@ async function previewPlanned(forwarded: Forwarded & Pick<Planned, 'planned'>, d
   const { request, kube, agent, connection, grant, record, planned } = forwarded;
   // Empty protobuf DeleteOptions (client-go, Helm) say nothing: the defaults, as with no body.
   const body = request.method === 'DELETE' && isEmptyProtobufObject(planned.body!) ? Buffer.alloc(0) : planned.body!;
+  const { workOutPreview, keepPreview, planChangePreviewKeyFor } = await loadPreview();
   const preview = await workOutPreview(
     { requestId: record.id, agent, connection, grant, kube, method: request.method, body, contentType: body.length ? request.headers['content-type']?.[0] : undefined },
     { reader: options.cluster, records: options.records },
