@@ -24,7 +24,7 @@ async function mcpToken(bridge: Bridge): Promise<string> {
 }
 
 /** The transport's headers for one message: the 2026-07-28 ones from its _meta, else the negotiated version. */
-function headersFor(message: Record<string, unknown>, negotiated: string | undefined): Record<string, string> {
+export function headersFor(message: Record<string, unknown>, negotiated: string | undefined): Record<string, string> {
   const params = (typeof message.params === 'object' && message.params !== null ? message.params : {}) as Record<string, unknown>;
   const meta = (typeof params._meta === 'object' && params._meta !== null ? params._meta : {}) as Record<string, unknown>;
   const version = meta['io.modelcontextprotocol/protocolVersion'];
@@ -33,6 +33,8 @@ function headersFor(message: Record<string, unknown>, negotiated: string | undef
     headers['mcp-protocol-version'] = MODERN;
     headers['mcp-method'] = message.method;
     if (message.method === 'tools/call' && typeof params.name === 'string') headers['mcp-name'] = params.name;
+    // The Tasks extension routes task methods by task id.
+    if (message.method.startsWith('tasks/') && typeof params.taskId === 'string') headers['mcp-name'] = params.taskId;
   } else if (negotiated) headers['mcp-protocol-version'] = negotiated;
   return headers;
 }
