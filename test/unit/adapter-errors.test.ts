@@ -103,7 +103,7 @@ describe('DynamoDB adapters', () => {
     expect(calls).toBe(5);
   });
 
-  it('proxy context: reads made in one turn share one BatchGetItem of their distinct keys, each answered with its own items', async () => {
+  it('proxy context: a read goes at once; reads asked for while it is on its way share the next BatchGetItem of their distinct keys, each answered with its own items', async () => {
     const sent: string[][] = [];
     const store = new DynamoStateStore(
       dynamo((command) => {
@@ -119,11 +119,20 @@ describe('DynamoDB adapters', () => {
       }),
       'state',
     );
-    const [first, second, other] = await Promise.all([store.getProxyContext('agt_1', 'prod', 'gr_1'), store.getProxyContext('agt_1', 'prod', 'gr_1'), store.getProxyContext('agt_2', 'prod', 'gr_2')]);
-    expect(sent).toEqual([['AGENT#agt_1', 'CONN#prod', 'GRANT#gr_1', 'AGENT#agt_2', 'GRANT#gr_2']]);
-    expect(first).toEqual(second);
-    expect(first.agent).not.toBe(second.agent);
-    expect(first.connection).not.toBe(second.connection);
+    const [first, second, third, other] = await Promise.all([
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_2', 'prod', 'gr_2'),
+    ]);
+    expect(sent).toEqual([
+      ['AGENT#agt_1', 'CONN#prod', 'GRANT#gr_1'],
+      ['AGENT#agt_1', 'CONN#prod', 'GRANT#gr_1', 'AGENT#agt_2', 'GRANT#gr_2'],
+    ]);
+    expect(second).toEqual(first);
+    expect(third).toEqual(second);
+    expect(third.agent).not.toBe(second.agent);
+    expect(third.connection).not.toBe(second.connection);
     expect(other).toMatchObject({ agent: { id: 'agt_2' }, connection: { name: 'prod' }, grant: { id: 'gr_2' } });
     expect(first.agent).not.toHaveProperty('pk');
   });

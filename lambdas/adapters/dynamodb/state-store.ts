@@ -180,19 +180,25 @@ export class DynamoStateStore implements StateStore {
 
   /**
    * One consistent read of the agent, connection and grant, made after the call: nothing is
-   * remembered between requests. Calls made in the same turn of the event loop (concurrent
-   * requests in this process) share one BatchGetItem — each of them arrived before it was
-   * sent, so each still reads the state as it is now, and the keys they share are read once.
+   * remembered between requests. With no other read on its way it is sent at once (a Lambda
+   * instance, one request at a time); while one is (concurrent requests in this process), the
+   * reads asked for in the same turn of the event loop share one BatchGetItem — each of them
+   * arrived before it was sent, so each still reads the state as it is now, and the keys they
+   * share are read once.
    */
   getProxyContext(agentId: string, connection: string, grantId: string): Promise<ProxyContext> {
     const keys = { agent: stateKey.agent(agentId), connection: stateKey.connection(connection), grant: stateKey.grant(grantId) };
     return new Promise<ProxyContext>((resolve, reject) => {
       this.contextReads.push({ keys, resolve, reject });
-      if (this.contextReads.length === 1) setImmediate(() => void this.readContexts());
+      if (this.contextReads.length > 1) return;
+      if (this.contextReadsSent === 0) void this.readContexts();
+      else setImmediate(() => void this.readContexts());
     });
   }
 
   private contextReads: { keys: Record<keyof ProxyContext, string>; resolve: (context: ProxyContext) => void; reject: (error: unknown) => void }[] = [];
+  /** BatchGetItem calls of readContexts() not yet answered. */
+  private contextReadsSent = 0;
 
   /** Sends the waiting proxy-context reads as BatchGetItem calls of at most 100 distinct keys, and answers each. */
   private async readContexts(): Promise<void> {
@@ -207,6 +213,7 @@ export class DynamoStateStore implements StateStore {
         wanted.forEach((pk) => keys.add(pk));
         batch.push(waiting.shift()!);
       }
+      this.contextReadsSent++;
       try {
         const items = await this.batchGet([...keys]);
         const handedOut = new Set<string>();
@@ -221,6 +228,8 @@ export class DynamoStateStore implements StateStore {
         for (const read of batch) read.resolve({ agent: take<Agent>(read.keys.agent), connection: take<Connection>(read.keys.connection), grant: take<Grant>(read.keys.grant) });
       } catch (error) {
         for (const read of batch) read.reject(error);
+      } finally {
+        this.contextReadsSent--;
       }
     }
   }
