@@ -63,11 +63,15 @@ interface CaseReport {
 
 /** Per case: CPU per request of Airlock's process and of the emulators', then each stage's wall p50/p99 and mean CPU. */
 function printStages(reports: CaseReport[]): void {
-  console.log('\nper stage (Airlock process; emulators in their own process) — wall p50/p99 ms, mean CPU ms over the stage (sequential cases)');
+  console.log(
+    "\nper stage (Airlock process; emulators in their own process) — wall p50/p99 ms, mean CPU ms of the call (sequential cases: the main thread's CPU shared among the calls open at the time)",
+  );
   console.log(`${'stage'.padEnd(14)}${reports.map((r) => r.name.padStart(26)).join('')}`);
   const perRequest = (ms: number | undefined, r: CaseReport) => (ms === undefined || !r.report.requests ? '-' : (ms / r.report.requests).toFixed(2));
   console.log(`${'CPU/req airlk'.padEnd(14)}${reports.map((r) => `${perRequest(r.report.cpuMs, r)} ms`.padStart(26)).join('')}`);
   console.log(`${'CPU/req emul.'.padEnd(14)}${reports.map((r) => `${perRequest(r.emulatorCpuMs, r)} ms`.padStart(26)).join('')}`);
+  // The main thread's CPU while no port call was open: front door, token, policy, streaming, TLS — the gateway's own work.
+  console.log(`${'no call open'.padEnd(14)}${reports.map((r) => (r.report.outsideCpuMs ? `${r.report.outsideCpuMs.toFixed(2)} ms` : '-').padStart(26)).join('')}`);
   for (const stage of STAGES) {
     const cells = reports.map((r) => {
       const s = r.report.stages.find((item) => item.stage === stage);

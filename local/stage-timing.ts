@@ -11,15 +11,21 @@
 //   policy+path   the gateway's own work before forwarding: handle's time not spent waiting on a port
 //   upstream      forwarder.forward: request sent -> response head
 //   streaming     response head -> the last byte written to the agent
-//   completion    records.complete
 //   transcript    transcripts.put
-// CPU: process.cpuUsage() over each port call (in sequential cases: that call's own work,
-// plus whatever else this process did meanwhile); per request: the process's CPU / requests.
+//   chain link    records.advanceChain (one per batch of a partition's completions, core/audit-chain.ts)
+//   completion    records.complete
+// CPU (sequential cases): the main thread's CPU (process.threadCpuUsage) between any two
+// port-call starts or ends is shared evenly among the port calls open then, so the state
+// read and the write-ahead record, which overlap, each carry their half, and the previous
+// request's completion still running beside the next request's calls takes its share
+// instead of being counted again in theirs; CPU while no port call is open is the
+// gateway's own (front door, policy, streaming, TLS). Stage CPU + "outside" = the main
+// thread's CPU. Per request: the process's CPU (all threads) / requests.
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Server } from 'node:https';
 import type { Services } from '../lambdas/runtime/services.ts';
 
-export const STAGES = ['front door', 'token', 'state read', 'record begin', 'policy+path', 'upstream', 'streaming', 'completion', 'transcript'] as const;
+export const STAGES = ['front door', 'token', 'state read', 'record begin', 'policy+path', 'upstream', 'streaming', 'transcript', 'chain link', 'completion'] as const;
 export type StageName = (typeof STAGES)[number];
 
 interface Span {
@@ -39,15 +45,22 @@ export interface StageSummary {
   count: number;
   p50Ms: number;
   p99Ms: number;
-  /** Mean CPU over the span (sequential cases only mean the span's own work). */
+  /** Mean CPU share of the call (sequential cases; see the top of this file). */
   cpuMeanMs: number;
 }
 
 export interface StageReport {
   requests: number;
-  /** This process's CPU since the last reset. */
+  /** This process's CPU since the last reset (all threads). */
   cpuMs: number;
+  /** The main thread's CPU while no port call was open (sequential cases; the gateway's own work), per request. */
+  outsideCpuMs: number;
   stages: StageSummary[];
+}
+
+/** A port call being timed, and its share of the main thread's CPU so far. */
+interface OpenCall {
+  cpuMs: number;
 }
 
 const current = new AsyncLocalStorage<RequestTrace>();
@@ -58,9 +71,37 @@ class Collector {
   cpu = new Map<StageName, number[]>();
   requests = 0;
   cpuStart = process.cpuUsage();
+  /** Port calls open now; the main thread's CPU at the last start or end; CPU while none was open. */
+  private readonly open = new Set<OpenCall>();
+  private mark = threadCpuMs();
+  private outsideMs = 0;
 
   constructor(withCpu: boolean) {
     this.withCpu = withCpu;
+  }
+
+  /** The main thread's CPU since the last start or end, shared among the calls open over it. */
+  private share(): void {
+    const now = threadCpuMs();
+    const spent = now - this.mark;
+    this.mark = now;
+    if (this.open.size === 0) this.outsideMs += spent;
+    else for (const call of this.open) call.cpuMs += spent / this.open.size;
+  }
+
+  start(): OpenCall | undefined {
+    if (!this.withCpu) return undefined;
+    this.share();
+    const call = { cpuMs: 0 };
+    this.open.add(call);
+    return call;
+  }
+
+  end(call: OpenCall | undefined): number {
+    if (!call) return 0;
+    this.share();
+    this.open.delete(call);
+    return call.cpuMs;
   }
 
   add(stage: StageName, ms: number, cpuMs: number): void {
@@ -71,9 +112,11 @@ class Collector {
   report(): StageReport {
     const used = process.cpuUsage(this.cpuStart);
     const at = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0;
+    if (this.withCpu) this.share();
     return {
       requests: this.requests,
       cpuMs: (used.user + used.system) / 1000,
+      outsideCpuMs: this.withCpu && this.requests ? this.outsideMs / this.requests : 0,
       stages: STAGES.map((stage) => {
         const samples = [...(this.wall.get(stage) ?? [])].sort((a, b) => a - b);
         const cpu = this.withCpu ? (this.cpu.get(stage) ?? []) : [];
@@ -83,10 +126,10 @@ class Collector {
   }
 }
 
-const cpuMsSince = (start: NodeJS.CpuUsage) => {
-  const used = process.cpuUsage(start);
+function threadCpuMs(): number {
+  const used = process.threadCpuUsage();
   return (used.user + used.system) / 1000;
-};
+}
 
 /** Replaces `object[method]` with a version that times each call as `stage` (the promise, or for forward the response head). */
 function timeMethod<T extends object>(collector: () => Collector, object: T, method: keyof T & string, stage: StageName): void {
@@ -95,10 +138,11 @@ function timeMethod<T extends object>(collector: () => Collector, object: T, met
     const trace = current.getStore();
     const start = performance.now();
     // getrusage per call costs CPU itself: only where it means something (sequential cases).
-    const cpu = collector().withCpu ? process.cpuUsage() : undefined;
+    const timing = collector();
+    const call = timing.start();
     const done = (): void => {
       const end = performance.now();
-      collector().add(stage, end - start, cpu ? cpuMsSince(cpu) : 0);
+      timing.add(stage, end - start, timing.end(call));
       trace?.spans.push({ stage, span: { start, end } });
     };
     return original(...args).finally(done);
@@ -133,6 +177,7 @@ export function instrumentStages(services: Services, server: Server, extra: () =
   timeMethod(get, services.records, 'begin', 'record begin');
   timeMethod(get, services.records, 'complete', 'completion');
   timeMethod(get, services.transcripts, 'put', 'transcript');
+  timeMethod(get, services.records, 'advanceChain', 'chain link');
   timeMethod(get, services.forwarder, 'forward', 'upstream');
 
   const gateway = services.gateway;
@@ -161,7 +206,7 @@ export function instrumentStages(services: Services, server: Server, extra: () =
         'policy+path',
         uncovered(
           { start: trace.handleStart, end: trace.handleEnd },
-          trace.spans.filter((span) => span.stage !== 'completion' && span.stage !== 'transcript').map((span) => span.span),
+          trace.spans.filter((span) => span.stage !== 'completion' && span.stage !== 'transcript' && span.stage !== 'chain link').map((span) => span.span),
         ),
         0,
       );

@@ -103,6 +103,67 @@ describe('DynamoDB adapters', () => {
     expect(calls).toBe(5);
   });
 
+  it('proxy context: a read goes at once; reads asked for while it is on its way share the next BatchGetItem of their distinct keys, each answered with its own items', async () => {
+    const sent: string[][] = [];
+    const store = new DynamoStateStore(
+      dynamo((command) => {
+        const keys = (command.input.RequestItems as Record<string, { Keys: { pk: string }[] }>).state!.Keys.map((key) => key.pk);
+        sent.push(keys);
+        return {
+          Responses: {
+            state: keys.map((pk) =>
+              pk.startsWith('AGENT#') ? { pk, id: pk.slice(6), name: pk, status: 'enabled' } : pk.startsWith('CONN#') ? { pk, name: 'prod' } : { pk, id: pk.slice(6), agentId: 'x' },
+            ),
+          },
+        };
+      }),
+      'state',
+    );
+    const [first, second, third, other] = await Promise.all([
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_1', 'prod', 'gr_1'),
+      store.getProxyContext('agt_2', 'prod', 'gr_2'),
+    ]);
+    expect(sent).toEqual([
+      ['AGENT#agt_1', 'CONN#prod', 'GRANT#gr_1'],
+      ['AGENT#agt_1', 'CONN#prod', 'GRANT#gr_1', 'AGENT#agt_2', 'GRANT#gr_2'],
+    ]);
+    expect(second).toEqual(first);
+    expect(third).toEqual(second);
+    expect(third.agent).not.toBe(second.agent);
+    expect(third.connection).not.toBe(second.connection);
+    expect(other).toMatchObject({ agent: { id: 'agt_2' }, connection: { name: 'prod' }, grant: { id: 'gr_2' } });
+    expect(first.agent).not.toHaveProperty('pk');
+  });
+
+  it('proxy context: a read asked for after a batch was sent is read again, never answered from it (a revoke counts on the next request)', async () => {
+    let call = 0;
+    const store = new DynamoStateStore(
+      dynamo(() => {
+        call++;
+        return { Responses: { state: [{ pk: 'GRANT#gr_1', id: 'gr_1', status: call === 1 ? 'active' : 'revoked' }] } };
+      }),
+      'state',
+    );
+    const before = store.getProxyContext('agt_1', 'prod', 'gr_1');
+    await new Promise((resolve) => setImmediate(resolve));
+    // The first read is on its way; the revoke lands; the next request reads the state again.
+    const after = store.getProxyContext('agt_1', 'prod', 'gr_1');
+    expect((await before).grant?.status).toBe('active');
+    expect((await after).grant?.status).toBe('revoked');
+    expect(call).toBe(2);
+  });
+
+  it('proxy context: an outage refuses every read of the batch', async () => {
+    const store = new DynamoStateStore(
+      dynamo(() => throttled()),
+      'state',
+    );
+    const reads = [store.getProxyContext('agt_1', 'prod', 'gr_1'), store.getProxyContext('agt_2', 'prod', 'gr_2')];
+    for (const read of reads) await expect(read).rejects.toMatchObject({ name: 'DependencyUnavailableError', dependency: 'state store' });
+  });
+
   it('record store: a taken id, a missing record and an outage each say so', async () => {
     const taken = new DynamoRecordStore(
       dynamo(() => conditionFailed()),

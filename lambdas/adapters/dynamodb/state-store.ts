@@ -11,6 +11,9 @@ import { call, conditionalUpdate, documentClient, putNew, statusIn, type CallSit
 import { listedPrefix, listedSortKey, stateKey, withoutKeys, type ListedKind, type TypeKey } from './keys.ts';
 import { STATE_INDEXES } from './tables.ts';
 
+/** BatchGetItem's limit. */
+const BATCH_GET_MAX_KEYS = 100;
+
 export class DynamoStateStore implements StateStore {
   private readonly doc: DynamoDBDocumentClient;
   private readonly table: string;
@@ -175,23 +178,74 @@ export class DynamoStateStore implements StateStore {
     return grants.filter((grant) => (!filter.connection || grant.connection === filter.connection) && (!filter.agentId || grant.agentId === filter.agentId));
   }
 
-  async getProxyContext(agentId: string, connection: string, grantId: string): Promise<ProxyContext> {
-    const wanted = { agent: stateKey.agent(agentId), connection: stateKey.connection(connection), grant: stateKey.grant(grantId) };
-    let keys: Item[] = Object.values(wanted).map((pk) => ({ pk }));
-    const found: Item[] = [];
+  /**
+   * One consistent read of the agent, connection and grant, made after the call: nothing is
+   * remembered between requests. With no other read on its way it is sent at once (a Lambda
+   * instance, one request at a time); while one is (concurrent requests in this process), the
+   * reads asked for in the same turn of the event loop share one BatchGetItem — each of them
+   * arrived before it was sent, so each still reads the state as it is now, and the keys they
+   * share are read once.
+   */
+  getProxyContext(agentId: string, connection: string, grantId: string): Promise<ProxyContext> {
+    const keys = { agent: stateKey.agent(agentId), connection: stateKey.connection(connection), grant: stateKey.grant(grantId) };
+    return new Promise<ProxyContext>((resolve, reject) => {
+      this.contextReads.push({ keys, resolve, reject });
+      if (this.contextReads.length > 1) return;
+      if (this.contextReadsSent === 0) void this.readContexts();
+      else setImmediate(() => void this.readContexts());
+    });
+  }
+
+  private contextReads: { keys: Record<keyof ProxyContext, string>; resolve: (context: ProxyContext) => void; reject: (error: unknown) => void }[] = [];
+  /** BatchGetItem calls of readContexts() not yet answered. */
+  private contextReadsSent = 0;
+
+  /** Sends the waiting proxy-context reads as BatchGetItem calls of at most 100 distinct keys, and answers each. */
+  private async readContexts(): Promise<void> {
+    const waiting = this.contextReads;
+    this.contextReads = [];
+    while (waiting.length > 0) {
+      const batch: typeof waiting = [];
+      const keys = new Set<string>();
+      while (waiting.length > 0) {
+        const wanted = Object.values(waiting[0]!.keys).filter((pk) => !keys.has(pk));
+        if (keys.size + wanted.length > BATCH_GET_MAX_KEYS) break;
+        wanted.forEach((pk) => keys.add(pk));
+        batch.push(waiting.shift()!);
+      }
+      this.contextReadsSent++;
+      try {
+        const items = await this.batchGet([...keys]);
+        const handedOut = new Set<string>();
+        // Each request gets its own copy of an item another request of the batch also read.
+        const take = <T>(pk: string): T | undefined => {
+          const item = items.get(pk);
+          if (!item) return undefined;
+          const copy = handedOut.has(pk) ? structuredClone(item) : item;
+          handedOut.add(pk);
+          return withoutKeys<T>(copy);
+        };
+        for (const read of batch) read.resolve({ agent: take<Agent>(read.keys.agent), connection: take<Connection>(read.keys.connection), grant: take<Grant>(read.keys.grant) });
+      } catch (error) {
+        for (const read of batch) read.reject(error);
+      } finally {
+        this.contextReadsSent--;
+      }
+    }
+  }
+
+  /** Consistent reads of `pks` (≤ 100), unprocessed keys retried with backoff. */
+  private async batchGet(pks: string[]): Promise<Map<string, Item>> {
+    let keys: Item[] = pks.map((pk) => ({ pk }));
+    const found = new Map<string, Item>();
     for (let attempt = 0; keys.length > 0; attempt++) {
       if (attempt > 0) await setTimeout(10 * 2 ** attempt);
       if (attempt > 4) throw new DependencyUnavailableError('state store', `DynamoDB BatchGetItem on ${this.table} did not answer all keys`);
       const out = await call(this.site, 'BatchGetItem', () => this.doc.send(new BatchGetCommand({ RequestItems: { [this.table]: { Keys: keys, ConsistentRead: true } } })));
-      found.push(...(out.Responses?.[this.table] ?? []));
+      for (const item of out.Responses?.[this.table] ?? []) found.set(item.pk as string, item);
       keys = (out.UnprocessedKeys?.[this.table]?.Keys as Item[] | undefined) ?? [];
     }
-    const byKey = new Map(found.map((item) => [item.pk as string, item]));
-    return {
-      agent: withoutKeys<Agent>(byKey.get(wanted.agent)),
-      connection: withoutKeys<Connection>(byKey.get(wanted.connection)),
-      grant: withoutKeys<Grant>(byKey.get(wanted.grant)),
-    };
+    return found;
   }
 
   // -- approvals

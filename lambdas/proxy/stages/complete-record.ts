@@ -3,7 +3,7 @@
 // phase, the transcript's SHA-256 and its hash-chain link (core/audit-chain.ts). When the store would not take the transcript, it is kept (compressed)
 // in the record, marked incomplete, until `airlock audit repair`. A record that
 // cannot be completed stays "started": the request is not unrecorded.
-import { setTimeout as sleep } from 'node:timers/promises';
+import { setImmediate as yieldToIo, setTimeout as sleep } from 'node:timers/promises';
 import type { RequestRecord } from '../../core/model.ts';
 import { spool, transcriptKeyFor } from '../../core/transcripts.ts';
 import { sealRecord } from '../../core/audit-chain.ts';
@@ -16,6 +16,9 @@ const TRANSCRIPT_ATTEMPTS = 3;
 
 export async function completeRecord(record: RequestRecord, request: ProxyRequest, answer: Answer, options: ResolvedOptions, note?: string): Promise<void> {
   const durationMs = options.now() - record.time;
+  // The answer's last bytes go to the socket first: without this turn, building the transcript and
+  // signing its upload (a millisecond or two of CPU) ran before the response's end was flushed.
+  await yieldToIo();
   const transcriptKey = transcriptKeyFor(record);
   const transcript = buildTranscript(record, request, answer, durationMs, note);
   const transcriptError = await writeTranscript(transcriptKey, transcript, options);
