@@ -342,7 +342,7 @@ export class McpEndpoint {
       }
       case 'tasks/update': {
         // Airlock never asks a client for input (no elicitation): an answer has nothing to answer, and never approves anything.
-        await tasks.advance(caller.agent, params.data.taskId);
+        await tasks.find(caller.agent, params.data.taskId);
         throw new McpError(
           200,
           ErrorCode.InvalidParams,

@@ -214,6 +214,11 @@ export class McpTasks {
     return { task: cancelled, handle };
   }
 
+  /** The agent's task as it stands, without advancing it (a task id with the wrong key, or another agent's, finds nothing). */
+  async find(agent: Agent, taskId: unknown): Promise<McpTask> {
+    return (await this.load(agent, taskId)).task;
+  }
+
   /** The stored result of a completed task (2025-11-25 tasks/result; 2026-07-28 tasks/get inlines it). */
   async resultOf(task: McpTask, handle: TaskHandle): Promise<CallToolResult> {
     const result = task.sealedResult ? await unseal<CallToolResult>(handle, task.sealedResult) : undefined;
