@@ -408,8 +408,8 @@ export class McpEndpoint {
       };
     } catch (error) {
       if (error instanceof KubeRefusal) {
-        const { result, approvers } = await this.kubeRefusal(error, tool, retryArguments, callId, requestIds);
-        return approvers && error.approvalId ? { result, held: { approvalId: error.approvalId, approvers, arguments: retryArguments ?? args.data } } : { result };
+        const { result, held } = await this.kubeRefusal(error, tool, retryArguments, callId, requestIds);
+        return held && error.approvalId ? { result, held: { approvalId: error.approvalId, approval: held.approval, arguments: retryArguments ?? args.data } } : { result };
       }
       if (error instanceof ToolInputError) return refused('invalid_arguments', `invalid arguments: ${error.message}`);
       const refusal = refusalFor(error);
@@ -426,7 +426,7 @@ export class McpEndpoint {
     retryArguments: Record<string, unknown> | undefined,
     callId: string,
     requestIds: string[],
-  ): Promise<{ result: CallToolResult; approvers?: string[] }> {
+  ): Promise<{ result: CallToolResult; held?: { approval: Approval | undefined } }> {
     if (error.code !== 'approval_required' || !error.approvalId)
       return {
         result: toolError(`refused (${error.status} ${error.code}): ${error.message.replace(/^airlock: /, '')}`, { callId, requestIds, code: error.code, status: error.status }),
@@ -445,7 +445,7 @@ export class McpEndpoint {
     ]
       .filter(Boolean)
       .join('\n');
-    return { result: toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, ...(retryArguments ? { retryArguments } : {}) }), approvers };
+    return { result: toolError(text, { callId, requestIds, code: 'approval_required', approvalId: error.approvalId, approvers, ...(retryArguments ? { retryArguments } : {}) }), held: { approval } };
   }
 
   private toolContext(agent: Agent, tool: string, callId: string, requestIds: string[], retryWith: (args: Record<string, unknown>) => void): ToolContext {

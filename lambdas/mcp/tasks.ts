@@ -77,7 +77,8 @@ export type CallToolResult = Record<string, unknown>;
  */
 export interface ToolOutcome {
   result: CallToolResult;
-  held?: { approvalId: string; approvers: string[]; arguments: Record<string, unknown> };
+  /** `approval`: as read when the call was held (undefined if it could not be read). */
+  held?: { approvalId: string; approval: Approval | undefined; arguments: Record<string, unknown> };
 }
 
 export interface TaskRunner {
@@ -136,7 +137,7 @@ export class McpTasks {
     const now = this.deps.now();
     const handle = newTaskHandle();
     const held = input.outcome.held;
-    const approval = held ? await this.deps.state.getApproval(held.approvalId) : undefined;
+    const approval = held?.approval;
     const useDeadline = approval ? approval.expiresAt + approval.timeoutSeconds * 1000 : now;
     const task: McpTask = {
       id: handle.id,
@@ -146,7 +147,7 @@ export class McpTasks {
       ...(input.connection ? { connection: input.connection } : {}),
       approvalId: held?.approvalId ?? '-',
       status: held ? 'working' : 'completed',
-      statusMessage: held ? waitingMessage({ id: held.approvalId, approvers: held.approvers, minApprovals: approval?.minApprovals ?? 1 }) : 'the call was answered without approval',
+      statusMessage: held ? waitingMessage({ id: held.approvalId, approvers: approval?.approvers ?? [], minApprovals: approval?.minApprovals ?? 1 }) : 'the call was answered without approval',
       sealedArguments: await seal(handle, held ? held.arguments : input.args),
       ...(held ? {} : { sealedResult: await seal(handle, keepable(input.outcome.result)) }),
       runLeaseUntil: 0,
@@ -250,14 +251,14 @@ export class McpTasks {
     const done = this.deps.now();
     if (outcome.held && outcome.held.approvalId !== approval.id) {
       // Held again under another approval (say, a new window or policy): the task waits for that one.
-      const next = await this.deps.state.getApproval(outcome.held.approvalId);
+      const next = outcome.held.approval;
       const waiting = await this.deps.state.updateMcpTask(
         task.id,
         { status: ['working'], runId },
         {
           approvalId: outcome.held.approvalId,
           runLeaseUntil: 0,
-          statusMessage: waitingMessage({ id: outcome.held.approvalId, approvers: outcome.held.approvers, minApprovals: next?.minApprovals ?? 1 }),
+          statusMessage: waitingMessage({ id: outcome.held.approvalId, approvers: next?.approvers ?? [], minApprovals: next?.minApprovals ?? 1 }),
           ...(next ? { expiresAt: Math.max(task.expiresAt, next.expiresAt + next.timeoutSeconds * 1000 + RESULT_RETENTION_MS) } : {}),
           updatedAt: done,
         },
